@@ -1,0 +1,177 @@
+"""Decoding image files into RGB pictures and tensors, whatever the file throws at us.
+
+Every image that enters facefilter (training data, photos to filter) goes through
+`load_image`, so the corner cases live in one place: EXIF orientation from phone
+cameras, grayscale / palette / 16-bit / CMYK / transparent files, and broken files,
+which raise `ImageError` (a `UserError`) naming the file instead of a decoder trace.
+
+Tensors follow the project convention: float32, (3, H, W), values in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torchvision.transforms.v2 import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
+
+from facefilter.errors import UserError
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+# 200 megapixels: a 12000x9000 (108 MP) camera or panorama image still loads, while a
+# decompression bomb (a tiny file that claims 50000x50000) is refused from its header,
+# before any pixel memory is allocated. PIL's own guard (89 MP warning, 179 MP error)
+# would refuse legal photos, so it is raised to our limit; ours fires first.
+MAX_IMAGE_PIXELS = 200_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+# What a broken file can make a PIL decoder raise (beyond UnidentifiedImageError).
+_DECODE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, struct.error, IndexError)
+
+_TRANSPARENT_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
+_HIGH_BIT_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+class ImageError(UserError):
+    """An image file that cannot be decoded: missing, empty, truncated, not an image, too big."""
+
+
+def load_image(path: Path | str, *, min_side: int | None = None) -> Image.Image:
+    """Decode `path` into an upright 8-bit RGB image.
+
+    EXIF orientation is applied, transparency is composited over white, and every
+    PIL mode (1, L, P, I;16, I, F, CMYK, YCbCr, ...) is converted to RGB; 16-bit data
+    is rescaled to 8 bits rather than clipped. `min_side` lets JPEG files decode at a
+    reduced scale (DCT scaling, up to 8x faster) as long as both sides stay >= min_side:
+    pass the training size when the picture is only going to be shrunk anyway.
+
+    Raises `ImageError` naming the file for a missing, empty, truncated, non-image or
+    over-sized (> MAX_IMAGE_PIXELS) file.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        with Image.open(path) as opened:
+            _check_pixel_count(path, opened.size)
+            if min_side is not None:
+                opened.draft(None, (min_side, min_side))  # no-op for non-JPEG files
+            opened.load()
+            ImageOps.exif_transpose(opened, in_place=True)
+            return _to_rgb(opened)
+    except PermissionError:
+        raise ImageError(f"{path}: no permission to read this image file") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file PIL can read; remove or replace it") from None
+    except Image.DecompressionBombError as error:
+        message = f"{path}: image too large to decode safely ({error}); shrink it before use"
+        raise ImageError(message) from None
+    except _DECODE_ERRORS as error:
+        raise ImageError(f"{path}: truncated or corrupt image ({error}); re-export it") from None
+
+
+def _check_file(path: Path) -> None:
+    try:
+        size_bytes = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageError(f"{path}: image file not found") from None
+    except OSError as error:
+        raise ImageError(f"{path}: cannot read image file ({error})") from None
+    if not path.is_file():
+        raise ImageError(f"{path}: not a file")
+    if size_bytes == 0:
+        raise ImageError(f"{path}: image file is empty (0 bytes); remove or re-download it")
+
+
+def _check_pixel_count(path: Path, size: tuple[int, int]) -> None:
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageError(
+            f"{path}: image is {width}x{height} ({width * height / 1e6:.0f} megapixels), over "
+            f"the {MAX_IMAGE_PIXELS / 1e6:.0f} MP safety limit; shrink it before use"
+        )
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB; transparent pixels become white (how viewers show them)."""
+    if image.mode in _HIGH_BIT_DEPTH_MODES:
+        return _high_bit_depth_to_8bit(image).convert("RGB")
+    if image.mode in _TRANSPARENT_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")  # palette or colour-key transparency becomes alpha
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if image.mode == "RGB":
+        return image
+    return image.convert("RGB")
+
+
+def _high_bit_depth_to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit (I;16*), 32-bit integer (I) or float (F) grayscale -> mode L, scaled not clipped.
+
+    Integer data inside 0..65535 is taken as 16-bit (PNG/TIFF 16-bit opens as I;16 or I),
+    so 65535 maps to 255; float data in 0..1 is scaled by 255; anything else is
+    stretched from its own min..max, the only honest choice without a known range.
+    """
+    values = np.asarray(image).astype(np.float64)  # (H, W)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if image.mode != "F" and low >= 0 and high <= 65535:
+        scaled = values / 257.0  # 65535 / 257 == 255 exactly
+    elif image.mode == "F" and low >= 0 and high <= 1:
+        scaled = values * 255.0
+    else:
+        scaled = (values - low) * (255.0 / max(high - low, 1e-12))
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
+
+
+def list_images(root: Path | str, recursive: bool = True) -> list[Path]:
+    """Image files under `root` (by extension, case-insensitive), sorted, hidden ones skipped.
+
+    Hidden means the file or any folder between it and `root` starts with "." (so
+    `.ipynb_checkpoints/` and `.git/` are ignored). Symlinked folders are followed,
+    each real folder once, so a link cycle cannot loop forever.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: not a folder; give a folder of images")
+    found: list[Path] = []
+    seen_folders: set[str] = set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen_folders:
+            subfolders[:] = []
+            continue
+        seen_folders.add(real)
+        subfolders[:] = [name for name in subfolders if recursive and not name.startswith(".")]
+        found.extend(
+            Path(folder) / name
+            for name in files
+            if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+        )
+    return sorted(found, key=lambda path: path.relative_to(root).parts)
+
+
+def to_tensor(image: Image.Image, size: int) -> torch.Tensor:
+    """RGB picture -> (3, size, size) float32 in [-1, 1]: short side resized to `size`, centre crop.
+
+    Bicubic with antialiasing on the PIL image: sharper than bilinear when shrinking
+    photos, and PIL clamps to 0..255 so there is no overshoot.
+    """
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    resized = TF.resize(image, [size], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    cropped = TF.center_crop(resized, [size, size])
+    pixels = TF.pil_to_tensor(cropped)  # (3, size, size) uint8
+    return pixels.to(torch.float32) / 127.5 - 1.0
+
+
+def to_pil(tensor: torch.Tensor) -> Image.Image:
+    """(3, H, W) tensor in [-1, 1] (any device, may require grad) -> 8-bit RGB picture."""
+    if tensor.ndim != 3 or tensor.shape[0] != 3:
+        raise ValueError(f"to_pil expects a (3, H, W) tensor, got shape {tuple(tensor.shape)}")
+    pixels = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return Image.fromarray(pixels.permute(1, 2, 0).numpy())  # (H, W, 3)
