@@ -1,0 +1,41 @@
+"""Faces in real photos: detect, align to a canonical crop, paste a transformed crop back.
+
+Works on numpy uint8 RGB images (H, W, 3) and knows nothing of models. OpenCV and dlib
+come with the optional extra: pip install "facefilter[face]".
+
+    detector = create_detector("auto")
+    for face in detector.detect(photo):
+        crop, matrix = align_face(photo, face, AlignConfig(size=128))
+        photo = paste_back(photo, translate(crop), matrix)
+"""
+
+from facefilter.face.align import (
+    AlignConfig,
+    align_face,
+    estimate_similarity,
+    invert_affine,
+    template_landmarks,
+    unit_template,
+)
+from facefilter.face.detect import (
+    DETECTOR_NAMES,
+    Detector,
+    Face,
+    create_detector,
+)
+from facefilter.face.paste import feather_mask, paste_back
+
+__all__ = [
+    "DETECTOR_NAMES",
+    "AlignConfig",
+    "Detector",
+    "Face",
+    "align_face",
+    "create_detector",
+    "estimate_similarity",
+    "feather_mask",
+    "invert_affine",
+    "paste_back",
+    "template_landmarks",
+    "unit_template",
+]

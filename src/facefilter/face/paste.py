@@ -1,0 +1,150 @@
+"""Paste a (transformed) face crop back into the photo it came from, without a seam.
+
+The crop is warped back with the inverse of the alignment matrix and blended through
+a soft rounded-square mask drawn in crop space, so the blend follows the face however
+it was rotated. Pixels where the warped mask is 0 are never written: outside the
+mask's support the photo stays bit-identical, and several faces paste one after another.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from facefilter.errors import UserError
+from facefilter.face.align import (
+    AREA_SHRINK_BELOW,
+    affine_scale,
+    apply_affine,
+    as_rgb_uint8,
+    compose_affine,
+    import_cv2,
+    invert_affine,
+    shrink,
+)
+
+MASK_ROUNDNESS = 4.0  # superellipse exponent: 2 is an ellipse, larger is squarer
+FLOAT_CROP_RANGE = 1.01  # float crops follow the project's [-1, 1] convention
+
+
+def feather_mask(height: int, width: int, feather: float = 0.1) -> np.ndarray:
+    """Rounded-square blend mask in crop space, 1 inside, 0 on the outer pixels. (H, W) float32
+
+    The edge falls from 1 to 0 over `feather` of the half-size along a smoothstep, which
+    is as soft as a blur but stays exactly 0 outside, so nothing past the crop is touched.
+    """
+    if not 0.0 <= feather <= 0.5:
+        raise UserError(f"feather={feather} must lie in [0, 0.5] (fraction of the crop)")
+    ys = (np.arange(height) + 0.5) / height * 2 - 1  # pixel centres in (-1, 1)
+    xs = (np.arange(width) + 0.5) / width * 2 - 1
+    radius = (np.abs(ys[:, None]) ** MASK_ROUNDNESS + np.abs(xs[None, :]) ** MASK_ROUNDNESS) ** (
+        1 / MASK_ROUNDNESS
+    )  # (H, W): 1 on the inscribed superellipse
+    outer = 1 - 2.0 / min(height, width)  # the outermost pixel ring stays 0
+    if feather == 0:
+        return (radius < outer).astype(np.float32)
+    t = np.clip((outer - radius) / feather, 0, 1)
+    return (t * t * (3 - 2 * t)).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _cached_mask(height: int, width: int, feather: float) -> np.ndarray:
+    """Video pastes the same mask every frame; build it once. Read-only. (H, W)"""
+    mask = feather_mask(height, width, feather)
+    mask.flags.writeable = False
+    return mask
+
+
+def crop_to_pixels(crop: np.ndarray) -> np.ndarray:
+    """uint8 crops as they are; float crops in [-1, 1] (project convention) -> 0..255. float32"""
+    crop = np.asarray(crop)
+    if crop.ndim != 3 or crop.shape[2] != 3 or min(crop.shape[:2]) < 4:
+        raise UserError(f"the crop must be (S, S, 3) RGB, got shape {crop.shape}")
+    if crop.dtype == np.uint8:
+        return crop.astype(np.float32)
+    if not np.issubdtype(crop.dtype, np.floating):
+        raise UserError(f"the crop must be uint8 or float in [-1, 1], got dtype {crop.dtype}")
+    low, high = float(crop.min()), float(crop.max())
+    if low < -FLOAT_CROP_RANGE or high > FLOAT_CROP_RANGE:
+        raise UserError(
+            f"float crops must hold values in [-1, 1] (x = 2*pixel/255 - 1), got [{low:.3g}, "
+            f"{high:.3g}]; pass uint8 for 0..255 pixels"
+        )
+    return ((crop.astype(np.float32) + 1) * 127.5).clip(0, 255)
+
+
+def paste_back(
+    image: np.ndarray,
+    crop: np.ndarray,
+    matrix: np.ndarray,
+    *,
+    feather: float = 0.1,
+    color_match: bool = False,
+) -> np.ndarray:
+    """Blend `crop` into a copy of `image` where `align_face` took it from. (H, W, 3) uint8
+
+    image: (H, W, 3) uint8 (gray comes back as RGB). crop: (S, S, 3) uint8, or float in
+    [-1, 1], at the size `align_face` made it (resize a model's output back to S first).
+    matrix: the (2, 3) image->crop map `align_face` returned. color_match: shift the crop's colour
+    mean and spread to the photo's under the mask (off by default: it can undo a filter
+    that is meant to change colours).
+    """
+    cv2 = import_cv2()
+    result = as_rgb_uint8(image).copy()
+    crop_pixels = crop_to_pixels(crop)  # (S, S, 3) float32 0..255
+    mask = _cached_mask(crop_pixels.shape[0], crop_pixels.shape[1], feather)  # (S, S)
+    to_image = invert_affine(matrix)
+    bounds = _footprint(to_image, crop_pixels.shape[:2], result.shape[:2])
+    if bounds is None:
+        return result  # the crop lies wholly outside the photo
+    x0, y0, x1, y1 = bounds
+    to_region = compose_affine(np.array([[1.0, 0, -x0], [0, 1.0, -y0]]), to_image)
+    scale = affine_scale(to_region)
+    if scale < AREA_SHRINK_BELOW:  # a big crop onto a small face: average, do not alias
+        crop_pixels, from_shrunk = shrink(crop_pixels, scale)
+        mask, _ = shrink(mask, scale)
+        to_region = compose_affine(to_region, from_shrunk)
+    size = (x1 - x0, y1 - y0)
+    warped = cv2.warpAffine(
+        crop_pixels, to_region, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )  # (h, w, 3)
+    alpha = cv2.warpAffine(
+        mask, to_region, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )  # (h, w)
+    region = result[y0:y1, x0:x1]  # a view: writes land in `result`
+    inside = alpha > 0
+    if color_match:
+        warped = _match_colors(warped, region, alpha > 0.5)
+    alpha3 = alpha[:, :, None]  # (h, w, 1)
+    blended = region + alpha3 * (warped - region)  # float32; equals region where alpha is 0
+    np.copyto(region, np.rint(blended).clip(0, 255).astype(np.uint8), where=inside[:, :, None])
+    return result
+
+
+def _footprint(
+    crop_to_image: np.ndarray, crop_shape: tuple[int, ...], image_shape: tuple[int, ...]
+) -> tuple[int, int, int, int] | None:
+    """Integer box x0, y0, x1, y1 in the image covering the warped crop, or None if off-image."""
+    height, width = crop_shape[0], crop_shape[1]
+    corners = np.array(
+        [[-0.5, -0.5], [width - 0.5, -0.5], [-0.5, height - 0.5], [width - 0.5, height - 0.5]]
+    )
+    points = apply_affine(crop_to_image, corners)  # (4, 2)
+    x0, y0 = np.maximum(np.floor(points.min(0)).astype(int) - 1, 0)
+    x1 = min(int(np.ceil(points[:, 0].max())) + 2, image_shape[1])
+    y1 = min(int(np.ceil(points[:, 1].max())) + 2, image_shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return int(x0), int(y0), x1, y1
+
+
+def _match_colors(warped: np.ndarray, region: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """Give the crop the photo's per-channel mean and spread over `core`. (h, w, 3) float32"""
+    if core.sum() < 16:
+        return warped  # too few pixels for stable statistics
+    crop_values, photo_values = warped[core], region[core].astype(np.float32)  # (N, 3)
+    crop_std = crop_values.std(0) + 1e-3
+    gain = photo_values.std(0) / crop_std
+    matched = (warped - crop_values.mean(0)) * gain + photo_values.mean(0)
+    return matched.clip(0, 255).astype(np.float32)
