@@ -1,0 +1,175 @@
+"""From data specs to the batches a family's `train_step` receives.
+
+Batch order is a pure function of (seed, step): the sample at global position p
+of a stream is `permutation(epoch = p // N)[p % N]`, each epoch's permutation
+drawn from its own seeded generator. A run resumed at step k therefore sees the
+same batches as one that never stopped, with no sampler state to save, and with
+several processes each takes its own slice of the same global batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from facefilter.data.sources import ImageSource, open_source
+from facefilter.errors import UserError
+from facefilter.models.base import DataKind
+
+SAMPLE_COUNT = 4  # images per domain in the periodic sample grid
+
+
+class Stream:
+    """An endless, seeded shuffle of range(n): epoch e uses permutation(seed, e)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed = n, seed
+
+    @lru_cache(maxsize=4)  # noqa: B019 - a handful of epochs, one stream per run
+    def permutation(self, epoch: int) -> Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.n, generator=generator)
+
+    def __getitem__(self, position: int) -> int:
+        return int(self.permutation(position // self.n)[position % self.n])
+
+
+class StepBatches:
+    """Batch sampler: the index lists of this process's share of steps start, start+1, ..."""
+
+    def __init__(
+        self, streams: Sequence[Stream], batch_size: int, start_step: int, rank: int, world: int
+    ) -> None:
+        self.streams, self.batch_size = list(streams), batch_size
+        self.start_step, self.rank, self.world = start_step, rank, world
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        step = self.start_step
+        while True:
+            first = (step * self.world + self.rank) * self.batch_size
+            positions = range(first, first + self.batch_size)
+            if len(self.streams) == 1:
+                yield [self.streams[0][p] for p in positions]
+            else:
+                yield [tuple(s[p] for s in self.streams) for p in positions]
+            step += 1
+
+
+class UnpairedPairs(Dataset):
+    """Item (i, j) is image i of domain A with image j of domain B."""
+
+    def __init__(self, a: ImageSource, b: ImageSource) -> None:
+        self.a, self.b = a, b
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, index: tuple[int, int]) -> dict[str, Tensor]:
+        return {"real_a": self.a[index[0]]["image"], "real_b": self.b[index[1]]["image"]}
+
+
+class Labelled(Dataset):
+    """Items {"image", "label"} of one multi-class source."""
+
+    def __init__(self, source: ImageSource) -> None:
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.source[index]
+        return {"image": item["image"], "label": torch.tensor(item["label"])}
+
+
+@dataclass
+class TrainingData:
+    dataset: Dataset
+    streams: list[Stream]
+    domains: list[str]
+    sample_batch: dict[str, Tensor]  # fixed held-out batch for the sample grids
+    epoch_size: int  # images per epoch (of domain A for unpaired data)
+
+    def loader(
+        self, batch_size: int, start_step: int, workers: int, rank: int = 0, world: int = 1
+    ) -> DataLoader:
+        sampler = StepBatches(self.streams, batch_size, start_step, rank, world)
+        return DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+
+def build_training_data(
+    kind: DataKind,
+    *,
+    size: int,
+    seed: int,
+    data: str | None = None,
+    data_a: str | None = None,
+    data_b: str | None = None,
+) -> TrainingData:
+    """Open the sources a family of `kind` trains on, with a held-out sample batch."""
+    if kind == "unpaired":
+        if data_a is None or data_b is None:
+            raise UserError(
+                "this family trains on two domains: pass --data-a SPEC and --data-b SPEC"
+            )
+        a, b = (
+            open_source(data_a, size, "train", seed=seed),
+            open_source(data_b, size, "train", seed=seed),
+        )
+        if a.name == b.name:
+            raise UserError(
+                f"--data-a and --data-b are both named {a.name!r}; use distinct domains"
+            )
+        held_a = _held_out(data_a, size, seed, a)
+        held_b = _held_out(data_b, size, seed, b)
+        sample = {
+            "real_a": torch.stack([held_a[i]["image"] for i in _spread(len(held_a))]),
+            "real_b": torch.stack([held_b[i]["image"] for i in _spread(len(held_b))]),
+        }
+        streams = [Stream(len(a), seed), Stream(len(b), seed + 1)]
+        return TrainingData(UnpairedPairs(a, b), streams, [a.name, b.name], sample, len(a))
+    if data is None:
+        raise UserError(
+            "this family trains on labelled classes: pass --data SPEC (e.g. classes:DIR)"
+        )
+    source = open_source(data, size, "train", seed=seed)
+    if len(source.class_names) < 2:
+        raise UserError(
+            f"{data} gives one class ({source.class_names[0]}); this family needs two or more, "
+            "e.g. synth:photo,anime,cartoon or classes:DIR with one sub-folder per class"
+        )
+    held = Labelled(_held_out(data, size, seed, source))
+    items = [held[i] for i in _spread(len(held), SAMPLE_COUNT * len(source.class_names))]
+    sample = {
+        "image": torch.stack([it["image"] for it in items]),
+        "label": torch.stack([it["label"] for it in items]),
+    }
+    return TrainingData(Labelled(source), [Stream(len(source), seed)], source.class_names,
+                        sample, len(source))  # fmt: skip
+
+
+def _held_out(spec: str, size: int, seed: int, train: ImageSource) -> ImageSource:
+    """The validation split, or the training set when the source has no held-out images."""
+    try:
+        held = open_source(spec, size, "val", seed=seed)
+    except UserError:
+        return train
+    return held if len(held) > 0 else train
+
+
+def _spread(n: int, count: int = SAMPLE_COUNT) -> list[int]:
+    """`count` indices spread evenly over range(n), so every class shows up."""
+    count = min(count, n)
+    return [i * n // count for i in range(count)]

@@ -1,0 +1,241 @@
+"""The training loop: data -> family.train_step -> logs, samples, checkpoints.
+
+Devices, mixed precision and multi-GPU belong to HF Accelerate, so the same
+code runs on a CPU, one GPU, or several GPUs / nodes under `accelerate launch`
+or `torchrun`. Every source of randomness is a function of (seed, step): the
+batch order (`data.loading`), the flips, and the global RNG, reseeded before
+each step. A run stopped at step k and resumed therefore ends bit-identical to
+one that never stopped (on the same device).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from accelerate import Accelerator
+from torch import Tensor
+from torchvision.utils import save_image
+from tqdm.auto import tqdm
+
+from facefilter import checkpoint
+from facefilter.data.loading import TrainingData, build_training_data
+from facefilter.errors import UserError
+from facefilter.models import create_family, family_class
+from facefilter.models.base import Family, ModelConfig
+from facefilter.runlog import RunLog, plot_losses
+
+
+@dataclass
+class TrainConfig:
+    """Where the data comes from, how long to train, and where the run goes."""
+
+    out: Path  # run directory: config.json, model.safetensors, state/, samples/, loss.png
+    data_a: str | None = None  # two-domain families: source domain spec, e.g. synth:photo
+    data_b: str | None = None  # two-domain families: target domain spec, e.g. synth:anime
+    data: str | None = None  # class-conditioned families: e.g. synth:photo,anime,cartoon
+    size: int = 128  # image side in pixels (the seeds train at 128)
+    batch_size: int = 1  # CycleGAN's paper setting; raise it on a GPU
+    max_steps: int = 20_000  # stop here; schedules (lr decay, annealing) span these steps
+    epochs: float | None = None  # if set, train this many passes over the data instead
+    train_time: float | None = None  # minutes; stop early when they run out (deep-makeover)
+    seed: int = 0  # same seed, same data order, flips and weights
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # bf16 on recent GPUs
+    cpu: bool = False  # train on the CPU even when a GPU is present
+    compile: bool = False  # torch.compile the networks: faster GPU steps after a warm-up
+    channels_last: bool = False  # NHWC memory layout: faster convolutions on tensor cores
+    num_workers: int = 2  # data-loading processes (0: load in the main process)
+    flip: bool = True  # random horizontal flips, as both CycleGAN seeds do
+    log_every: int = 10  # steps between metrics.jsonl lines
+    sample_every: int = 500  # steps between sample grids in samples/
+    save_every: int = 1000  # steps between checkpoints
+    resume: bool = False  # continue the run in --out from its last checkpoint
+    tensorboard: bool = False  # also write TensorBoard events to OUT/tensorboard
+    progress: bool = True  # show a tqdm progress bar (main process only)
+
+
+def total_steps(config: TrainConfig, epoch_size: int) -> int:
+    """The step count the schedules span: --epochs wins over --max-steps."""
+    if config.epochs is None:
+        return config.max_steps
+    return max(1, math.ceil(config.epochs * epoch_size / config.batch_size))
+
+
+def check_config(config: TrainConfig) -> None:
+    for name in ("size", "batch_size", "max_steps", "log_every", "sample_every", "save_every"):
+        if getattr(config, name) < 1:
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{flag} must be at least 1, got {getattr(config, name)}")
+    if config.epochs is not None and config.epochs <= 0:
+        raise UserError(f"--epochs must be positive, got {config.epochs}")
+    if config.train_time is not None and config.train_time <= 0:
+        raise UserError(f"--train-time must be positive minutes, got {config.train_time}")
+    if config.num_workers < 0:
+        raise UserError(f"--num-workers must be 0 or more, got {config.num_workers}")
+
+
+def prepare_run(config: TrainConfig, family_name: str) -> int | None:
+    """Refuse to overwrite another run; return the step to resume from, if any."""
+    out = config.out
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; choose a directory")
+    step = checkpoint.saved_step(out) if out.is_dir() else None
+    if config.resume and step is None:
+        raise UserError(f"--resume: {out} holds no checkpoint to resume; drop --resume to start")
+    if not config.resume and (step is not None or (out / checkpoint.CONFIG_FILE).exists()):
+        raise UserError(
+            f"{out} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    if config.resume:
+        saved = checkpoint.read_run_config(out)["family"]
+        if saved != family_name:
+            raise UserError(
+                f"{out} holds a {saved!r} run; resume it with `facefilter train {saved}`"
+            )
+    return step
+
+
+def to_device(batch: dict[str, Tensor], device: torch.device, channels_last: bool):
+    moved = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    if channels_last:
+        moved = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+                 for k, v in moved.items()}  # fmt: skip
+    return moved
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    return (seed * 1_000_003 + step) * 64 + rank
+
+
+def flip_batch(batch: dict[str, Tensor], seed: int, step: int) -> dict[str, Tensor]:
+    """Flip each image left-right with p=0.5, decided by (seed, step, key)."""
+    flipped = {}
+    for index, (key, value) in enumerate(sorted(batch.items())):
+        if value.dim() != 4:
+            flipped[key] = value
+            continue
+        generator = torch.Generator().manual_seed(step_seed(seed, step, 0) + 7919 * (index + 1))
+        mask = (torch.rand(value.shape[0], generator=generator) < 0.5).to(value.device)
+        flipped[key] = torch.where(mask[:, None, None, None], value.flip(-1), value)
+    return flipped
+
+
+class StopRequest:
+    """First Ctrl-C asks the loop to save and stop after the current step; a second aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: Any = None
+
+    def __enter__(self) -> StopRequest:
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping: finishing this step and saving a checkpoint (Ctrl-C again to abort)")
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+
+
+def train(config: TrainConfig, family_name: str, model_config: ModelConfig | None = None) -> Path:
+    """Train family `family_name` as `config` says; return the run directory."""
+    check_config(config)
+    resume_step = prepare_run(config, family_name)
+    accelerator = Accelerator(
+        mixed_precision=config.mixed_precision,
+        cpu=config.cpu,
+        dynamo_backend="inductor" if config.compile else "no",
+    )
+    data = build_training_data(
+        family_class(family_name).data_kind, size=config.size, seed=config.seed,
+        data=config.data, data_a=config.data_a, data_b=config.data_b,
+    )  # fmt: skip
+    torch.manual_seed(config.seed)  # same seed, same initial weights
+    family = create_family(family_name, model_config, data.domains, config.size)
+    if config.channels_last:
+        for net in family.nets.values():
+            net.to(memory_format=torch.channels_last)
+    family.setup(accelerator)
+    start = checkpoint.load_checkpoint(config.out, family) if resume_step is not None else 0
+    config.out.mkdir(parents=True, exist_ok=True)
+    (config.out / "samples").mkdir(exist_ok=True)
+    summary = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+    log = RunLog(config.out, start, config.tensorboard) if accelerator.is_main_process else None
+    try:
+        with StopRequest() as stop:
+            _loop(config, family, data, accelerator, start, log, summary, stop)
+    finally:
+        if log is not None:
+            log.close()
+    return config.out
+
+
+def _loop(
+    config: TrainConfig, family: Family, data: TrainingData, accelerator: Accelerator,
+    start: int, log: RunLog | None, summary: dict[str, Any], stop: StopRequest,
+) -> None:  # fmt: skip
+    total = total_steps(config, data.epoch_size)
+    deadline = time.monotonic() + 60 * config.train_time if config.train_time else math.inf
+    loader = data.loader(config.batch_size, start, config.num_workers,
+                         accelerator.process_index, accelerator.num_processes)  # fmt: skip
+    show = config.progress and accelerator.is_main_process
+    bar = tqdm(total=total, initial=start, disable=not show, desc=family.registry_name)
+    step, tick, saved_at = start, time.monotonic(), start
+    batches = iter(loader)
+    while step < total and time.monotonic() < deadline and not stop.requested:
+        batch = to_device(next(batches), accelerator.device, config.channels_last)
+        if config.flip:
+            batch = flip_batch(batch, config.seed, step)
+        torch.manual_seed(step_seed(config.seed, step, accelerator.process_index))
+        lr_factor = family.lr_factor(step, total)
+        for optimizer in family.opts.values():
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * lr_factor
+        family.train()
+        logs = family.train_step(batch, step)
+        step += 1
+        bar.update(1)
+        if step % config.log_every == 0 and log is not None:
+            rate = config.log_every * config.batch_size / max(time.monotonic() - tick, 1e-9)
+            log.log(step, {**logs, "lr": lr_factor, "images_per_s": rate})
+            bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
+            tick = time.monotonic()
+        if step % config.sample_every == 0:
+            write_sample(config.out, family, data, step, accelerator)
+        if step % config.save_every == 0:
+            save(config.out, family, step, summary, accelerator)
+            saved_at = step
+    bar.close()
+    if step != saved_at or step == start:
+        save(config.out, family, step, summary, accelerator)
+        write_sample(config.out, family, data, step, accelerator)
+    if stop.requested:
+        print(f"stopped at step {step}; checkpoint saved in {config.out}, continue with --resume")
+        raise SystemExit(130)  # the shell's code for "interrupted by Ctrl-C"
+
+
+def save(run: Path, family: Family, step: int, summary: dict[str, Any], acc: Accelerator) -> None:
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        checkpoint.save_checkpoint(run, family, step, summary)
+        plot_losses(run)
+
+
+def write_sample(
+    run: Path, family: Family, data: TrainingData, step: int, acc: Accelerator
+) -> None:
+    if not acc.is_main_process:
+        return
+    batch = {k: v.to(acc.device) for k, v in data.sample_batch.items()}
+    grid = family.sample_grid(batch)
+    path = run / "samples" / f"step-{step:06d}.png"
+    checkpoint.atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))

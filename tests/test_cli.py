@@ -1,0 +1,127 @@
+"""The real command line, end to end, and the one-line errors it gives for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import TINY_CYCLEGAN, write_images
+from facefilter.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """A tiny cyclegan-lite trained for 4 steps on two folders of images."""
+    root = tmp_path_factory.mktemp("cli")
+    dark = write_images(root / "selfie", 6, base=60, seed=1)
+    light = write_images(root / "anime", 6, base=190, seed=2)
+    code = main(
+        ["train", "cyclegan-lite", "--data-a", f"folder:{dark}", "--data-b", f"folder:{light}",
+         "--size", "32", "--batch-size", "2", "--max-steps", "4", "--num-workers", "0",
+         "--no-progress", "--out", str(root / "run"), *TINY_CYCLEGAN]
+    )  # fmt: skip
+    assert code == 0
+    return root / "run"
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err  # one line, no traceback
+    return err[0]
+
+
+def test_apply_one_photo_and_a_folder(trained_run, tmp_path, capsys):
+    photos = write_images(tmp_path / "photos", 3, size=50, base=80)
+    assert main(["apply", str(trained_run), str(photos / "000.png"), "--to", "anime",
+                 "-o", str(tmp_path / "one.png"), "--compare"]) == 0  # fmt: skip
+    assert Image.open(tmp_path / "one.png").size == (64, 32)  # input | output at 32 px
+    sheet = tmp_path / "sheet.png"
+    assert main(["apply", str(trained_run), str(photos), "--to", "anime",
+                 "-o", str(tmp_path / "many"), "--sheet", str(sheet)]) == 0  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == [
+        "000_anime.png", "001_anime.png", "002_anime.png",
+    ]  # fmt: skip
+    assert (tmp_path / "sheet.png").is_file()
+    assert "wrote 3 image(s)" in capsys.readouterr().out
+
+
+def test_apply_reports_bad_files_and_goes_on(trained_run, tmp_path, capsys):
+    photos = write_images(tmp_path / "photos", 2, size=50)
+    (photos / "broken.png").write_bytes(b"not a png at all")
+    Image.new("RGB", (8, 8)).save(photos / "tiny.png")
+    out = tmp_path / "o"
+    code = main(["apply", str(trained_run), str(photos), "--to", "anime", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1  # some files failed, the rest were written
+    assert len(list((tmp_path / "o").iterdir())) == 2
+    assert "broken.png" in captured.err and "tiny.png" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--to", "cartoon"], "unknown domain 'cartoon'; this model knows selfie, anime"),
+        (["--to", "anime", "--from", "anime"], "source and target are both 'anime'"),
+    ],
+)
+def test_apply_bad_domain(trained_run, tmp_path, capsys, args, message):
+    image = write_images(tmp_path / "p", 1, size=40) / "000.png"
+    assert main(["apply", str(trained_run), str(image), *args, "-o", str(tmp_path / "x.png")]) == 2
+    assert message in error_line(capsys)
+
+
+def test_apply_bad_run_and_input(trained_run, tmp_path, capsys):
+    image = write_images(tmp_path / "p", 1, size=40) / "000.png"
+    assert main(["apply", str(tmp_path / "nowhere"), str(image), "--to", "anime"]) == 2
+    assert "nowhere does not exist" in error_line(capsys)
+    assert main(["apply", str(trained_run), str(tmp_path / "none.jpg"), "--to", "anime"]) == 2
+    assert "none.jpg does not exist" in error_line(capsys)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"family": "pix2pix", "format_version": 1}))
+    assert main(["apply", str(other), str(image), "--to", "anime"]) == 2
+    assert "'pix2pix' model, which this facefilter does not know" in error_line(capsys)
+
+
+def test_train_with_empty_domain_b(tmp_path, capsys):
+    a = write_images(tmp_path / "a", 2)
+    (tmp_path / "b").mkdir()
+    code = main(["train", "cyclegan-lite", "--data-a", f"folder:{a}", "--data-b",
+                 f"folder:{tmp_path / 'b'}", "--out", str(tmp_path / "run")])  # fmt: skip
+    assert code == 2
+    assert str(tmp_path / "b") in error_line(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_console_script_help_for_every_subcommand():
+    """`facefilter --help` and each subcommand's help explain themselves (real process)."""
+    for args in ([], ["train"], ["train", "cyclegan"], ["train", "trvae"], ["apply"],
+                 ["data"], ["data", "synth"], ["data", "preview"]):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "facefilter.cli", *args, "--help"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "usage: facefilter" in done.stdout
+
+
+def test_unknown_family_is_a_usage_error():
+    done = subprocess.run(
+        [sys.executable, "-m", "facefilter.cli", "train", "stylegan9", "--out", "x"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "stylegan9" in done.stdout + done.stderr
+
+
+def test_images_round_trip_through_numpy(tmp_path):
+    # Regression guard for the uint8 path used by `apply`: values survive load/save.
+    pixels = (np.arange(32 * 32 * 3) % 256).astype(np.uint8).reshape(32, 32, 3)
+    Image.fromarray(pixels).save(tmp_path / "p.png")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "p.png")), pixels)

@@ -1,0 +1,168 @@
+"""The engine: run directory, exact resume, atomic checkpoints, Ctrl-C, bad runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from facefilter import checkpoint
+from facefilter.errors import UserError
+from facefilter.models.cyclegan import CycleGANLiteConfig
+from facefilter.train import TrainConfig, flip_batch, train
+
+TINY = CycleGANLiteConfig(ngf=8, ndf=8, n_blocks=1, pool_size=4)
+
+
+def config(out: Path, domains: tuple[Path, Path], **overrides) -> TrainConfig:
+    settings = dict(
+        out=out, data_a=f"folder:{domains[0]}", data_b=f"folder:{domains[1]}", size=32,
+        batch_size=2, max_steps=6, num_workers=0, log_every=1, sample_every=3, save_every=3,
+        progress=False,
+    )  # fmt: skip
+    settings.update(overrides)
+    return TrainConfig(**settings)  # type: ignore[arg-type]
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(run / "state" / "networks.safetensors")
+
+
+def test_run_directory_layout(tmp_path, two_domains):
+    run = train(config(tmp_path / "run", two_domains), "cyclegan-lite", TINY)
+    assert (run / "model.safetensors").is_file() and (run / "loss.png").is_file()
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step-000003.png", "step-000006.png",
+    ]  # fmt: skip
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["family"] == "cyclegan-lite" and saved["domains"] == ["dark", "light"]
+    assert saved["model"]["ngf"] == 8 and saved["image_size"] == 32
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4, 5, 6]
+    assert checkpoint.saved_step(run) == 6
+    model = checkpoint.load_model(run)
+    assert model.translate(torch.zeros(1, 3, 32, 32), "light").shape == (1, 3, 32, 32)
+
+
+def test_resume_is_exact(tmp_path, two_domains):
+    straight = train(config(tmp_path / "straight", two_domains), "cyclegan-lite", TINY)
+    # Stop the second run with Ctrl-C after step 3 (same schedule horizon), then resume it.
+    halted = config(tmp_path / "halted", two_domains)
+    _train_until(halted, 3)
+    assert checkpoint.saved_step(halted.out) == 3
+    halted.resume = True
+    train(halted, "cyclegan-lite", TINY)
+    a, b = weights(straight), weights(halted.out)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    resumed_steps = [json.loads(x)["step"] for x in (halted.out / "metrics.jsonl").open()]
+    assert resumed_steps == [1, 2, 3, 4, 5, 6]
+
+
+def _train_until(cfg: TrainConfig, stop_at: int) -> None:
+    """Run `cfg` but send ourselves Ctrl-C after `stop_at` steps (the user's way to stop)."""
+    from facefilter.models.cyclegan import CycleGAN
+
+    original = CycleGAN.train_step
+
+    def step_then_interrupt(self, batch, step):
+        logs = original(self, batch, step)
+        if step + 1 == stop_at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return logs
+
+    CycleGAN.train_step = step_then_interrupt  # type: ignore[method-assign]
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            train(cfg, "cyclegan-lite", TINY)
+        assert stopped.value.code == 130
+    finally:
+        CycleGAN.train_step = original  # type: ignore[method-assign]
+
+
+def test_ctrl_c_saves_a_checkpoint(tmp_path, two_domains):
+    cfg = config(tmp_path / "run", two_domains, save_every=100, sample_every=100)
+    _train_until(cfg, 2)
+    assert checkpoint.saved_step(cfg.out) == 2
+    assert (cfg.out / "model.safetensors").is_file()
+
+
+def test_crash_while_saving_keeps_last_checkpoint(tmp_path, two_domains, monkeypatch):
+    cfg = config(tmp_path / "run", two_domains, max_steps=3)
+    train(cfg, "cyclegan-lite", TINY)
+    before = weights(cfg.out)
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_file", disk_full)
+    cfg2 = config(tmp_path / "run", two_domains, max_steps=6, resume=True)
+    with pytest.raises(OSError):
+        train(cfg2, "cyclegan-lite", TINY)
+    monkeypatch.undo()
+    assert checkpoint.saved_step(cfg.out) == 3
+    after = weights(cfg.out)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    checkpoint.load_model(cfg.out)  # model.safetensors still whole
+
+
+def test_existing_run_is_not_overwritten(tmp_path, two_domains):
+    cfg = config(tmp_path / "run", two_domains, max_steps=1)
+    train(cfg, "cyclegan-lite", TINY)
+    stamp = (cfg.out / "model.safetensors").read_bytes()
+    with pytest.raises(UserError, match="already holds a run; pass --resume"):
+        train(cfg, "cyclegan-lite", TINY)
+    with pytest.raises(UserError, match="holds a 'cyclegan-lite' run"):
+        train(config(tmp_path / "run", two_domains, resume=True), "cyclegan", None)
+    assert (cfg.out / "model.safetensors").read_bytes() == stamp
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"batch_size": 0}, "--batch-size must be at least 1"),
+        ({"epochs": -1.0}, "--epochs must be positive"),
+        ({"resume": True}, "holds no checkpoint to resume"),
+        ({"data_b": None}, "pass --data-a SPEC and --data-b SPEC"),
+    ],
+)
+def test_bad_training_options(tmp_path, two_domains, overrides, message):
+    with pytest.raises(UserError, match=message):
+        train(config(tmp_path / "run", two_domains, **overrides), "cyclegan-lite", TINY)
+
+
+def test_empty_data_folder_is_reported(tmp_path, two_domains):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="empty"):
+        train(config(tmp_path / "run", (two_domains[0], empty)), "cyclegan-lite", TINY)
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_flips_depend_only_on_seed_and_step():
+    batch = {"real_a": torch.arange(2 * 3 * 4 * 4.0).reshape(2, 3, 4, 4)}
+    assert torch.equal(flip_batch(batch, 0, 5)["real_a"], flip_batch(batch, 0, 5)["real_a"])
+    outcomes = {tuple(flip_batch(batch, 0, s)["real_a"][:, 0, 0, 0].tolist()) for s in range(20)}
+    assert len(outcomes) > 1  # flips actually happen, and differ between steps
+
+
+def test_load_model_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        checkpoint.load_model(tmp_path / "nope")
+    (tmp_path / "odd").mkdir()
+    with pytest.raises(UserError, match=r"no config\.json"):
+        checkpoint.load_model(tmp_path / "odd")
+    (tmp_path / "odd" / "config.json").write_text(json.dumps({"family": "cyclegan"}))
+    with pytest.raises(UserError, match="format version"):
+        checkpoint.load_model(tmp_path / "odd")
+    (tmp_path / "odd" / "config.json").write_text(
+        json.dumps({"family": "stylegan9", "format_version": checkpoint.FORMAT_VERSION})
+    )
+    with pytest.raises(UserError, match="does not know"):
+        checkpoint.load_model(tmp_path / "odd")
