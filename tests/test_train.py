@@ -51,11 +51,11 @@ def test_run_directory_layout(tmp_path, two_domains):
 
 def test_resume_is_exact(tmp_path, two_domains):
     straight = train(config(tmp_path / "straight", two_domains), "cyclegan-lite", TINY)
-    # Stop the second run with Ctrl-C after step 3 (same schedule horizon), then resume it.
-    halted = config(tmp_path / "halted", two_domains)
-    _train_until(halted, 3)
+    # Pause the second run after step 3 (same schedule horizon), then resume it.
+    halted = config(tmp_path / "halted", two_domains, stop_at=3)
+    train(halted, "cyclegan-lite", TINY)
     assert checkpoint.saved_step(halted.out) == 3
-    halted.resume = True
+    halted.resume, halted.stop_at = True, None
     train(halted, "cyclegan-lite", TINY)
     a, b = weights(straight), weights(halted.out)
     assert a.keys() == b.keys()

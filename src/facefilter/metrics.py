@@ -82,3 +82,22 @@ def identity_score(sources: Tensor, truths: Tensor) -> PairedScore:
         float(ssim(sources, truths).mean()),
         len(sources),
     )
+
+
+def synth_pairs(
+    source_style: str, target_style: str, size: int, count: int = 2000, seed: int = 0,
+    split: str = "test", limit: int | None = None,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Held-out synthetic faces in two styles, row i the same person: (N, 3, S, S) each.
+
+    `count` and `seed` must match the `synth:` spec the model trained on (its
+    defaults are 2000 and the training seed) for `split` to be truly held out.
+    """
+    from facefilter.data.synth import SynthFaces
+
+    source = SynthFaces(source_style, size, count=count, seed=seed, split=split)
+    target = SynthFaces(target_style, size, count=count, seed=seed, split=split)
+    n = len(source) if limit is None else min(limit, len(source))
+    sources = torch.stack([source[i]["image"] for i in range(n)])
+    truths = torch.stack([target[i]["image"] for i in range(n)])
+    return sources, truths

@@ -24,6 +24,7 @@ from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from facefilter import checkpoint
+from facefilter.data.framing import framing_for_spec
 from facefilter.data.loading import TrainingData, build_training_data
 from facefilter.errors import UserError
 from facefilter.models import create_family, family_class
@@ -44,6 +45,7 @@ class TrainConfig:
     max_steps: int = 20_000  # stop here; schedules (lr decay, annealing) span these steps
     epochs: float | None = None  # if set, train this many passes over the data instead
     train_time: float | None = None  # minutes; stop early when they run out (deep-makeover)
+    stop_at: int | None = None  # pause after this step (schedules still span the full run)
     seed: int = 0  # same seed, same data order, flips and weights
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # bf16 on recent GPUs
     cpu: bool = False  # train on the CPU even when a GPU is present
@@ -75,6 +77,8 @@ def check_config(config: TrainConfig) -> None:
         raise UserError(f"--epochs must be positive, got {config.epochs}")
     if config.train_time is not None and config.train_time <= 0:
         raise UserError(f"--train-time must be positive minutes, got {config.train_time}")
+    if config.stop_at is not None and config.stop_at < 1:
+        raise UserError(f"--stop-at must be at least 1, got {config.stop_at}")
     if config.num_workers < 0:
         raise UserError(f"--num-workers must be 0 or more, got {config.num_workers}")
 
@@ -169,6 +173,8 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
     config.out.mkdir(parents=True, exist_ok=True)
     (config.out / "samples").mkdir(exist_ok=True)
     summary = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+    # How the training faces are framed: `apply` aligns photos to the same framing.
+    summary["framing"] = framing_for_spec(config.data_a or config.data)
     log = RunLog(config.out, start, config.tensorboard) if accelerator.is_main_process else None
     try:
         with StopRequest() as stop:
@@ -184,6 +190,7 @@ def _loop(
     start: int, log: RunLog | None, summary: dict[str, Any], stop: StopRequest,
 ) -> None:  # fmt: skip
     total = total_steps(config, data.epoch_size)
+    last = total if config.stop_at is None else min(total, config.stop_at)
     deadline = time.monotonic() + 60 * config.train_time if config.train_time else math.inf
     loader = data.loader(config.batch_size, start, config.num_workers,
                          accelerator.process_index, accelerator.num_processes)  # fmt: skip
@@ -191,7 +198,7 @@ def _loop(
     bar = tqdm(total=total, initial=start, disable=not show, desc=family.registry_name)
     step, tick, saved_at = start, time.monotonic(), start
     batches = iter(loader)
-    while step < total and time.monotonic() < deadline and not stop.requested:
+    while step < last and time.monotonic() < deadline and not stop.requested:
         batch = to_device(next(batches), accelerator.device, config.channels_last)
         if config.flip:
             batch = flip_batch(batch, config.seed, step)
