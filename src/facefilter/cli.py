@@ -8,9 +8,10 @@ stderr and exit status 2.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import tyro
 
@@ -40,9 +41,43 @@ class DataPreview:
     seed: int = 0  # which faces
 
 
+@dataclass
+class DataCrop:
+    """Detect, align and save the faces in a folder of raw photos, with a manifest."""
+
+    raw: tyro.conf.Positional[Path]  # folder of photos (sub-folders are kept in OUT)
+    out: tyro.conf.Positional[Path]  # where crops, manifest.jsonl and framing.json go
+    size: int = 128  # crop side in pixels
+    margin: float = 0.0  # extra border around the face, fraction of the crop
+    largest: bool = False  # only the largest face of each photo
+    detector: str = "auto"  # auto, dlib, yunet (needs --yunet-model) or center
+    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
+    upsample: int = 1  # dlib: 1 finds faces down to ~40 px, 2 smaller (4x slower each step)
+
+
+@dataclass
+class DataReport:
+    """Print a coverage report of a data set (classes, attributes, brightness, face size and
+    pose for `data crop` folders) and draw it as a PNG chart."""
+
+    spec: tyro.conf.Positional[str]  # data spec, e.g. synth:photo, celeba:DIR, folder:DIR
+    out: Path = Path("data_report.png")  # chart to write
+    limit: int = 2000  # images read at most (evenly spread over the set)
+
+
+@dataclass
+class DataSamplePhoto:
+    """Write a real photograph shipped by scikit-image (the astronaut) to try filters on."""
+
+    output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("astronaut.png")  # file
+
+
 DataCommand = Union[  # noqa: UP007 - tyro reads subcommands from a typing.Union
     Annotated[DataSynth, tyro.conf.subcommand("synth", prefix_name=False)],
     Annotated[DataPreview, tyro.conf.subcommand("preview", prefix_name=False)],
+    Annotated[DataCrop, tyro.conf.subcommand("crop", prefix_name=False)],
+    Annotated[DataReport, tyro.conf.subcommand("report", prefix_name=False)],
+    Annotated[DataSamplePhoto, tyro.conf.subcommand("sample-photo", prefix_name=False)],
 ]
 
 
@@ -66,38 +101,190 @@ def _train_command(name: str) -> Any:
 # --- apply ------------------------------------------------------------------------------------
 @dataclass
 class Apply:
-    """Turn a photo, or every image in a folder, into another domain or class."""
+    """Run a filter on photos, folders of photos or videos: every face found, aligned as the
+    model was trained, translated and pasted back into the photo at its original size."""
 
-    run: tyro.conf.Positional[Path]  # run directory written by `facefilter train`
-    inputs: tyro.conf.Positional[Path]  # an image file or a folder of images
-    to: str  # target domain or class, e.g. anime
+    run: tyro.conf.Positional[Path]  # run directory, export folder or exported .onnx file
+    inputs: tyro.conf.Positional[Path | None] = None  # image, folder of images or video file
+    to: str = ""  # target domain or class, e.g. anime; `all`: every one side by side
     output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("out")  # file or folder
     source: Annotated[str | None, tyro.conf.arg(name="from")] = None  # source class (trVAE)
-    compare: bool = False  # write input and output side by side
-    sheet: Path | None = None  # also write all before/after pairs into this one PNG
-    batch_size: int = 16  # images translated per batch
-    device: str | None = None  # cpu, cuda, cuda:1 ... (default: a GPU when present)
+    detect: Literal["auto", "always", "never"] = "auto"  # auto: small images with no face are crops
+    faces: Literal["all", "largest"] = "all"  # which faces of a photo to filter
+    crop_only: bool = False  # write the aligned (translated) faces instead of whole photos
+    compare: bool = False  # write the input and the output side by side
+    sheet: Path | None = None  # also write all before/after face pairs into this one PNG
+    engine: Literal["torch", "onnx"] = "torch"  # onnx: run with onnxruntime
+    detector: str = "auto"  # face detector: auto, dlib, yunet (needs --yunet-model) or center
+    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
+    upsample: int = 1  # dlib: 1 finds faces down to ~40 px; 0 is 4x faster (video)
+    margin: float | None = None  # extra border around the face, fraction of the crop
+    eye_height: float | None = None  # override the run's framing: eye line from the top
+    eye_distance: float | None = None  # override the run's framing: eyes apart
+    feather: float = 0.1  # width of the blend at the crop edge (fraction)
+    detect_every: int = 1  # videos and webcam: frames between face detections
+    webcam: bool = False  # show the filtered camera live in a window (Esc or q quits)
+    camera: int = 0  # which camera for --webcam
+    device: str | None = None  # torch engine: cpu, cuda, cuda:1 ... (default: GPU if present)
 
 
 def run_apply(command: Apply) -> int:
-    from facefilter.pipeline import apply_whole_images, load_filter
+    from facefilter.apply_files import OutputOptions, apply_to_files, is_video
+    from facefilter.pipeline import load_translators
 
-    filt = load_filter(command.run, command.to, command.source, command.device)
-    written, failures = apply_whole_images(
-        filt,
-        command.inputs,
-        command.output,
-        compare=command.compare,
-        batch_size=command.batch_size,
-        sheet=command.sheet,
+    if not command.to:
+        raise UserError("--to is required: the target domain or class (or all)")
+    if command.inputs is None and not command.webcam:
+        raise UserError("give an image, folder or video to filter (or --webcam)")
+    translators, config = load_translators(
+        command.run, command.to, command.source, engine=command.engine, device=command.device
     )
-    for failure in failures:
-        print(f"skipped: {failure}", file=sys.stderr)
-    print(f"wrote {written} image(s) to {command.output}")
-    return 1 if failures else 0
+    photo_filter = build_photo_filter(command, translators, config)
+    suffix = f"_{command.to}"
+    if command.webcam:
+        from facefilter.video import run_webcam
+
+        shown = run_webcam(photo_filter, command.camera, compare=command.compare,
+                           detect_every=command.detect_every)  # fmt: skip
+        print(f"showed {shown} frame(s)")
+        return 0
+    assert command.inputs is not None
+    if is_video(command.inputs):
+        from facefilter.video import apply_video
+
+        written, frames = apply_video(
+            photo_filter,
+            command.inputs,
+            command.output,
+            suffix=suffix,
+            compare=command.compare,
+            detect_every=command.detect_every,
+        )
+        print(f"wrote {frames} frame(s) to {written}")
+        return 0
+    options = OutputOptions(compare=command.compare, crop_only=command.crop_only,
+                            sheet=command.sheet)  # fmt: skip
+    report = apply_to_files(photo_filter, command.inputs, command.output, options, suffix=suffix)
+    for path in report.whole[:3]:
+        print(f"note: {path}: no face found; small enough to be a face crop, so translated "
+              "whole (--detect always to refuse)", file=sys.stderr)  # fmt: skip
+    if len(report.whole) > 3:
+        print(f"note: {len(report.whole)} image(s) in all were translated whole", file=sys.stderr)
+    print(f"wrote {report.written} image(s) to {command.output}")
+    if report.failures:
+        print(f"{len(report.failures)} file(s) failed (listed above)", file=sys.stderr)
+    return 1 if report.failures else 0
 
 
-def run_data(command: DataSynth | DataPreview) -> int:
+def build_photo_filter(command: Apply, translators: list[Any], config: dict[str, Any]) -> Any:
+    from facefilter.face import create_detector
+    from facefilter.pipeline import FaceOptions, PhotoFilter, run_align_config
+
+    size = translators[0].size
+    align = run_align_config(
+        config,
+        size,
+        margin=command.margin,
+        eye_height=command.eye_height,
+        eye_distance=command.eye_distance,
+    )
+    video = command.webcam or (
+        command.inputs is not None
+        and command.inputs.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+    )
+    detector = None
+    if command.detect != "never":
+        detector = create_detector(
+            command.detector,
+            model_path=command.yunet_model,
+            upsample=command.upsample,
+            rotations=() if video else (-30.0, 30.0, 90.0, -90.0, 180.0),
+        )
+    options = FaceOptions(detect=command.detect, faces=command.faces, feather=command.feather)
+    return PhotoFilter(translators, align, detector, options)
+
+
+# --- export -----------------------------------------------------------------------------------
+@dataclass
+class Export:
+    """Export a run's translators to ONNX (pure tensor-in tensor-out graphs).
+
+    -o DIR writes DIR/config.json plus one file per translator: to-<target>.onnx for
+    two-domain families, <source>-to-<target>.onnx for class-conditioned ones. -o FILE.onnx
+    writes one translator (choose it with --to / --from) and FILE.json beside it. Input
+    "image" (B, 3, H, W) float32 in [-1, 1]; output "translated", same shape. Run it with
+    `facefilter apply DIR_OR_FILE ... --engine onnx`."""
+
+    run: tyro.conf.Positional[Path]  # run directory written by `facefilter train`
+    format: Literal["onnx"] = "onnx"  # the only format so far
+    output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("filter")  # folder or .onnx
+    to: str | None = None  # only the translator towards this domain (default: all)
+    source: Annotated[str | None, tyro.conf.arg(name="from")] = None  # only from this class
+
+
+def run_export(command: Export) -> int:
+    from facefilter.export import PARITY_TOLERANCE, export_onnx
+
+    diffs = export_onnx(command.run, command.output, to=command.to, source=command.source)
+    for name, diff in diffs.items():
+        verdict = "ok" if diff < PARITY_TOLERANCE else "CHECK: above tolerance"
+        print(f"wrote {name}: max |onnxruntime - torch| = {diff:.2e} ({verdict})")
+    print(f"exported {len(diffs)} translator(s) to {command.output}")
+    return 0
+
+
+def run_data_crop(command: DataCrop) -> int:
+    from facefilter.data.prepare import crop_faces
+    from facefilter.face import AlignConfig, create_detector
+
+    detector = create_detector(command.detector, model_path=command.yunet_model,
+                               upsample=command.upsample)  # fmt: skip
+    align = AlignConfig(size=command.size, margin=command.margin)
+    warn = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    report = crop_faces(command.raw, command.out, detector, align,
+                        largest_only=command.largest, warn=warn)  # fmt: skip
+    for path in report.no_face:
+        print(f"no face: {path}", file=sys.stderr)
+    print(report.summary())
+    print(f"crops, manifest.jsonl and framing.json in {command.out}")
+    return 0
+
+
+def run_data_report(command: DataReport) -> int:
+    from facefilter.data.report import build_report, draw_report
+
+    if command.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {command.limit}")
+    report = build_report(command.spec, command.limit)
+    print("\n".join(report.lines()))
+    draw_report(report, command.out)
+    print(f"chart written to {command.out}")
+    return 0
+
+
+def run_sample_photo(command: DataSamplePhoto) -> int:
+    from PIL import Image
+
+    try:
+        from skimage import data
+    except ImportError:
+        raise UserError(
+            "the sample photo comes with scikit-image: pip install scikit-image"
+        ) from None
+    command.output.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(data.astronaut()).save(command.output)
+    print(f"wrote {command.output} (NASA astronaut Eileen Collins, public domain, 512x512)")
+    return 0
+
+
+def run_data(command: Any) -> int:
+    handlers: dict[type, Callable[[Any], int]] = {
+        DataCrop: run_data_crop,
+        DataReport: run_data_report,
+        DataSamplePhoto: run_sample_photo,
+    }
+    if type(command) in handlers:
+        return handlers[type(command)](command)
     if isinstance(command, DataSynth):
         from facefilter.data.synth import write_dataset
 
@@ -121,12 +308,13 @@ def run_train(command: Any) -> int:
 
 
 def parser_type() -> Any:
-    train = Union[tuple(_train_command(name) for name in FAMILIES)]  # noqa: UP007
+    train: Any = Union[tuple(_train_command(name) for name in FAMILIES)]  # noqa: UP007
     train_help = "Train a filter on your data or on built-in synthetic faces."
     data_help = "Make, preview and inspect data sets."
     return Union[  # noqa: UP007
         Annotated[train, tyro.conf.subcommand("train", description=train_help, prefix_name=False)],
         Annotated[Apply, tyro.conf.subcommand("apply", prefix_name=False)],
+        Annotated[Export, tyro.conf.subcommand("export", prefix_name=False)],
         Annotated[
             DataCommand, tyro.conf.subcommand("data", description=data_help, prefix_name=False)
         ],
@@ -146,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_train(command)
         if isinstance(command, Apply):
             return run_apply(command)
+        if isinstance(command, Export):
+            return run_export(command)
         return run_data(command)
     except UserError as error:
         print(f"facefilter: error: {error}", file=sys.stderr)

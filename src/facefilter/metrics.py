@@ -8,6 +8,7 @@ scored against the real answer: mean L1 (lower is better) and SSIM (higher).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -98,6 +99,6 @@ def synth_pairs(
     source = SynthFaces(source_style, size, count=count, seed=seed, split=split)
     target = SynthFaces(target_style, size, count=count, seed=seed, split=split)
     n = len(source) if limit is None else min(limit, len(source))
-    sources = torch.stack([source[i]["image"] for i in range(n)])
-    truths = torch.stack([target[i]["image"] for i in range(n)])
+    sources = torch.stack([cast(Tensor, source[i]["image"]) for i in range(n)])
+    truths = torch.stack([cast(Tensor, target[i]["image"]) for i in range(n)])
     return sources, truths

@@ -1,0 +1,145 @@
+"""Apply a filter to image files: one photo or every image under a folder.
+
+Each file is decoded, filtered by a `PhotoFilter` and written; a file that fails
+(unreadable, no face) is reported on its own line and the rest carry on.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from facefilter.data.images import IMAGE_EXTENSIONS, ImageError, list_images, load_image
+from facefilter.errors import UserError
+from facefilter.pipeline import NoFaceError, PhotoFilter, Translated, contact_sheet, side_by_side
+
+MIN_SIDE = 16  # pixels; below this there is no face left to translate
+VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+JPEG_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    compare: bool = False  # input first, then each result, side by side
+    crop_only: bool = False  # write the aligned (translated) faces, not the whole photo
+    sheet: Path | None = None  # also gather every before/after crop pair into this PNG
+
+
+@dataclass
+class ApplyReport:
+    written: int = 0
+    failures: list[str] = field(default_factory=list)
+    whole: list[Path] = field(default_factory=list)  # images taken whole as face crops
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def input_files(path: Path) -> list[Path]:
+    """The images to process: one file, or every image under a folder."""
+    if not path.exists():
+        raise UserError(f"input {path} does not exist")
+    if path.is_dir():
+        files = list_images(path)
+        if not files:
+            raise UserError(f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        return files
+    return [path]
+
+
+def output_paths(inputs: list[Path], root: Path, output: Path, suffix: str) -> list[Path]:
+    """Where each result goes: `output` itself for one file, else mirrored under `output`."""
+    if root.is_file():
+        if output.suffix.lower() in IMAGE_EXTENSIONS:
+            return [output]
+        return [output / f"{root.stem}{suffix}.png"]
+    if output.suffix.lower() in IMAGE_EXTENSIONS:
+        raise UserError(f"-o {output} looks like a file, but the input {root} is a folder")
+    return [output / p.relative_to(root).with_name(f"{p.stem}{suffix}.png") for p in inputs]
+
+
+def load_photo(path: Path) -> np.ndarray:
+    """Decode `path` to (H, W, 3) uint8, refusing images too small to hold a face."""
+    image = load_image(path)
+    if min(image.size) < MIN_SIDE:
+        raise ImageError(
+            f"{path}: {image.width}x{image.height} is too small; give at least "
+            f"{MIN_SIDE}x{MIN_SIDE} px"
+        )
+    return np.asarray(image)
+
+
+def pictures(result: Translated, options: OutputOptions) -> list[np.ndarray]:
+    """What to write for one photo: the photo, or one picture per face with --crop-only."""
+    beside = options.compare or len(result.photos) > 1  # `--to all` shows the input first
+    if options.crop_only and not result.whole:
+        per_face = zip(result.crops, *result.outputs, strict=True)
+        return [side_by_side(*row) if beside else row[1] for row in per_face]
+    if beside:
+        first = result.crops[0] if result.whole else result.image  # same size as the results
+        return [side_by_side(first, *result.photos)]
+    return [result.photos[0]]
+
+
+def numbered(destination: Path, count: int) -> list[Path]:
+    """`out.png` for one picture, `out_face1.png`, `out_face2.png`, ... for several."""
+    if count == 1:
+        return [destination]
+    return [destination.with_name(f"{destination.stem}_face{i + 1}{destination.suffix}")
+            for i in range(count)]  # fmt: skip
+
+
+def save_picture(path: Path, picture: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(picture)
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        image.save(path, quality=JPEG_QUALITY)
+    else:
+        image.save(path)
+
+
+def default_warn(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
+def apply_to_files(
+    photo_filter: PhotoFilter,
+    inputs: Path,
+    output: Path,
+    options: OutputOptions = OutputOptions(),
+    *,
+    suffix: str = "",
+    warn: Callable[[str], None] = default_warn,
+    progress: bool = True,
+) -> ApplyReport:
+    """Filter every image `inputs` names into `output`; failures are warned and counted."""
+    files = input_files(inputs)
+    targets = output_paths(files, inputs, output, suffix)
+    report = ApplyReport()
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    bar = tqdm(files, disable=not progress or len(files) < 2, desc="apply", unit="image")
+    for path, destination in zip(bar, targets, strict=True):
+        try:
+            photo = load_photo(path)
+            result = photo_filter(photo, str(path))
+        except (ImageError, NoFaceError) as error:
+            report.failures.append(str(error))
+            warn(f"skipped: {error}")
+            continue
+        if result.whole:
+            report.whole.append(path)
+        made = pictures(result, options)
+        for picture, where in zip(made, numbered(destination, len(made)), strict=True):
+            save_picture(where, picture)
+        report.written += 1
+        pairs += [(crop, out) for crop, out in zip(result.crops, result.outputs[0], strict=True)]
+    if options.sheet is not None and pairs:
+        save_picture(options.sheet, contact_sheet(pairs))
+    return report

@@ -1,0 +1,119 @@
+"""Where a data set puts the face in its square images: the framing `apply` must copy.
+
+A model only works on crops framed like its training data. A framing is the pair
+(`eye_height`, `eye_distance`) of `facefilter.face.AlignConfig`, fractions of the crop
+side, recorded in each run's config.json at training time and read back by `apply`:
+
+- `synth:` faces: measured from the renderer's own geometry (eyes, nose, mouth of the
+  `photo` look, posed as the renderer poses them), averaged over many faces;
+- `celeba:` aligned crops: CelebA's 178x218 alignment template, centre-cropped square
+  as the loader does (short side, centred: rows 20..198);
+- `folder:`, `unpaired:`, `classes:`: the framing `facefilter data crop` writes, so
+  crops made with it match.
+
+Each framing is the template of `face.align.unit_template` that best fits (least
+squares) the data set's mean 5 landmarks in the unit square.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facefilter.face.align import MOUTH_DROP, MOUTH_WIDTH, NOSE_DROP, AlignConfig
+
+# CelebA's img_align_celeba template (178x218 px): left eye, right eye, nose, mouth corners.
+CELEBA_ALIGNED_POINTS = np.array(
+    [[69, 111], [108, 111], [88, 136], [72, 152], [105, 152]], dtype=np.float64
+)
+CELEBA_ALIGNED_SIZE = (178, 218)  # width, height
+CROP_FRAMING = {"eye_height": AlignConfig.eye_height, "eye_distance": AlignConfig.eye_distance}
+SYNTH_MEASURED_FACES = 1024  # enough for the mean to settle to 1e-3
+SYNTH_LOOK = "photo"  # real photos are what gets aligned, so frame like the photo style
+
+
+def fit_framing(unit_points: np.ndarray) -> dict[str, float]:
+    """The (eye_height, eye_distance) whose template best fits 5 points in the unit square.
+
+    The template is linear in both: x = 0.5 + a * d, y = h + b * d, so this is one small
+    least-squares solve over the 10 coordinates.
+    """
+    points = np.asarray(unit_points, np.float64)
+    assert points.shape == (5, 2), points.shape
+    across = np.array([-0.5, 0.5, 0.0, -MOUTH_WIDTH / 2, MOUTH_WIDTH / 2])  # x per unit d
+    drop = np.array([0.0, 0.0, NOSE_DROP, MOUTH_DROP, MOUTH_DROP])  # y per unit d
+    design = np.concatenate(
+        [np.stack([np.zeros(5), across], 1), np.stack([np.ones(5), drop], 1)]
+    )  # (10, 2) columns: h, d
+    rhs = np.concatenate([points[:, 0] - 0.5, points[:, 1]])  # (10,)
+    (height, distance), *_ = np.linalg.lstsq(design, rhs, rcond=None)
+    return {"eye_height": round(float(height), 4), "eye_distance": round(float(distance), 4)}
+
+
+def celeba_framing() -> dict[str, float]:
+    """CelebA's aligned template after the loader's centre square crop."""
+    width, height = CELEBA_ALIGNED_SIZE
+    side = min(width, height)
+    offset = np.array([(width - side) / 2, (height - side) / 2])
+    # Landmarks are pixel indices; pixel i covers [i, i + 1) in unit terms after / side.
+    unit = (CELEBA_ALIGNED_POINTS - offset + 0.5) / side
+    return fit_framing(unit)
+
+
+@lru_cache(maxsize=1)
+def synth_framing() -> dict[str, float]:
+    """The mean landmarks of the built-in synthetic faces, measured from their geometry."""
+    from facefilter.data.synth_params import sample_params
+    from facefilter.data.synth_styles import LOOKS, geometry
+
+    params = sample_params(SYNTH_MEASURED_FACES, seed=0)
+    g = geometry(params, LOOKS[SYNTH_LOOK])
+    flat = {name: getattr(g, name).reshape(-1) for name in ("eye_x", "eye_y", "nose_y")}
+    mouth_y, mouth_w = g.mouth_y.reshape(-1), g.mouth_w.reshape(-1)
+    zero = torch.zeros_like(mouth_y)
+    canonical = torch.stack(
+        [
+            torch.stack([-flat["eye_x"], flat["eye_y"]], 1),
+            torch.stack([flat["eye_x"], flat["eye_y"]], 1),
+            torch.stack([zero, flat["nose_y"]], 1),
+            torch.stack([-mouth_w, mouth_y], 1),
+            torch.stack([mouth_w, mouth_y], 1),
+        ],
+        1,
+    )  # (N, 5, 2) face-plane units, y down
+    # The renderer poses the face plane q at image point p = centre + scale * R(angle) q,
+    # image units [-1, 1] (synth._pose_grid inverts exactly this).
+    cos, sin = params.angle.cos()[:, None], params.angle.sin()[:, None]
+    qx, qy = canonical[..., 0], canonical[..., 1]
+    scale = params.scale[:, None]
+    px = params.centre[:, :1] + scale * (qx * cos - qy * sin)
+    py = params.centre[:, 1:] + scale * (qx * sin + qy * cos)
+    unit = (torch.stack([px, py], -1) + 1) / 2  # (N, 5, 2) in the unit square
+    return fit_framing(unit.mean(0).double().numpy())
+
+
+def framing_for_spec(spec: str | None) -> dict[str, float]:
+    """The framing of the images a data spec names (see the module docstring)."""
+    kind, colon, rest = (spec or "").strip().partition(":")
+    if kind == "synth":
+        return synth_framing()
+    if kind == "celeba":
+        return celeba_framing()
+    folder = Path(rest if colon else kind).expanduser()
+    from facefilter.data.prepare import recorded_framing  # `data crop` wrote the folder?
+
+    return recorded_framing(Path(str(folder).partition("?")[0])) or dict(CROP_FRAMING)
+
+
+def align_config(framing: dict[str, float] | None, size: int, margin: float = 0.0) -> AlignConfig:
+    """An AlignConfig at `size` with a recorded framing (the crop framing when None)."""
+    framing = framing or CROP_FRAMING
+    return AlignConfig(
+        size=size,
+        margin=margin or float(framing.get("margin", 0.0)),
+        eye_height=float(framing["eye_height"]),
+        eye_distance=float(framing["eye_distance"]),
+    )

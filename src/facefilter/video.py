@@ -1,0 +1,198 @@
+"""Video files and the webcam: every frame through the photo pipeline, faces tracked.
+
+Tracking is deliberately simple and cheap: detect every `detect_every` frames; when a
+detection misses, keep the last faces for up to `hold_frames` frames (a blink or a
+motion blur does not make the filter flicker off); smooth each face's landmarks with
+an exponential moving average, matched to the previous frame's faces by position, so
+the crop does not jitter. Frames without a face are written unchanged (`--detect
+never` translates the centre square of every frame instead).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from facefilter.apply_files import VIDEO_EXTENSIONS, OutputOptions, pictures
+from facefilter.data.images import ImageError
+from facefilter.errors import UserError
+from facefilter.face import Face
+from facefilter.face.align import import_cv2
+from facefilter.pipeline import PhotoFilter, side_by_side
+
+CODECS = {".avi": "MJPG"}  # everything else: mp4v, which opencv-python writes without ffmpeg
+DEFAULT_CODEC = "mp4v"
+QUIT_KEYS = (27, ord("q"))  # Esc, q
+
+
+@dataclass
+class Tracker:
+    """Faces carried from frame to frame; see the module docstring."""
+
+    detect_every: int = 1  # frames between detections (1: every frame)
+    hold_frames: int = 5  # frames to keep the last faces when detection finds none
+    smoothing: float = 0.6  # weight of the new landmarks in the moving average
+    faces: list[Face] = field(default_factory=list)
+    misses: int = 0
+
+    def __post_init__(self) -> None:
+        if self.detect_every < 1:
+            raise UserError(f"--detect-every must be 1 or more, got {self.detect_every}")
+
+    def update(self, index: int, detect: Callable[[], list[Face]]) -> list[Face]:
+        """The faces of frame `index`; `detect` runs only on detection frames."""
+        if index % self.detect_every:
+            return self.faces
+        found = detect()
+        if found:
+            self.faces = [self.smoothed(face) for face in found]
+            self.misses = 0
+        else:
+            self.misses += 1
+            if self.misses > self.hold_frames:
+                self.faces = []
+        return self.faces
+
+    def smoothed(self, face: Face) -> Face:
+        """`face` with its landmarks averaged with the nearest previous face (if close)."""
+        centre = face.landmarks.mean(0)
+        reach = np.linalg.norm(face.landmarks[1] - face.landmarks[0])  # eye distance
+        near = [f for f in self.faces if np.linalg.norm(f.landmarks.mean(0) - centre) < reach]
+        if not near:
+            return face
+        previous = min(near, key=lambda f: float(np.linalg.norm(f.landmarks.mean(0) - centre)))
+        landmarks = previous.landmarks + self.smoothing * (face.landmarks - previous.landmarks)
+        return Face(box=face.box, landmarks=landmarks, score=face.score)
+
+
+def filter_frame(
+    photo_filter: PhotoFilter, tracker: Tracker, frame: np.ndarray, index: int, compare: bool
+) -> np.ndarray:
+    """One RGB frame (H, W, 3) through the filter; the same size every frame."""
+    options = OutputOptions(compare=compare)
+    if photo_filter.options.detect == "never":
+        return pictures(photo_filter.translate_whole(frame), options)[0]
+    faces = tracker.update(index, lambda: photo_filter.find_faces(frame))
+    if faces:
+        return pictures(photo_filter.translate_faces(frame, faces), options)[0]
+    copies = len(photo_filter.translators) if compare or len(photo_filter.translators) > 1 else 0
+    return side_by_side(frame, *[frame] * copies) if copies else frame
+
+
+def read_frames(capture: object) -> Iterator[np.ndarray]:
+    """RGB frames (H, W, 3) uint8 from an open cv2.VideoCapture until it ends."""
+    while True:
+        ok, frame = capture.read()  # type: ignore[attr-defined]
+        if not ok:
+            return
+        yield np.ascontiguousarray(frame[:, :, ::-1])  # OpenCV gives BGR
+
+
+def video_output(path: Path, output: Path, suffix: str) -> Path:
+    """`output` when it names a video file, else OUTPUT/<stem><suffix><ext>."""
+    if output.suffix.lower() in VIDEO_EXTENSIONS:
+        return output
+    return output / f"{path.stem}{suffix}{path.suffix.lower()}"
+
+
+def apply_video(
+    photo_filter: PhotoFilter, path: Path, output: Path, *, suffix: str = "",
+    compare: bool = False, detect_every: int = 1, progress: bool = True,
+) -> tuple[Path, int]:  # fmt: skip
+    """Filter every frame of video `path`; returns (file written, frames)."""
+    cv2 = import_cv2()
+    if not path.is_file():
+        raise UserError(f"input {path} does not exist")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ImageError(f"{path}: cannot open this video (corrupt, or a codec OpenCV lacks)")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    destination = video_output(path, output, suffix)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    tracker, writer, count = Tracker(detect_every=detect_every), None, 0
+    try:
+        for index, frame in enumerate(tqdm(read_frames(capture), total=total, unit="frame",
+                                           disable=not progress, desc=path.name)):  # fmt: skip
+            picture = filter_frame(photo_filter, tracker, frame, index, compare)
+            if writer is None:
+                writer = open_writer(destination, fps, picture.shape[1], picture.shape[0])
+            writer.write(np.ascontiguousarray(picture[:, :, ::-1]))
+            count += 1
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    if count == 0:
+        raise ImageError(f"{path}: no frame could be decoded from this video")
+    return destination, count
+
+
+def open_writer(path: Path, fps: float, width: int, height: int) -> Any:
+    cv2 = import_cv2()
+    codec = CODECS.get(path.suffix.lower(), DEFAULT_CODEC)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height))
+    if not writer.isOpened():
+        raise UserError(f"cannot write video {path} with codec {codec}; try -o OUT.avi or .mp4")
+    return writer
+
+
+def open_camera(camera: int) -> object:
+    """An open camera, or a UserError saying there is none (OpenCV's own noise muted)."""
+    cv2 = import_cv2()
+    # Silent: no "can't open camera by index" warnings on stderr, only our one line.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    capture = cv2.VideoCapture(camera)
+    if not capture.isOpened():
+        raise UserError(
+            f"--webcam: no camera at index {camera} on this machine; plug one in or pass "
+            "--camera N (or apply the filter to a video file instead)"
+        )
+    return capture
+
+
+def open_window(title: str) -> None:
+    cv2 = import_cv2()
+    try:
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+    except cv2.error:
+        raise UserError(
+            "--webcam: no display to show the live window (headless machine, or "
+            "opencv-python-headless, which has no GUI: pip install opencv-python)"
+        ) from None
+
+
+def run_webcam(
+    photo_filter: PhotoFilter, camera: int = 0, *, compare: bool = False, detect_every: int = 2
+) -> int:
+    """Show the filtered camera live until Esc or q; returns the frames shown."""
+    cv2 = import_cv2()
+    capture = open_camera(camera)
+    title = "facefilter (Esc or q to quit)"
+    try:
+        open_window(title)
+    except UserError:
+        capture.release()  # type: ignore[attr-defined]
+        raise
+    tracker, shown, start = Tracker(detect_every=detect_every), 0, time.monotonic()
+    try:
+        for index, frame in enumerate(read_frames(capture)):
+            picture = filter_frame(photo_filter, tracker, frame, index, compare)
+            rate = (shown + 1) / max(time.monotonic() - start, 1e-6)
+            bgr = np.ascontiguousarray(picture[:, :, ::-1])
+            cv2.putText(bgr, f"{rate:.1f} fps", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
+                        (0, 255, 0), 2)  # fmt: skip
+            cv2.imshow(title, bgr)
+            shown += 1
+            if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
+                break
+    finally:
+        capture.release()  # type: ignore[attr-defined]
+        cv2.destroyAllWindows()
+    return shown

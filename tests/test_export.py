@@ -1,0 +1,91 @@
+"""ONNX export: parity with PyTorch on tiny configs, the export layout, `apply --engine onnx`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TINY_CYCLEGAN
+from facefilter.cli import main
+from facefilter.export import PARITY_TOLERANCE, export_module, parity
+from facefilter.models import FAMILIES, config_class, create_family
+
+pytest.importorskip("onnxruntime")
+skimage_data = pytest.importorskip("skimage.data")
+
+TINY_CONFIGS = {
+    "cyclegan": {"ngf": 8, "ndf": 8, "n_blocks": 1},
+    "cyclegan-lite": {"ngf": 8, "ndf": 8, "n_blocks": 1},
+    "trvae": {"latent_dim": 8, "channels": (8, 16), "mmd_dim": 16},
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("export")
+    code = main(
+        ["train", "cyclegan-lite", "--data-a", "synth:photo?count=8", "--data-b",
+         "synth:anime?count=8", "--size", "32", "--batch-size", "2", "--max-steps", "2",
+         "--num-workers", "0", "--no-progress", "--out", str(root / "run"), *TINY_CYCLEGAN]
+    )  # fmt: skip
+    assert code == 0
+    return root / "run"
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_family_exports_with_parity(name, tmp_path):
+    fields = TINY_CONFIGS.get(name, {})
+    torch.manual_seed(0)
+    family = create_family(name, config_class(name)(**fields), ["photo", "anime"], 32)
+    family.eval()
+    source = "photo" if family.data_kind == "classes" else None
+    module = family.export_module("anime", source)
+    path = tmp_path / "f.onnx"
+    dynamic = export_module(module, path, 32)
+    assert parity(module, path, 32, batch=3) < PARITY_TOLERANCE  # batch 3: the axis is dynamic
+    if dynamic:  # fully convolutional: other sizes run too
+        assert parity(module, path, 48) < PARITY_TOLERANCE
+
+
+def test_export_folder_and_single_file(run, tmp_path, capsys):
+    assert main(["export", str(run), "-o", str(tmp_path / "filter")]) == 0
+    assert "max |onnxruntime - torch|" in capsys.readouterr().out
+    folder = tmp_path / "filter"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json", "to-anime.onnx", "to-photo.onnx",
+    ]  # fmt: skip
+    table = json.loads((folder / "config.json").read_text())["onnx"]
+    assert table["to-anime.onnx"]["target"] == "anime" and table["to-anime.onnx"]["dynamic_size"]
+    assert main(["export", str(run), "-o", str(tmp_path / "one.onnx")]) == 2
+    assert "pick one with --to" in capsys.readouterr().err
+    assert main(["export", str(run), "-o", str(tmp_path / "one.onnx"), "--to", "anime"]) == 0
+    assert (tmp_path / "one.onnx").is_file() and (tmp_path / "one.json").is_file()
+
+
+def test_apply_with_onnxruntime_matches_torch(run, tmp_path):
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(skimage_data.astronaut()).save(photo)
+    assert main(["export", str(run), "-o", str(tmp_path / "filter")]) == 0
+    outputs = {}
+    for engine, model in (("torch", run), ("onnx", tmp_path / "filter"), ("onnx-run", run)):
+        out = tmp_path / f"{engine}.png"
+        flags = ["--crop-only", "--upsample", "0", "--engine", engine.split("-")[0]]
+        code = main(["apply", str(model), str(photo), "--to", "anime", "-o", str(out), *flags])
+        assert code == 0
+        outputs[engine] = np.asarray(Image.open(out)).astype(int)
+    assert outputs["torch"].shape == (32, 32, 3)
+    for engine in ("onnx", "onnx-run"):  # an export folder, or a run exported on the fly
+        assert np.abs(outputs[engine] - outputs["torch"]).max() <= 1  # rounding only
+
+
+def test_onnx_file_without_config_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "lone.onnx").write_bytes(b"onnx")
+    code = main(["apply", str(tmp_path / "lone.onnx"), str(tmp_path), "--to", "anime",
+                 "--engine", "onnx"])  # fmt: skip
+    assert code == 2
+    assert "has no lone.json beside it" in capsys.readouterr().err

@@ -1,0 +1,176 @@
+"""`facefilter apply` on real photos, end to end through the CLI: faces found, aligned with
+the run's framing, translated and pasted back; videos, the webcam and every bad input.
+
+Photos come from scikit-image (no downloads): the astronaut is the one human face,
+multi-face and huge images are composed from her; the cat has no human face.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import TINY_CYCLEGAN
+from facefilter.cli import main
+from facefilter.data.framing import celeba_framing, framing_for_spec, synth_framing
+from facefilter.data.synth import render, sample_params
+
+pytest.importorskip("dlib")
+cv2 = pytest.importorskip("cv2")
+skimage_data = pytest.importorskip("skimage.data")
+
+SIZE = 32  # the tiny run's image size
+FAST = ["--upsample", "0"]  # the astronaut's face (~90 px) is found without upsampling
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A tiny cyclegan-lite trained for 2 steps on synthetic photo -> anime faces."""
+    root = tmp_path_factory.mktemp("pipeline")
+    code = main(
+        ["train", "cyclegan-lite", "--data-a", "synth:photo?count=8", "--data-b",
+         "synth:anime?count=8", "--size", str(SIZE), "--batch-size", "2", "--max-steps", "2",
+         "--num-workers", "0", "--no-progress", "--out", str(root / "run"), *TINY_CYCLEGAN]
+    )  # fmt: skip
+    assert code == 0
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("photos")
+    astronaut = skimage_data.astronaut()  # (512, 512, 3)
+    two = np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)  # two faces, (512, 1024, 3)
+    paths = {"astronaut": folder / "astronaut.png", "two": folder / "two.png",
+             "cat": folder / "cat.png"}  # fmt: skip
+    Image.fromarray(astronaut).save(paths["astronaut"])
+    Image.fromarray(two).save(paths["two"])
+    Image.fromarray(skimage_data.chelsea()).save(paths["cat"])
+    return paths
+
+
+def apply(run: Path, *args: str | Path) -> int:
+    return main(["apply", str(run), *map(str, args), "--to", "anime", *FAST])
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_training_records_the_framing_apply_uses(run):
+    framing = json.loads((run / "config.json").read_text())["train"]["framing"]
+    assert framing == synth_framing()
+    # Synthetic faces sit low and small; CelebA's square crops put the eyes near 0.51.
+    assert 0.5 < framing["eye_height"] < 0.6 and 0.15 < framing["eye_distance"] < 0.22
+    assert abs(celeba_framing()["eye_height"] - 0.51) < 0.01
+    assert framing_for_spec("folder:somewhere") == {"eye_height": 0.4, "eye_distance": 0.24}
+
+
+def test_photo_is_pasted_back_whole(run, photos, tmp_path):
+    out = tmp_path / "out.png"
+    assert apply(run, photos["astronaut"], "-o", out) == 0
+    before, after = pixels(photos["astronaut"]), pixels(out)
+    assert after.shape == before.shape
+    changed = np.any(after != before, axis=2)  # (H, W)
+    ys, xs = np.nonzero(changed)
+    # Her face box is about (175, 76, 265, 166): the change covers it and stays near it.
+    assert changed[76:166, 175:265].mean() > 0.9
+    assert xs.min() > 60 and xs.max() < 420 and ys.max() < 330
+    assert np.array_equal(after[400:, :], before[400:, :])  # far from the face: bit-identical
+
+
+def test_compare_and_crop_only_and_two_faces(run, photos, tmp_path):
+    assert apply(run, photos["astronaut"], "-o", tmp_path / "cmp.png", "--compare") == 0
+    assert Image.open(tmp_path / "cmp.png").size == (1024, 512)
+    assert apply(run, photos["two"], "-o", tmp_path / "faces.png", "--crop-only") == 0
+    crops = sorted(tmp_path.glob("faces_face*.png"))
+    assert [p.name for p in crops] == ["faces_face1.png", "faces_face2.png"]
+    assert all(Image.open(p).size == (SIZE, SIZE) for p in crops)
+    assert apply(run, photos["two"], "-o", tmp_path / "one.png", "--faces", "largest",
+                 "--crop-only") == 0  # fmt: skip
+    assert Image.open(tmp_path / "one.png").size == (SIZE, SIZE)
+
+
+def test_no_face_is_a_per_file_failure(run, photos, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("astronaut", "cat"):
+        (folder / f"{name}.png").write_bytes(photos[name].read_bytes())
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.png").write_text("not an image")
+    good = photos["astronaut"].read_bytes()
+    (folder / "truncated.png").write_bytes(good[: len(good) // 3])
+    assert apply(run, folder, "-o", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["astronaut_anime.png"]  # nothing written for the failures
+    for name in ("cat.png: no face found", "empty.jpg", "text.png", "truncated.png"):
+        assert sum(name in line for line in err.splitlines()) == 1, (name, err)
+
+
+def test_detect_never_and_auto_crop_fallback(run, photos, tmp_path, capsys):
+    assert apply(run, photos["cat"], "-o", tmp_path / "cat.png", "--detect", "never") == 0
+    assert Image.open(tmp_path / "cat.png").size == (SIZE, SIZE)
+    face = (render(sample_params(1, seed=3), "photo", 48)[0] * 255).round().byte()
+    Image.fromarray(face.permute(1, 2, 0).numpy()).save(tmp_path / "synth.png")
+    assert apply(run, tmp_path / "synth.png", "-o", tmp_path / "s.png") == 0
+    assert "translated whole" in capsys.readouterr().err
+    assert Image.open(tmp_path / "s.png").size == (SIZE, SIZE)
+    assert apply(run, tmp_path / "synth.png", "-o", tmp_path / "s2.png", "--detect", "always") == 1
+    assert "no face found" in capsys.readouterr().err
+
+
+def test_huge_flat_image_downscales_for_detection(run, tmp_path, capsys):
+    huge = np.full((9000, 12000, 3), 128, np.uint8)
+    Image.fromarray(huge).save(tmp_path / "huge.jpg", quality=50)
+    del huge
+    assert apply(run, tmp_path / "huge.jpg", "-o", tmp_path / "o.jpg", "--detect", "always") == 1
+    err = capsys.readouterr().err
+    assert "no face found in this 12000x9000 image" in err
+    assert not (tmp_path / "o.jpg").exists()
+
+
+def test_video_file_in_video_out(run, photos, tmp_path):
+    astronaut = pixels(photos["astronaut"])[::2, ::2]  # (256, 256, 3)
+    writer = cv2.VideoWriter(str(tmp_path / "in.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5,
+                             (256, 256))  # fmt: skip
+    for shift in range(4):
+        writer.write(np.ascontiguousarray(np.roll(astronaut, 2 * shift, axis=1)[:, :, ::-1]))
+    writer.release()
+    assert main(["apply", str(run), str(tmp_path / "in.avi"), "--to", "anime",
+                 "-o", str(tmp_path / "out.avi")]) == 0  # fmt: skip
+    capture = cv2.VideoCapture(str(tmp_path / "out.avi"))
+    frames = []
+    while (grabbed := capture.read())[0]:
+        frames.append(grabbed[1])
+    assert len(frames) == 4 and frames[0].shape == (256, 256, 3)
+    face = frames[0][50:75, 90:130].astype(int)  # her face, halved
+    original = astronaut[50:75, 90:130, ::-1].astype(int)
+    assert np.abs(face - original).mean() > 10  # the face was filtered
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--webcam"], "--webcam: no camera at index 0"),
+        (["--detector", "retina"], "unknown face detector 'retina'"),
+        (["--detector", "yunet"], "the yunet detector needs model_path"),
+        (["--detector", "yunet", "--yunet-model", "missing.onnx"], "missing.onnx does not exist"),
+        (["--detect", "sometimes"], "sometimes"),
+    ],
+)
+def test_usage_errors_exit_2(run, photos, capsys, args, message):
+    with_input = [] if args == ["--webcam"] else [str(photos["astronaut"])]
+    try:
+        code = main(["apply", str(run), *with_input, "--to", "anime", *args])
+    except SystemExit as exit_:  # tyro rejects bad choices itself
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    assert code == 2
+    assert message in captured.err + captured.out
+    if args[0] != "--detect":
+        assert len(captured.err.strip().splitlines()) == 1, captured.err
