@@ -23,10 +23,14 @@ demo: $(STAMP)  ## train cyclegan-lite on synthetic photo->anime faces for a few
 		--sample-every 200 --save-every 200 --out $(DEMO)
 	$(BIN)/facefilter data synth --out $(DEMO)/held-out --count 12 --size 64 --seed 12345 --styles photo
 	$(BIN)/facefilter apply $(DEMO) $(DEMO)/held-out/photo --to anime -o $(DEMO)/applied \
-		--sheet $(DEMO)/sheet.png
+		--detect never --sheet $(DEMO)/sheet.png
+	$(BIN)/facefilter data sample-photo -o $(DEMO)/astronaut.png
+	$(BIN)/facefilter apply $(DEMO) $(DEMO)/astronaut.png --to anime \
+		-o $(DEMO)/astronaut_anime.jpg --compare
 	@echo
 	@echo "Done. Look at:"
 	@echo "  $(DEMO)/sheet.png          held-out synthetic photos and their anime translations"
+	@echo "  $(DEMO)/astronaut_anime.jpg  a real photo (shipped by scikit-image): face found, translated, pasted back"
 	@echo "  $(DEMO)/samples/           training sample grids (real A, fake B, reconstructed A; B likewise)"
 	@echo "  $(DEMO)/loss.png           loss curves;  $(DEMO)/metrics.jsonl the numbers"
 	@echo "Train on your own faces: see 'Your own data' in README.md"
