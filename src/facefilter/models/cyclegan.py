@@ -1,0 +1,237 @@
+"""CycleGAN (Zhu et al. 2017): unpaired translation between two domains.
+
+Two ResNet generators (`gen_ab`: A -> B, `gen_ba`: B -> A) and two PatchGAN
+discriminators (`disc_a` judges domain-A images, `disc_b` domain-B images),
+trained with the least-squares GAN loss, an L1 cycle loss (A -> B -> A must give
+A back) and an L1 identity loss (a B image fed to `gen_ab` should come out
+unchanged), with a pool of past fakes for the discriminators.
+
+`cyclegan-lite` is the same family with the tuned defaults of the seed-002
+write-up: fewer residual blocks and feature maps, so it runs in real time on a
+CPU at 128 px.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torchvision.utils import make_grid
+
+from facefilter import losses, schedules
+from facefilter.errors import UserError
+from facefilter.models.base import Family, ModelConfig, to_unit
+from facefilter.models.blocks import (
+    ImagePool,
+    NormKind,
+    PatchDiscriminator,
+    ResnetGenerator,
+    init_weights,
+)
+
+N_DOWN = 2  # stride-2 convs in each generator: images must be divisible by 4
+
+
+@dataclass
+class CycleGANConfig(ModelConfig):
+    ngf: int = 64  # generator feature maps after the stem (CycleGAN paper)
+    ndf: int = 64  # discriminator feature maps in the first layer (CycleGAN paper)
+    n_blocks: int | None = None  # residual blocks; None: 9 at >= 256 px, 6 below (the paper)
+    n_layers_d: int = 3  # stride-2 convs in D: 70x70 patches; 16x16 map at 128 px
+    norm: NormKind = "instance"  # per-image statistics: batch size 1 works, as in the paper
+    lambda_cycle: float = 10.0  # cycle L1 weight (the paper's lambda)
+    lambda_identity: float = 0.5  # identity L1 weight, times lambda_cycle; 0 disables
+    pool_size: int = 50  # past fakes shown to D (Shrivastava et al.); 0 disables
+    lr: float = 2e-4  # Adam lr for G and D; both seed write-ups found it stable
+    beta1: float = 0.5  # Adam beta1 lowered from 0.9: steadier GAN training (DCGAN)
+    beta2: float = 0.999  # Adam default
+    decay_start: float = 0.5  # constant lr for this fraction of steps, then linear to 0
+    fused_adam: bool = False  # fused Adam kernel: faster on GPU, off for portability
+
+    def resolved_n_blocks(self, image_size: int) -> int:
+        if self.n_blocks is not None:
+            return self.n_blocks
+        return 9 if image_size >= 256 else 6
+
+
+@dataclass
+class CycleGANLiteConfig(CycleGANConfig):
+    ngf: int = 32  # half the maps: ~1/4 of the multiply-adds (seed 002's tuned model)
+    ndf: int = 32  # D shrunk with G so neither side dominates
+    n_blocks: int | None = 3  # seed 002: "fewer" than the original 6 resblocks
+
+
+def set_requires_grad(nets: Iterable[nn.Module], flag: bool) -> None:
+    for net in nets:
+        for param in net.parameters():
+            param.requires_grad_(flag)
+
+
+class CycleGAN(Family):
+    """Two generators, two discriminators, LSGAN + cycle + identity losses."""
+
+    name = "cyclegan"
+    data_kind = "unpaired"
+    inference_networks = ("gen_ab", "gen_ba")
+    config: CycleGANConfig
+
+    def __init__(self, config: ModelConfig, domains: Sequence[str], image_size: int) -> None:
+        if not isinstance(config, CycleGANConfig):
+            raise TypeError(f"CycleGAN needs a CycleGANConfig, got {type(config).__name__}")
+        if len(domains) != 2:
+            raise UserError(f"CycleGAN translates between exactly two domains, got {list(domains)}")
+        if image_size % 2**N_DOWN:
+            raise UserError(
+                f"image size {image_size} must be divisible by {2**N_DOWN} for CycleGAN"
+            )
+        super().__init__(config, domains, image_size)
+        self.pool_a = ImagePool(config.pool_size)  # past fake A images, for disc_a
+        self.pool_b = ImagePool(config.pool_size)  # past fake B images, for disc_b
+
+    # --- construction ----------------------------------------------------------------
+    def build_networks(self) -> dict[str, nn.Module]:
+        cfg = self.config
+        n_blocks = cfg.resolved_n_blocks(self.image_size)
+        nets: dict[str, nn.Module] = {
+            "gen_ab": ResnetGenerator(3, 3, cfg.ngf, n_blocks, N_DOWN, cfg.norm),
+            "gen_ba": ResnetGenerator(3, 3, cfg.ngf, n_blocks, N_DOWN, cfg.norm),
+            "disc_a": PatchDiscriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm),
+            "disc_b": PatchDiscriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm),
+        }
+        for net in nets.values():
+            init_weights(net, "normal", 0.02)
+        return nets
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        cfg = self.config
+        groups = {
+            "gen": itertools.chain(
+                self.nets["gen_ab"].parameters(), self.nets["gen_ba"].parameters()
+            ),
+            "disc": itertools.chain(
+                self.nets["disc_a"].parameters(), self.nets["disc_b"].parameters()
+            ),
+        }
+        fused = True if cfg.fused_adam else None  # None: torch picks foreach / for-loop
+        opts: dict[str, torch.optim.Optimizer] = {}
+        for name, params in groups.items():
+            opt = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+            for group in opt.param_groups:
+                group["initial_lr"] = cfg.lr  # the engine scales this by lr_factor each step
+            opts[name] = opt
+        return opts
+
+    # --- training ----------------------------------------------------------------------
+    def train_step(self, batch: dict[str, Tensor], step: int) -> dict[str, float]:
+        real_a, real_b = batch["real_a"], batch["real_b"]  # (B, 3, H, W) each
+        fake_a, fake_b, logs = self._generator_step(real_a, real_b)
+        logs |= self._discriminator_step(real_a, real_b, fake_a, fake_b)
+        return logs
+
+    def _generator_step(
+        self, real_a: Tensor, real_b: Tensor
+    ) -> tuple[Tensor, Tensor, dict[str, float]]:
+        cfg, gen_ab, gen_ba = self.config, self.nets["gen_ab"], self.nets["gen_ba"]
+        # D frozen: no parameter grads. Called unwrapped (no DDP) because its
+        # parameters get no gradient in this backward, which DDP would wait for.
+        set_requires_grad([self.nets["disc_a"], self.nets["disc_b"]], False)
+        disc_a, disc_b = self.unwrapped("disc_a"), self.unwrapped("disc_b")
+        self.opts["gen"].zero_grad(set_to_none=True)
+
+        fake_b = gen_ab(real_a)  # (B, 3, H, W)
+        rec_a = gen_ba(fake_b)
+        fake_a = gen_ba(real_b)
+        rec_b = gen_ab(fake_a)
+        gan_ab, logs = losses.lsgan_generator(disc_b(fake_b), "g_gan_ab")
+        gan_ba, more = losses.lsgan_generator(disc_a(fake_a), "g_gan_ba")
+        logs |= more
+        cycle_a, more = losses.l1(rec_a, real_a, "cycle_a")
+        logs |= more
+        cycle_b, more = losses.l1(rec_b, real_b, "cycle_b")
+        logs |= more
+        total = gan_ab + gan_ba + cfg.lambda_cycle * (cycle_a + cycle_b)
+
+        weight_idt = cfg.lambda_cycle * cfg.lambda_identity
+        if weight_idt > 0:
+            # A generator fed an image already in its target domain should leave it alone.
+            idt_a, more = losses.l1(gen_ba(real_a), real_a, "idt_a")
+            logs |= more
+            idt_b, more = losses.l1(gen_ab(real_b), real_b, "idt_b")
+            logs |= more
+            total = total + weight_idt * (idt_a + idt_b)
+
+        self.backward(total)
+        self.opts["gen"].step()
+        logs["g_total"] = total.item()
+        return fake_a.detach(), fake_b.detach(), logs
+
+    def _discriminator_step(
+        self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor
+    ) -> dict[str, float]:
+        set_requires_grad([self.nets["disc_a"], self.nets["disc_b"]], True)
+        self.opts["disc"].zero_grad(set_to_none=True)
+        loss_a, logs = self._disc_loss("disc_a", real_a, self.pool_a.query(fake_a), "d_a")
+        loss_b, more = self._disc_loss("disc_b", real_b, self.pool_b.query(fake_b), "d_b")
+        logs |= more
+        self.backward(loss_a + loss_b)
+        self.opts["disc"].step()
+        return logs
+
+    def _disc_loss(
+        self, name: str, real: Tensor, fake: Tensor, log_name: str
+    ) -> tuple[Tensor, dict[str, float]]:
+        # One D call on real and fake together: DDP allows one forward per backward.
+        logits = self.nets[name](torch.cat([real, fake]))  # (2B, 1, h, w)
+        real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
+        return losses.lsgan_discriminator(real_logits, fake_logits, log_name)
+
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        return schedules.constant_then_linear_decay(step, total_steps, self.config.decay_start)
+
+    def extra_state(self) -> dict[str, Tensor]:
+        state = {f"pool_a.{k}": v for k, v in self.pool_a.state_dict().items()}
+        state |= {f"pool_b.{k}": v for k, v in self.pool_b.state_dict().items()}
+        return state
+
+    def load_extra_state(self, state: dict[str, Tensor]) -> None:
+        for prefix, pool in (("pool_a.", self.pool_a), ("pool_b.", self.pool_b)):
+            if f"{prefix}count" not in state:
+                raise UserError(
+                    f"the resume state has no {prefix}count (image pool); resume from a "
+                    "checkpoint written by a CycleGAN run, or start a new run"
+                )
+            pool.load_state_dict(
+                {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+            )
+
+    # --- inference ---------------------------------------------------------------------
+    def export_module(self, target: str, source: str | None = None) -> nn.Module:
+        """The generator towards `target`: domains[1] -> gen_ab, domains[0] -> gen_ba."""
+        self.check_domain(target)
+        if source is not None and (self.check_domain(source) == target):
+            raise UserError(
+                f"source and target are both {target!r}; CycleGAN translates "
+                f"{self.domains[0]} <-> {self.domains[1]}"
+            )
+        generator = self.unwrapped("gen_ab" if target == self.domains[1] else "gen_ba")
+        return generator.eval()
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, Tensor]) -> Tensor:
+        """Rows: real A, fake B, rec A, real B, fake A, rec B (up to 4 images each)."""
+        gen_ab, gen_ba = self.unwrapped("gen_ab"), self.unwrapped("gen_ba")
+        was_training = {name: net.training for name, net in self.nets.items()}
+        self.eval()
+        try:
+            real_a, real_b = batch["real_a"][:4], batch["real_b"][:4]  # (n, 3, H, W)
+            fake_b, fake_a = gen_ab(real_a), gen_ba(real_b)
+            rows = [real_a, fake_b, gen_ba(fake_b), real_b, fake_a, gen_ab(fake_a)]
+        finally:
+            for name, net in self.nets.items():
+                net.train(was_training[name])
+        count = min(real_a.shape[0], real_b.shape[0])
+        images = torch.cat([row[:count] for row in rows]).float()  # (6n, 3, H, W)
+        return make_grid(to_unit(images), nrow=count, padding=2).cpu()
