@@ -165,11 +165,12 @@ def run_apply(command: Apply) -> int:
     options = OutputOptions(compare=command.compare, crop_only=command.crop_only,
                             sheet=command.sheet)  # fmt: skip
     report = apply_to_files(photo_filter, command.inputs, command.output, options, suffix=suffix)
-    for path in report.whole[:3]:
+    fallbacks = report.whole if command.detect == "auto" else []  # `never` asked for it
+    for path in fallbacks[:3]:
         print(f"note: {path}: no face found; small enough to be a face crop, so translated "
               "whole (--detect always to refuse)", file=sys.stderr)  # fmt: skip
-    if len(report.whole) > 3:
-        print(f"note: {len(report.whole)} image(s) in all were translated whole", file=sys.stderr)
+    if len(fallbacks) > 3:
+        print(f"note: {len(fallbacks)} image(s) in all were translated whole", file=sys.stderr)
     print(f"wrote {report.written} image(s) to {command.output}")
     if report.failures:
         print(f"{len(report.failures)} file(s) failed (listed above)", file=sys.stderr)
