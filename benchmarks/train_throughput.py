@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 
 from facefilter.models import config_class, create_family
 
@@ -31,7 +32,8 @@ def measure(args: argparse.Namespace, *, fast: bool) -> float:
     cfg = replace(base, **fields)  # type: ignore[type-var]
     torch.manual_seed(0)
     family = create_family(args.family, cfg, ["photo", "anime"], args.size)
-    precision = "bf16" if fast else "no"
+    precision = args.fast_precision if fast else "no"
+    AcceleratorState._reset_state(reset_partial_state=True)  # one process, two precisions
     accelerator = Accelerator(
         mixed_precision=precision,
         cpu=device.type == "cpu",
@@ -77,6 +79,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument("--fast-batch", type=int, default=16, help="batch size on the fast path")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
+    parser.add_argument(
+        "--fast-precision",
+        default="bf16",
+        choices=["bf16", "fp16", "no"],
+        help="fast path's mixed precision (CPUs without bf16 units: no)",
+    )
     parser.add_argument("--cpu", action="store_true", help="measure on the CPU even with a GPU")
     args = parser.parse_args()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() and not args.cpu else "CPU"
@@ -84,7 +92,8 @@ def main() -> None:
     reference = measure(args, fast=False)
     print(f"reference (fp32, eager, batch 1):            {reference:8.2f} pairs/s")
     fast = measure(args, fast=True)
-    what = "bf16, channels_last, " + ("compile, " if args.compile else "") + "fused Adam"
+    what = f"{args.fast_precision}, channels_last, " + ("compile, " if args.compile else "")
+    what += "fused Adam" if device != "CPU" else "plain Adam (fused is GPU-only)"
     print(f"fast path ({what}, batch {args.fast_batch}): {fast:8.2f} pairs/s")
     print(f"speed-up: {fast / reference:.2f}x")
 
