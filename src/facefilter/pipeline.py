@@ -91,13 +91,6 @@ def resolve_targets(domains: Sequence[str], to: str, source: str | None) -> list
     return [domain for domain in domains if domain != source]
 
 
-def load_filter(
-    run: Path, target: str, source: str | None = None, device: str | None = None
-) -> Filter:
-    """The PyTorch translator in `run` towards `target` (from `source` where needed)."""
-    return load_filters(run, target, source, device)[0]
-
-
 def load_filters(
     run: Path, to: str, source: str | None = None, device: str | None = None
 ) -> list[Filter]:

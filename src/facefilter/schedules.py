@@ -24,13 +24,3 @@ def linear_warmup(step: int, warmup_steps: int) -> float:
     if warmup_steps <= 0:
         return 1.0
     return min(1.0, step / warmup_steps)
-
-
-def anneal(step: int, start: int, end: int) -> float:
-    """Fraction of the way from `start` to `end`, clamped to [0, 1].
-
-    deep-makeover moves the generator loss from pure L1 (0) to adversarial (1).
-    """
-    if end <= start:
-        return 1.0 if step >= end else 0.0
-    return min(1.0, max(0.0, (step - start) / (end - start)))

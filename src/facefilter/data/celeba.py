@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,13 +72,28 @@ def read_celeba(root: Path) -> CelebaTable:
             f"{root}: no {' or '.join(ATTRIBUTE_FILES)} there or in its sub-folders; "
             "point celeba: at the CelebA folder"
         )
-    file_names, attr_names, attrs = read_attribute_file(attribute_file)
+    stat = attribute_file.stat()
+    file_names, attr_names, attrs = _read_attribute_file_once(
+        attribute_file.resolve(), stat.st_mtime_ns, stat.st_size
+    )
     partition_file = _find_file(root, PARTITION_FILES)
     partition = None
     if partition_file is not None:
         partition = _partition_codes(partition_file, file_names)
     image_folder = _find_image_folder(root, file_names[0], attribute_file)
     return CelebaTable(image_folder, attribute_file, file_names, attr_names, attrs, partition)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_attribute_file_once(
+    path: Path, mtime_ns: int, size: int
+) -> tuple[list[str], list[str], np.ndarray]:
+    """`read_attribute_file`, parsed once per file version: training opens the train and
+    val splits of one table, and CelebA's takes seconds to parse."""
+    del mtime_ns, size  # part of the cache key only: an edited file is read again
+    file_names, attr_names, attrs = read_attribute_file(path)
+    attrs.setflags(write=False)  # shared between callers, so nobody may change it
+    return file_names, attr_names, attrs
 
 
 def _find_file(root: Path, names: tuple[str, ...]) -> Path | None:

@@ -137,10 +137,6 @@ def union(a: Tensor, b: Tensor) -> Tensor:
     return torch.minimum(a, b)
 
 
-def subtract(a: Tensor, b: Tensor) -> Tensor:
-    return torch.maximum(a, -b)
-
-
 _NOISE_SIZE = 512  # texture side: any crop of up to 256 px fits without wrapping
 
 
