@@ -11,6 +11,7 @@ one that never stopped (on the same device).
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 from dataclasses import asdict, dataclass
@@ -135,12 +136,16 @@ class StopRequest:
     def __init__(self) -> None:
         self.requested = False
         self.previous: Any = None
+        self.pid = os.getpid()
 
     def __enter__(self) -> StopRequest:
+        self.pid = os.getpid()
         self.previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self.pid:
+            return  # a data-loading worker forked from us: the main process decides
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
