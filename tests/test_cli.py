@@ -137,3 +137,18 @@ def test_images_round_trip_through_numpy(tmp_path):
     pixels = (np.arange(32 * 32 * 3) % 256).astype(np.uint8).reshape(32, 32, 3)
     Image.fromarray(pixels).save(tmp_path / "p.png")
     assert np.array_equal(np.asarray(Image.open(tmp_path / "p.png")), pixels)
+
+
+def test_same_stem_images_do_not_overwrite_each_other(trained_run, tmp_path):
+    photos = write_images(tmp_path / "photos", 1, size=40)
+    Image.open(photos / "000.png").convert("RGB").save(photos / "000.jpg")
+    out = tmp_path / "out"
+    assert main(["apply", str(trained_run), str(photos), "--to", "anime", "-o", str(out),
+                 "--detect", "never"]) == 0  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["000_jpg_anime.png", "000_png_anime.png"]
+    # a second run into an output folder inside the inputs does not filter its own results
+    inner = photos / "out"
+    for _ in range(2):
+        assert main(["apply", str(trained_run), str(photos), "--to", "anime", "-o", str(inner),
+                     "--detect", "never"]) == 0  # fmt: skip
+    assert len(list(inner.iterdir())) == 2

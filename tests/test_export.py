@@ -89,3 +89,32 @@ def test_onnx_file_without_config_is_a_usage_error(tmp_path, capsys):
                  "--engine", "onnx"])  # fmt: skip
     assert code == 2
     assert "has no lone.json beside it" in capsys.readouterr().err
+
+
+def test_from_narrows_a_two_domain_export_and_renamed_files_still_load(run, tmp_path):
+    single = tmp_path / "a.onnx"
+    assert main(["export", str(run), "--from", "photo", "-o", str(single)]) == 0
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    single.rename(renamed / "b.onnx")
+    (tmp_path / "a.json").rename(renamed / "b.json")
+    face = tmp_path / "face.png"
+    assert main(["data", "synth", "--out", str(tmp_path / "s"), "--count", "1", "--size", "32",
+                 "--styles", "photo"]) == 0  # fmt: skip
+    (tmp_path / "s" / "photo" / "000001.png").rename(face)
+    assert main(["apply", str(renamed / "b.onnx"), str(face), "--to", "anime", "--engine",
+                 "onnx", "--detect", "never", "-o", str(tmp_path / "out.png")]) == 0  # fmt: skip
+    assert (tmp_path / "out.png").is_file()
+
+
+def test_missing_listed_onnx_file_is_one_line(run, tmp_path, capsys):
+    folder = tmp_path / "filter"
+    assert main(["export", str(run), "-o", str(folder)]) == 0
+    (folder / "to-anime.onnx").unlink()
+    image = tmp_path / "x.png"
+    Image.new("RGB", (32, 32)).save(image)
+    capsys.readouterr()
+    code = main(["apply", str(folder), str(image), "--to", "anime", "--engine", "onnx",
+                 "--detect", "never", "-o", str(tmp_path / "o.png")])  # fmt: skip
+    assert code == 2
+    assert "to-anime.onnx is listed" in capsys.readouterr().err

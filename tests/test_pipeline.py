@@ -174,3 +174,15 @@ def test_usage_errors_exit_2(run, photos, capsys, args, message):
     assert message in captured.err + captured.out
     if args[0] != "--detect":
         assert len(captured.err.strip().splitlines()) == 1, captured.err
+
+
+def test_video_output_names():
+    from facefilter.errors import UserError
+    from facefilter.video import video_output
+
+    out = Path("out")
+    assert video_output(Path("clip.webm"), out, "_anime") == out / "clip_anime.mp4"
+    assert video_output(Path("clip.avi"), out, "_anime") == out / "clip_anime.avi"
+    assert video_output(Path("clip.mp4"), Path("x.avi"), "") == Path("x.avi")
+    with pytest.raises(UserError, match=r"cannot write \.webm"):
+        video_output(Path("clip.mp4"), Path("x.webm"), "")

@@ -62,7 +62,14 @@ def output_paths(inputs: list[Path], root: Path, output: Path, suffix: str) -> l
         return [output / f"{root.stem}{suffix}.png"]
     if output.suffix.lower() in IMAGE_EXTENSIONS:
         raise UserError(f"-o {output} looks like a file, but the input {root} is a folder")
-    return [output / p.relative_to(root).with_name(f"{p.stem}{suffix}.png") for p in inputs]
+    names = [p.relative_to(root).with_name(f"{p.stem}{suffix}.png") for p in inputs]
+    clashing = {name for name in names if names.count(name) > 1}
+    # a.jpg and a.png would both become a_anime.png: keep their extensions apart
+    apart = [
+        n.with_name(f"{p.stem}_{p.suffix[1:].lower()}{suffix}.png") if n in clashing else n
+        for p, n in zip(inputs, names, strict=True)
+    ]
+    return [output / name for name in apart]
 
 
 def load_photo(path: Path) -> np.ndarray:
@@ -121,6 +128,8 @@ def apply_to_files(
 ) -> ApplyReport:
     """Filter every image `inputs` names into `output`; failures are warned and counted."""
     files = input_files(inputs)
+    if inputs.is_dir():  # a second run must not filter the first run's results again
+        files = [f for f in files if not f.resolve().is_relative_to(output.resolve())]
     targets = output_paths(files, inputs, output, suffix)
     report = ApplyReport()
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
@@ -139,7 +148,8 @@ def apply_to_files(
         for picture, where in zip(made, numbered(destination, len(made)), strict=True):
             save_picture(where, picture)
         report.written += 1
-        pairs += [(crop, out) for crop, out in zip(result.crops, result.outputs[0], strict=True)]
+        if options.sheet is not None:
+            pairs += [(c, out) for c, out in zip(result.crops, result.outputs[0], strict=True)]
     if options.sheet is not None and pairs:
         save_picture(options.sheet, contact_sheet(pairs))
     return report

@@ -136,6 +136,8 @@ def run_apply(command: Apply) -> int:
         raise UserError("--to is required: the target domain or class (or all)")
     if command.inputs is None and not command.webcam:
         raise UserError("give an image, folder or video to filter (or --webcam)")
+    if command.inputs is not None and not command.inputs.exists():
+        raise UserError(f"input {command.inputs} does not exist")  # before loading anything
     translators, config = load_translators(
         command.run, command.to, command.source, engine=command.engine, device=command.device
     )
@@ -178,7 +180,9 @@ def run_apply(command: Apply) -> int:
 
 
 def build_photo_filter(command: Apply, translators: list[Any], config: dict[str, Any]) -> Any:
+    from facefilter.apply_files import is_video
     from facefilter.face import create_detector
+    from facefilter.face.detect import DEFAULT_ROTATIONS
     from facefilter.pipeline import FaceOptions, PhotoFilter, run_align_config
 
     size = translators[0].size
@@ -189,17 +193,14 @@ def build_photo_filter(command: Apply, translators: list[Any], config: dict[str,
         eye_height=command.eye_height,
         eye_distance=command.eye_distance,
     )
-    video = command.webcam or (
-        command.inputs is not None
-        and command.inputs.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-    )
+    video = command.webcam or (command.inputs is not None and is_video(command.inputs))
     detector = None
     if command.detect != "never":
         detector = create_detector(
             command.detector,
             model_path=command.yunet_model,
             upsample=command.upsample,
-            rotations=() if video else (-30.0, 30.0, 90.0, -90.0, 180.0),
+            rotations=() if video else DEFAULT_ROTATIONS,  # retries cost too much per frame
         )
     options = FaceOptions(detect=command.detect, faces=command.faces, feather=command.feather)
     return PhotoFilter(translators, align, detector, options)

@@ -54,11 +54,15 @@ def directions(family: Family, to: str | None, source: str | None) -> list[Direc
     for name in (source, None if to in (None, ALL_TARGETS) else to):
         if name is not None:
             family.check_domain(name)
-    targets = family.domains if to in (None, ALL_TARGETS) else [str(to)]
+    targets = resolve_targets(family.domains, to or ALL_TARGETS, source)
     if family.data_kind == "unpaired":
-        return [Direction(None, t) for t in targets]
-    sources = [source] if source is not None else family.domains
-    return [Direction(s, t) for s in sources for t in targets if s != t]
+        chosen = [Direction(None, t) for t in targets if t != source]
+    else:
+        sources = [source] if source is not None else family.domains
+        chosen = [Direction(s, t) for s in sources for t in targets if s != t]
+    if not chosen:
+        raise UserError(f"--from {source} --to {to}: nothing to export; choose another --to")
+    return chosen
 
 
 def accepts_any_size(module: nn.Module, size: int) -> bool:
@@ -180,7 +184,10 @@ def load_onnx_filters(
             raise UserError(f"unknown domain {name!r}; this model knows {', '.join(domains)}")
     wanted = [Direction(source, t) for t in resolve_targets(domains, to, source)]
     if "onnx" not in config:
-        return [exported_now(path, d, size) for d in wanted], config
+        family = load_model(path)
+        return [exported_now(family, d, size) for d in wanted], config
+    if path.suffix == ".onnx":  # a single-file export: the file named, whatever it was renamed to
+        return [OnnxFilter(session(path), d.source, d.target, size) for d in wanted], config
     filters = []
     for direction in wanted:
         match = [name for name, entry in config["onnx"].items()
@@ -189,14 +196,16 @@ def load_onnx_filters(
         if not match:
             have = ", ".join(config["onnx"])
             raise UserError(f"{path} has no ONNX translator for {direction} (it has {have})")
-        filters.append(OnnxFilter(session(folder / match[0]), direction.source,
+        model_file = folder / match[0]
+        if not model_file.is_file():
+            raise UserError(f"{model_file} is listed in {folder} but missing; re-export")
+        filters.append(OnnxFilter(session(model_file), direction.source,
                                   direction.target, size))  # fmt: skip
     return filters, config
 
 
-def exported_now(run: Path, direction: Direction, size: int) -> OnnxFilter:
-    """Export one translator of a run to a temporary file and open it in onnxruntime."""
-    family = load_model(run)
+def exported_now(family: Family, direction: Direction, size: int) -> OnnxFilter:
+    """Export one translator of a loaded run to a temporary file, open it in onnxruntime."""
     module = family.export_module(direction.target, direction.source)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / direction.file_name

@@ -130,7 +130,7 @@ def run_align_config(config: dict[str, Any], size: int, **override: float | None
     for key in ("eye_height", "eye_distance"):
         if override.get(key) is not None:
             framing[key] = float(override[key])  # type: ignore[arg-type]
-    return align_config(framing or None, size, margin=override.get("margin") or 0.0)
+    return align_config(framing or None, size, margin=override.get("margin"))
 
 
 def square_crop(image: Image.Image, size: int) -> np.ndarray:

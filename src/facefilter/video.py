@@ -28,6 +28,7 @@ from facefilter.pipeline import PhotoFilter, side_by_side
 
 CODECS = {".avi": "MJPG"}  # everything else: mp4v, which opencv-python writes without ffmpeg
 DEFAULT_CODEC = "mp4v"
+WRITABLE_EXTENSIONS = (".mp4", ".avi", ".mov", ".m4v")  # containers these two codecs fit
 QUIT_KEYS = (27, ord("q"))  # Esc, q
 
 
@@ -95,10 +96,16 @@ def read_frames(capture: object) -> Iterator[np.ndarray]:
 
 
 def video_output(path: Path, output: Path, suffix: str) -> Path:
-    """`output` when it names a video file, else OUTPUT/<stem><suffix><ext>."""
-    if output.suffix.lower() in VIDEO_EXTENSIONS:
+    """`output` when it names a video file, else OUTPUT/<stem><suffix>.mp4 (.avi for .avi)."""
+    if output.suffix.lower() in WRITABLE_EXTENSIONS:
         return output
-    return output / f"{path.stem}{suffix}{path.suffix.lower()}"
+    if output.suffix.lower() in VIDEO_EXTENSIONS:
+        raise UserError(
+            f"-o {output}: cannot write {output.suffix} video here; name a "
+            f"{' or '.join(WRITABLE_EXTENSIONS)} file"
+        )
+    extension = ".avi" if path.suffix.lower() == ".avi" else ".mp4"
+    return output / f"{path.stem}{suffix}{extension}"
 
 
 def apply_video(

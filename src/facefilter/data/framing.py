@@ -108,12 +108,15 @@ def framing_for_spec(spec: str | None) -> dict[str, float]:
     return recorded_framing(Path(str(folder).partition("?")[0])) or dict(CROP_FRAMING)
 
 
-def align_config(framing: dict[str, float] | None, size: int, margin: float = 0.0) -> AlignConfig:
-    """An AlignConfig at `size` with a recorded framing (the crop framing when None)."""
+def align_config(
+    framing: dict[str, float] | None, size: int, margin: float | None = None
+) -> AlignConfig:
+    """An AlignConfig at `size` with a recorded framing (the crop framing when None);
+    `margin`, when given (0 included), overrides the recorded one."""
     framing = framing or CROP_FRAMING
     return AlignConfig(
         size=size,
-        margin=margin or float(framing.get("margin", 0.0)),
+        margin=float(framing.get("margin", 0.0)) if margin is None else margin,
         eye_height=float(framing["eye_height"]),
         eye_distance=float(framing["eye_distance"]),
     )
