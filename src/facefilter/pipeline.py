@@ -197,7 +197,7 @@ class PhotoFilter:
     def find_faces(self, image: np.ndarray) -> list[Face]:
         """Faces in `image`, the largest first (only it with faces='largest')."""
         assert self.detector is not None
-        faces = sorted(self.detector.detect(image), key=box_area, reverse=True)
+        faces = sorted(self.detector.detect(image), key=lambda face: face.area, reverse=True)
         return faces[:1] if self.options.faces == "largest" else faces
 
     def __call__(self, image: np.ndarray, name: str = "image") -> Translated:
@@ -235,11 +235,6 @@ class PhotoFilter:
         crop = square_crop(Image.fromarray(image), self.size)
         outputs = [translator([crop]) for translator in self.translators]
         return Translated(image, [out[0] for out in outputs], [crop], outputs, [], whole=True)
-
-
-def box_area(face: Face) -> float:
-    x0, y0, x1, y1 = face.box
-    return max(0.0, x1 - x0) * max(0.0, y1 - y0)
 
 
 def contact_sheet(pairs: Sequence[tuple[np.ndarray, np.ndarray]], columns: int = 4) -> np.ndarray:

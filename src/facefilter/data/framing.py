@@ -97,15 +97,17 @@ def synth_framing() -> dict[str, float]:
 
 def framing_for_spec(spec: str | None) -> dict[str, float]:
     """The framing of the images a data spec names (see the module docstring)."""
-    kind, colon, rest = (spec or "").strip().partition(":")
-    if kind == "synth":
-        return synth_framing()
-    if kind == "celeba":
-        return celeba_framing()
-    folder = Path(rest if colon else kind).expanduser()
+    if spec is None:
+        return dict(CROP_FRAMING)
     from facefilter.data.prepare import recorded_framing  # `data crop` wrote the folder?
+    from facefilter.data.sources import parse_spec
 
-    return recorded_framing(Path(str(folder).partition("?")[0])) or dict(CROP_FRAMING)
+    source = parse_spec(spec)
+    if source.kind == "synth":
+        return synth_framing()
+    if source.kind == "celeba":
+        return celeba_framing()
+    return recorded_framing(Path(source.path).expanduser()) or dict(CROP_FRAMING)
 
 
 def align_config(

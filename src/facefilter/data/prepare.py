@@ -80,7 +80,7 @@ def crop_faces(
                 report.unreadable.append(str(path))
                 warn(f"skipped: {error}")
                 continue
-            faces = sorted(detector.detect(image), key=_area, reverse=True)
+            faces = sorted(detector.detect(image), key=lambda face: face.area, reverse=True)
             if not faces:
                 report.no_face.append(str(path))
                 continue
@@ -94,11 +94,6 @@ def crop_faces(
     framing = {**asdict(align), "detector": type(detector).__name__}
     (out / FRAMING_FILE).write_text(json.dumps(framing, indent=2) + "\n")
     return report
-
-
-def _area(face: Face) -> float:
-    x0, y0, x1, y1 = face.box
-    return (x1 - x0) * (y1 - y0)
 
 
 def read_manifest(folder: Path) -> list[dict[str, object]]:

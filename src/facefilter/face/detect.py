@@ -62,6 +62,12 @@ class Face:
     landmarks: np.ndarray
     score: float
 
+    @property
+    def area(self) -> float:
+        """Box area in square pixels: "largest face" means largest box."""
+        x0, y0, x1, y1 = self.box
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
 
 class Detector(Protocol):
     def detect(self, image: np.ndarray) -> list[Face]:
