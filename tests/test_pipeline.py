@@ -186,3 +186,20 @@ def test_video_output_names():
     assert video_output(Path("clip.mp4"), Path("x.avi"), "") == Path("x.avi")
     with pytest.raises(UserError, match=r"cannot write \.webm"):
         video_output(Path("clip.mp4"), Path("x.webm"), "")
+
+
+def test_tracker_holds_faces_for_hold_frames_frames_whatever_detect_every():
+    import numpy as np
+
+    from facefilter.face import Face
+    from facefilter.video import Tracker
+
+    face = Face(box=(0, 0, 10, 10), landmarks=np.arange(10.0).reshape(5, 2), score=1.0)
+    for every in (1, 2, 4):
+        tracker = Tracker(detect_every=every, hold_frames=4)
+        assert tracker.update(0, lambda: [face])
+        kept = [bool(tracker.update(i, list)) for i in range(1, 13)]  # no face from now on
+        held = kept.index(False)  # frames the last faces were held
+        assert kept[held:] == [False] * (12 - held)
+        # dropped on the first detection frame past hold_frames
+        assert 4 <= held < 4 + every, (every, kept)

@@ -42,10 +42,15 @@ def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
-def input_files(path: Path) -> list[Path]:
-    """The images to process: one file, or every image under a folder."""
+def require_input(path: Path) -> None:
+    """One line for a missing input, before anything is loaded or written."""
     if not path.exists():
         raise UserError(f"input {path} does not exist")
+
+
+def input_files(path: Path) -> list[Path]:
+    """The images to process: one file, or every image under a folder."""
+    require_input(path)
     if path.is_dir():
         files = list_images(path)
         if not files:

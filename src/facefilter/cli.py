@@ -129,15 +129,15 @@ class Apply:
 
 
 def run_apply(command: Apply) -> int:
-    from facefilter.apply_files import OutputOptions, apply_to_files, is_video
+    from facefilter.apply_files import OutputOptions, apply_to_files, is_video, require_input
     from facefilter.pipeline import load_translators
 
     if not command.to:
         raise UserError("--to is required: the target domain or class (or all)")
     if command.inputs is None and not command.webcam:
         raise UserError("give an image, folder or video to filter (or --webcam)")
-    if command.inputs is not None and not command.inputs.exists():
-        raise UserError(f"input {command.inputs} does not exist")  # before loading anything
+    if command.inputs is not None:
+        require_input(command.inputs)  # before the model and detector load
     translators, config = load_translators(
         command.run, command.to, command.source, engine=command.engine, device=command.device
     )

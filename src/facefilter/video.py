@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from facefilter.apply_files import VIDEO_EXTENSIONS, OutputOptions, pictures
+from facefilter.apply_files import VIDEO_EXTENSIONS, OutputOptions, pictures, require_input
 from facefilter.data.images import ImageError
 from facefilter.errors import UserError
 from facefilter.face import Face
@@ -55,8 +55,8 @@ class Tracker:
             self.faces = [self.smoothed(face) for face in found]
             self.misses = 0
         else:
-            self.misses += 1
-            if self.misses > self.hold_frames:
+            self.misses += 1  # detection frames without a face: detect_every frames each
+            if self.misses * self.detect_every > self.hold_frames:
                 self.faces = []
         return self.faces
 
@@ -114,8 +114,7 @@ def apply_video(
 ) -> tuple[Path, int]:  # fmt: skip
     """Filter every frame of video `path`; returns (file written, frames)."""
     cv2 = import_cv2()
-    if not path.is_file():
-        raise UserError(f"input {path} does not exist")
+    require_input(path)
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise ImageError(f"{path}: cannot open this video (corrupt, or a codec OpenCV lacks)")
