@@ -135,8 +135,8 @@ def build_training_data(
         held_a = _held_out(data_a, size, seed, a)
         held_b = _held_out(data_b, size, seed, b)
         sample = {
-            "real_a": torch.stack([held_a[i]["image"] for i in _spread(len(held_a))]),
-            "real_b": torch.stack([held_b[i]["image"] for i in _spread(len(held_b))]),
+            "real_a": torch.stack([held_a[i]["image"] for i in spread_indices(len(held_a))]),
+            "real_b": torch.stack([held_b[i]["image"] for i in spread_indices(len(held_b))]),
         }
         streams = [Stream(len(a), seed), Stream(len(b), seed + 1)]
         return TrainingData(UnpairedPairs(a, b), streams, [a.name, b.name], sample, len(a))
@@ -151,7 +151,7 @@ def build_training_data(
             "e.g. synth:photo,anime,cartoon or classes:DIR with one sub-folder per class"
         )
     held = Labelled(_held_out(data, size, seed, source))
-    items = [held[i] for i in _spread(len(held), SAMPLE_COUNT * len(source.class_names))]
+    items = [held[i] for i in spread_indices(len(held), SAMPLE_COUNT * len(source.class_names))]
     sample = {
         "image": torch.stack([it["image"] for it in items]),
         "label": torch.stack([it["label"] for it in items]),
@@ -169,7 +169,7 @@ def _held_out(spec: str, size: int, seed: int, train: ImageSource) -> ImageSourc
     return held if len(held) > 0 else train
 
 
-def _spread(n: int, count: int = SAMPLE_COUNT) -> list[int]:
+def spread_indices(n: int, count: int = SAMPLE_COUNT) -> list[int]:
     """`count` indices spread evenly over range(n), so every class shows up."""
     count = min(count, n)
     return [i * n // count for i in range(count)]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from facefilter.data.loading import spread_indices
 from facefilter.data.prepare import read_manifest
 from facefilter.data.sources import open_source, parse_spec
 
@@ -65,8 +66,8 @@ def _spread(name: str, values: list[float], fmt: str) -> str:
 def build_report(spec: str, limit: int = 2000) -> DataReport:
     """Read up to `limit` items of `spec` (evenly spread) and summarise them."""
     source = open_source(spec, REPORT_SIZE, "train")
-    count = min(limit, len(source))
-    indices = [i * len(source) // count for i in range(count)]
+    indices = spread_indices(len(source), limit)
+    count = len(indices)
     classes: Counter[str] = Counter()
     brightness, attrs = [], []
     for index in indices:
