@@ -375,3 +375,16 @@ def test_yunet_rows_keep_image_left_first_and_scale_back(monkeypatch, tmp_path) 
     np.testing.assert_allclose(face.landmarks, face_from_yunet(row).landmarks * 2 + 0.5)
     assert face.landmarks[0, 0] < face.landmarks[1, 0]  # image-left eye first
     assert face.score == pytest.approx(0.9)
+
+
+def test_paste_in_place_matches_a_fresh_copy():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    crop = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    matrix = np.array([[0.5, 0.0, -20.0], [0.0, 0.5, -10.0]])  # image -> crop
+    expected = paste_back(image, crop, matrix)
+    target = image.copy()
+    assert paste_back(target, crop, matrix, in_place=True) is target
+    assert np.array_equal(target, expected)
+    with pytest.raises(ValueError, match="in_place"):
+        paste_back(image[:, :, 0], crop, matrix, in_place=True)

@@ -25,6 +25,7 @@ from facefilter.checkpoint import load_model, read_run_config
 from facefilter.data.framing import align_config
 from facefilter.errors import UserError
 from facefilter.face import AlignConfig, Detector, Face, align_face, paste_back
+from facefilter.face.align import as_rgb_uint8
 from facefilter.models.base import Family
 
 DetectMode = Literal["auto", "always", "never"]
@@ -222,11 +223,11 @@ class PhotoFilter:
         outputs = [translator(crops) for translator in self.translators]
         photos = []
         for translated in outputs:
-            photo = image
+            photo = as_rgb_uint8(image).copy()  # one copy per target; faces blend into it
             for result, (_, matrix) in zip(translated, aligned, strict=True):
-                photo = paste_back(
-                    photo, result, matrix,
-                    feather=self.options.feather, color_match=self.options.color_match,
+                paste_back(
+                    photo, result, matrix, feather=self.options.feather,
+                    color_match=self.options.color_match, in_place=True,
                 )  # fmt: skip
             photos.append(photo)
         return Translated(image, photos, crops, outputs, list(faces), whole=False)

@@ -81,6 +81,7 @@ def paste_back(
     *,
     feather: float = 0.1,
     color_match: bool = False,
+    in_place: bool = False,
 ) -> np.ndarray:
     """Blend `crop` into a copy of `image` where `align_face` took it from. (H, W, 3) uint8
 
@@ -88,10 +89,13 @@ def paste_back(
     [-1, 1], at the size `align_face` made it (resize a model's output back to S first).
     matrix: the (2, 3) image->crop map `align_face` returned. color_match: shift the crop's colour
     mean and spread to the photo's under the mask (off by default: it can undo a filter
-    that is meant to change colours).
+    that is meant to change colours). in_place: blend into `image` itself (it must then
+    be (H, W, 3) uint8), so pasting many faces copies the photo once, not once a face.
     """
     cv2 = import_cv2()
-    result = as_rgb_uint8(image).copy()
+    if in_place and not (image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
+        raise ValueError("in_place needs an (H, W, 3) uint8 image to write into")
+    result = image if in_place else as_rgb_uint8(image).copy()
     crop_pixels = crop_to_pixels(crop)  # (S, S, 3) float32 0..255
     mask = _cached_mask(crop_pixels.shape[0], crop_pixels.shape[1], feather)  # (S, S)
     to_image = invert_affine(matrix)
