@@ -25,7 +25,7 @@ from facefilter.checkpoint import load_model, read_run_config
 from facefilter.data.framing import align_config
 from facefilter.errors import UserError
 from facefilter.face import AlignConfig, Detector, Face, align_face, paste_back
-from facefilter.face.align import as_rgb_uint8
+from facefilter.face.images import as_rgb_uint8
 from facefilter.models.base import Family
 
 DetectMode = Literal["auto", "always", "never"]

@@ -23,7 +23,7 @@ from facefilter.apply_files import VIDEO_EXTENSIONS, OutputOptions, pictures, re
 from facefilter.data.images import ImageError
 from facefilter.errors import UserError
 from facefilter.face import Face
-from facefilter.face.align import import_cv2
+from facefilter.face.images import import_cv2
 from facefilter.pipeline import PhotoFilter, side_by_side
 
 CODECS = {".avi": "MJPG"}  # everything else: mp4v, which opencv-python writes without ffmpeg

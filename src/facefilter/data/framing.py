@@ -11,7 +11,7 @@ side, recorded in each run's config.json at training time and read back by `appl
 - `folder:`, `unpaired:`, `classes:`: the framing `facefilter data crop` writes, so
   crops made with it match.
 
-Each framing is the template of `face.align.unit_template` that best fits (least
+Each framing is the template of `face.template.unit_template` that best fits (least
 squares) the data set's mean 5 landmarks in the unit square.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facefilter.face.align import MOUTH_DROP, MOUTH_WIDTH, NOSE_DROP, AlignConfig
+from facefilter.face.template import MOUTH_DROP, MOUTH_WIDTH, NOSE_DROP, AlignConfig
 
 # CelebA's img_align_celeba template (178x218 px): left eye, right eye, nose, mouth corners.
 CELEBA_ALIGNED_POINTS = np.array(

@@ -9,21 +9,12 @@ come with the optional extra: pip install "facefilter[face]".
         photo = paste_back(photo, translate(crop), matrix)
 """
 
-from facefilter.face.align import (
-    AlignConfig,
-    align_face,
-    estimate_similarity,
-    invert_affine,
-    template_landmarks,
-    unit_template,
-)
-from facefilter.face.detect import (
-    DETECTOR_NAMES,
-    Detector,
-    Face,
-    create_detector,
-)
+from facefilter.face.align import align_face
+from facefilter.face.detect import DETECTOR_NAMES, create_detector
+from facefilter.face.geometry import estimate_similarity, invert_affine
 from facefilter.face.paste import feather_mask, paste_back
+from facefilter.face.template import AlignConfig, template_landmarks, unit_template
+from facefilter.face.types import Detector, Face
 
 __all__ = [
     "DETECTOR_NAMES",

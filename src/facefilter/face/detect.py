@@ -18,26 +18,17 @@ face costs 1 + len(rotations) passes; pass `rotations=()` to skip them.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from facefilter.errors import UserError
-from facefilter.face.align import (
-    MOUTH_DROP,
-    MOUTH_WIDTH,
-    affine_scale,
-    apply_affine,
-    as_rgb_uint8,
-    check_image,
-    import_cv2,
-    invert_affine,
-    shrink,
-    unit_template,
-)
+from facefilter.face.geometry import affine_scale, apply_affine, invert_affine, shrink
+from facefilter.face.images import as_rgb_uint8, check_image, import_cv2
+from facefilter.face.template import MOUTH_DROP, MOUTH_WIDTH, unit_template
+from facefilter.face.types import Detector, Face, FacePass
 
 DETECTOR_NAMES = ("auto", "dlib", "yunet", "center")
 DEFAULT_MAX_SIDE = 1600  # long side of the copy detection runs on
@@ -47,36 +38,6 @@ YUNET_SOURCE = (
     "(github.com/opencv/opencv_zoo, models/face_detection_yunet)"
 )
 FACE_EXTRA_HINT = 'pip install "facefilter[face]"'
-
-
-@dataclass(eq=False)  # compared by identity: `==` on the landmark arrays is ambiguous
-class Face:
-    """One face. Landmarks are ordered as seen with the face upright in the image.
-
-    box: x0, y0, x1, y1 in image pixels. landmarks: (5, 2) x, y of the left eye centre,
-    right eye centre (left/right as seen in the image), nose tip, left and right mouth
-    corners. score: the backend's confidence (dlib: SVM margin; YuNet: 0..1).
-    """
-
-    box: tuple[float, float, float, float]
-    landmarks: np.ndarray
-    score: float
-
-    @property
-    def area(self) -> float:
-        """Box area in square pixels: "largest face" means largest box."""
-        x0, y0, x1, y1 = self.box
-        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
-
-
-class Detector(Protocol):
-    def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in an RGB (H, W, 3) or gray (H, W) uint8 image, in its pixel coordinates."""
-        ...
-
-
-# One backend pass: upright RGB uint8 (H, W, 3) -> faces in that image's pixels.
-FacePass = Callable[[np.ndarray], list[Face]]
 
 
 def map_face(face: Face, matrix: np.ndarray, box_size: tuple[float, float]) -> Face:
@@ -249,7 +210,7 @@ def five_from_dlib(points: np.ndarray) -> np.ndarray:
     dlib gives the outer and inner corner of the eye on the image right (0, 1), of the
     eye on the image left (2, 3), and the point under the nose (4). The eye centres are
     the corner means and the nose tip is point 4. dlib has no mouth, so the corners are
-    estimated with the mean-face ratios of `align.py`: MOUTH_DROP eye distances below the
+    estimated with the mean-face ratios of `template.py`: MOUTH_DROP eye distances below the
     eye line, MOUTH_WIDTH eye distances apart, shifted sideways with the nose (head yaw).
     """
     left_eye, right_eye, nose = points[2:4].mean(0), points[0:2].mean(0), points[4]

@@ -13,16 +13,15 @@ from functools import lru_cache
 import numpy as np
 
 from facefilter.errors import UserError
-from facefilter.face.align import (
+from facefilter.face.geometry import (
     AREA_SHRINK_BELOW,
     affine_scale,
     apply_affine,
-    as_rgb_uint8,
     compose_affine,
-    import_cv2,
     invert_affine,
     shrink,
 )
+from facefilter.face.images import as_rgb_uint8, import_cv2
 
 MASK_ROUNDNESS = 4.0  # superellipse exponent: 2 is an ellipse, larger is squarer
 FLOAT_CROP_RANGE = 1.01  # float crops follow the project's [-1, 1] convention
