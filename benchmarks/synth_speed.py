@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from facefilter.data.synth import STYLES, render, sample_params
+from facefilter.synth import STYLES, render, sample_params
 
 
 def faces_per_second(style: str, size: int, count: int, repeats: int) -> float:

@@ -17,7 +17,7 @@ from PIL import Image
 from conftest import TINY_CYCLEGAN
 from facefilter.cli import main
 from facefilter.data.framing import celeba_framing, framing_for_spec, synth_framing
-from facefilter.data.synth import render, sample_params
+from facefilter.synth import render, sample_params
 
 pytest.importorskip("dlib")
 cv2 = pytest.importorskip("cv2")

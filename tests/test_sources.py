@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from facefilter.data import synth
+from facefilter import synth
 from facefilter.data.sources import (
     SkippedImageWarning,
     SourceSpec,
@@ -416,6 +416,42 @@ def test_synth_bad_specs() -> None:
         open_source("synth:photo,photo", SYNTH_SIZE)
     with pytest.raises(UserError, match="count=0"):
         open_source("synth:photo?count=0", SYNTH_SIZE)
+
+
+def test_synth_where_and_set_keep_styles_paired() -> None:
+    """where= filters on the sampled attributes, set= then forces; every style is the same
+    faces, item by item, and the same as SynthFaces with those arguments."""
+    spec = "synth:photo,cartoon?count=30&seed=2&where=Male,-Eyeglasses&set=Smiling:1,Male:-1"
+    source = open_source(spec, SYNTH_SIZE, split="train")
+    columns = {name: synth.SYNTH_ATTRIBUTES.index(name) for name in ("Male", "Smiling")}
+    where, force = "Male,-Eyeglasses", {"Smiling": True, "Male": False}
+    faces = synth.SynthFaces("cartoon", SYNTH_SIZE, 30, 2, "train", where=where, force=force)
+    sampled = synth.sample_params(30, seed=2)
+    men_without_glasses = (sampled.attr("Male") > 0) & (sampled.attr("Eyeglasses") == 0)
+    assert faces.ids == [i for i in men_without_glasses.nonzero()[:, 0].tolist() if i % 10 < 8]
+    half = len(faces)
+    assert len(source) == 2 * half and source.class_names == ["photo", "cartoon"]
+    for i in range(half):
+        photo, cartoon = source[i], source[half + i]
+        assert torch.equal(photo["attrs"], cartoon["attrs"])
+        assert photo["attrs"][columns["Male"]] == 0 and photo["attrs"][columns["Smiling"]] == 1
+        assert torch.equal(cartoon["image"], faces[i]["image"])
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("set=Male:0", r"set=Male:0 in synth:photo\?set=Male:0: '0' is not a value for Male"),
+        ("set=Male=-1", "write NAME:1 or NAME:-1, e.g. Eyeglasses:1"),
+        ("set=Glasses:1", "unknown attribute 'Glasses'; synthetic faces draw Bald"),
+        ("set=Male:1,Male:-1", "sets Male twice"),
+        ("where=Glasses", "unknown attribute 'Glasses'"),
+        ("where=Bald,-Male", r"where=Bald,-Male selects no synthetic faces .*together: 0"),
+    ],
+)
+def test_synth_bad_where_and_set(query: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        open_source(f"synth:photo?{query}", SYNTH_SIZE)
 
 
 def test_written_synthetic_faces_open_as_celeba(tmp_path: Path) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from facefilter.data.attributes import CELEBA_ATTRIBUTES
-from facefilter.data.preview import write_preview
-from facefilter.data.synth import (
+from facefilter.errors import UserError
+from facefilter.synth import (
     STYLES,
     SYNTH_ATTRIBUTES,
     FaceParams,
@@ -19,9 +20,9 @@ from facefilter.data.synth import (
     render,
     sample_params,
     write_dataset,
+    write_preview,
 )
-from facefilter.data.synth_params import HAIR_COLOURS
-from facefilter.errors import UserError
+from facefilter.synth.params import HAIR_COLOURS
 
 
 def _column(attrs: torch.Tensor, name: str) -> torch.Tensor:
@@ -202,3 +203,103 @@ def test_preview_writes_a_labelled_sheet(tmp_path: Path) -> None:
     write_preview(out, size=32, seed=0, identities=3)
     sheet = Image.open(out)
     assert sheet.width > 4 * 32 and sheet.height > (len(STYLES) + len(SYNTH_ATTRIBUTES)) * 32
+
+
+# ---- forcing attributes: --set, force= ---------------------------------------------------
+
+
+def _synth_cli(out: Path, *extra: str) -> int:
+    from facefilter.cli import main
+
+    return main(["data", "synth", "--out", str(out), "--count", "20", "--size", "32",
+                 "--seed", "3", "--styles", "photo,anime", *extra])  # fmt: skip
+
+
+def _table(folder: Path) -> torch.Tensor:
+    lines = (folder / "list_attr_celeba.txt").read_text().splitlines()
+    assert lines[1].split() == list(SYNTH_ATTRIBUTES)
+    return torch.tensor([[int(v) for v in line.split()[1:]] for line in lines[2:]])
+
+
+def _pixels(path: Path) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(Image.open(path), dtype=np.int16))  # (H, W, 3)
+
+
+def test_cli_set_forces_attributes_on_the_same_faces(tmp_path: Path) -> None:
+    assert _synth_cli(tmp_path / "plain") == 0
+    assert _synth_cli(tmp_path / "set", "--set", "Eyeglasses=1", "--set", "Male=-1") == 0
+    before, after = _table(tmp_path / "plain"), _table(tmp_path / "set")
+    glasses, male = SYNTH_ATTRIBUTES.index("Eyeglasses"), SYNTH_ATTRIBUTES.index("Male")
+    assert (after[:, glasses] == 1).all() and (after[:, male] == -1).all()
+    _assert_consistent((after > 0).float())
+    had_both = (before[:, glasses] == 1) & (before[:, male] == -1)
+    only_glasses = (before[:, glasses] == -1) & (before[:, male] == -1)
+    assert had_both.any() and only_glasses.any() and (before[:, male] == 1).any()
+    assert torch.equal(before[had_both], after[had_both])
+    for style in ("photo", "anime"):
+        for i in range(20):
+            name = f"{style}/{i + 1:06d}.png"
+            plain_file, forced_file = tmp_path / "plain" / name, tmp_path / "set" / name
+            if had_both[i]:  # nothing to force: the very same bytes
+                assert plain_file.read_bytes() == forced_file.read_bytes(), name
+                continue
+            plain, forced = _pixels(plain_file), _pixels(forced_file)
+            changed = (plain - forced).abs().amax(dim=2) > 0  # (H, W)
+            assert changed.any(), name
+            assert not changed[:3, :3].any(), f"{name}: same backdrop, pose and noise"
+            if only_glasses[i]:  # the glasses, and nothing above or below the eyes
+                assert not changed[:10].any() and not changed[25:].any(), name
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("Male=0", "'0' is not a value for Male; write 1 (present) or -1 (absent)"),
+        ("Glasses=1", "unknown attribute 'Glasses'; synthetic faces draw Bald, Bangs"),
+        ("Male", "write NAME=1 or NAME=-1"),
+    ],
+)
+def test_cli_rejects_bad_set_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, message: str
+) -> None:
+    assert _synth_cli(tmp_path, "--set", flag) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not list(tmp_path.rglob("*.png"))
+
+
+def test_contradicting_forces_are_refused() -> None:
+    with pytest.raises(UserError, match="setting Goatee=1 undoes Male=-1"):
+        SynthFaces("photo", 32, count=10, force={"Male": False, "Goatee": True})
+    with pytest.raises(UserError, match="Male=-1 must be True or False"):
+        SynthFaces("photo", 32, count=10, force={"Male": -1})  # type: ignore[dict-item]
+
+
+def test_force_keeps_identities_and_pairs_styles() -> None:
+    """Photo at 64 px: a smile narrows the eyes, which moves the bounds of the batch's eye
+    region, and the soft socket shading reaches them; faces that did not smile must
+    still be untouched."""
+    plain = SynthFaces("photo", 64, count=40, seed=2)
+    forced = SynthFaces("photo", 64, count=40, seed=2, force={"Smiling": False})
+    anime = SynthFaces("anime", 64, count=40, seed=2, force={"Smiling": False})
+    smiling = SYNTH_ATTRIBUTES.index("Smiling")
+    assert forced.ids == plain.ids == anime.ids
+    for i in range(len(plain)):
+        assert forced[i]["attrs"][smiling] == 0
+        assert torch.equal(forced[i]["attrs"], anime[i]["attrs"])
+        unchanged = torch.equal(forced[i]["attrs"], plain[i]["attrs"])
+        same_image = torch.equal(forced[i]["image"], plain[i]["image"])
+        assert unchanged == same_image, i  # only the faces that smiled change
+
+
+def test_where_then_set_is_these_men_as_women() -> None:
+    men = SynthFaces("photo", 32, count=40, seed=2, where="Male")
+    as_women = SynthFaces("photo", 32, count=40, seed=2, where="Male", force={"Male": False})
+    male = SYNTH_ATTRIBUTES.index("Male")
+    every = sample_params(40, seed=2).attr("Male")
+    assert men.ids == as_women.ids == [i for i in range(40) if every[i] > 0]
+    for i in range(len(men)):
+        assert men[i]["attrs"][male] == 1 and as_women[i]["attrs"][male] == 0
+        assert not torch.equal(men[i]["image"], as_women[i]["image"])
+    with pytest.raises(UserError, match=r"where=Bald,-Male selects no synthetic .*together: 0"):
+        SynthFaces("photo", 32, count=40, where="Bald,-Male")

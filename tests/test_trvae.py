@@ -135,7 +135,7 @@ def test_mmd_falls_when_classes_differ() -> None:
 
 
 def synth_stack(style: str, count: int, split: str) -> Tensor:
-    synth = pytest.importorskip("facefilter.data.synth")
+    synth = pytest.importorskip("facefilter.synth")
     faces = synth.SynthFaces(style, SIZE, count=count, seed=0, split=split)
     return torch.stack([faces[i]["image"] for i in range(len(faces))])  # (N, 3, S, S)
 

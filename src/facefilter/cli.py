@@ -30,6 +30,11 @@ class DataSynth:
     size: int = 128  # pixels per side, 32 to 256
     seed: int = 0  # same seed, same faces, same bytes
     styles: str = "photo,anime,cartoon"  # comma list of styles to draw each face in
+    # force an attribute, e.g. --set Eyeglasses=1 --set Male=-1 (1 present, -1 absent): the
+    # same faces, pose and backdrop as without it, and list_attr_celeba.txt to match
+    forced: Annotated[
+        tuple[str, ...], tyro.conf.arg(name="set", metavar="NAME=1|-1"), tyro.conf.UseAppendAction
+    ] = ()
 
 
 @dataclass
@@ -288,13 +293,15 @@ def run_data(command: Any) -> int:
     if type(command) in handlers:
         return handlers[type(command)](command)
     if isinstance(command, DataSynth):
-        from facefilter.data.synth import write_dataset
+        from facefilter.synth import write_dataset
+        from facefilter.synth.edits import parse_set_flags
 
         styles = [s.strip() for s in command.styles.split(",") if s.strip()]
-        write_dataset(command.out, command.count, command.size, command.seed, styles)
+        forced = parse_set_flags(command.forced)
+        write_dataset(command.out, command.count, command.size, command.seed, styles, forced)
         print(f"wrote {command.count} faces x {len(styles)} style(s) to {command.out}")
     else:
-        from facefilter.data.preview import write_preview
+        from facefilter.synth import write_preview
 
         write_preview(command.out, size=command.size, seed=command.seed)
         print(f"wrote {command.out}")

@@ -94,7 +94,7 @@ def synth_pairs(
     `count` and `seed` must match the `synth:` spec the model trained on (its
     defaults are 2000 and the training seed) for `split` to be truly held out.
     """
-    from facefilter.data.synth import SynthFaces
+    from facefilter.synth import SynthFaces
 
     source = SynthFaces(source_style, size, count=count, seed=seed, split=split)
     target = SynthFaces(target_style, size, count=count, seed=seed, split=split)

@@ -66,8 +66,7 @@ def celeba_framing() -> dict[str, float]:
 @lru_cache(maxsize=1)
 def synth_framing() -> dict[str, float]:
     """The mean landmarks of the built-in synthetic faces, measured from their geometry."""
-    from facefilter.data.synth_params import sample_params
-    from facefilter.data.synth_styles import LOOKS, geometry
+    from facefilter.synth import LOOKS, geometry, sample_params
 
     params = sample_params(SYNTH_MEASURED_FACES, seed=0)
     g = geometry(params, LOOKS[SYNTH_LOOK])

@@ -1,7 +1,7 @@
 """Data sources: one spec string selects the faces everywhere (CLI, training, metrics).
 
     synth:photo                       built-in synthetic faces in one style
-    synth:photo,anime,cartoon         several styles, one class per style
+    synth:photo,anime?where=Male&set=Male:-1  a class per style; where= filters, set= forces
     folder:PATH  (or just PATH)       every image under PATH, one domain named after PATH
     unpaired:PATH?side=B              trainA/ trainB/ testA/ testB/ (selfie2anime, horse2zebra)
     celeba:PATH?where=Male,-Eyeglasses&condition=Smiling&limit=5000
@@ -37,11 +37,10 @@ from torch.utils.data import Dataset
 
 from facefilter.data import celeba
 from facefilter.data.images import IMAGE_EXTENSIONS, ImageError, list_images, load_image, to_tensor
-from facefilter.data.synth import STYLES, SynthFaces
 from facefilter.errors import UserError
 
 KIND_OPTIONS: dict[str, tuple[str, ...]] = {
-    "synth": ("count", "seed"),
+    "synth": ("count", "seed", "where", "set"),
     "folder": ("limit",),
     "unpaired": ("side", "limit"),
     "celeba": ("where", "condition", "limit"),
@@ -49,7 +48,6 @@ KIND_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 SPLITS = ("train", "val", "test")
 _SPLIT_FALLBACKS = {"train": ("train",), "val": ("val", "test"), "test": ("test", "val")}
-_SYNTH_DEFAULT_COUNT = 2000
 
 
 class SkippedImageWarning(UserWarning):
@@ -106,7 +104,7 @@ def _parse_options(query: str, kind: str, spec: str) -> dict[str, str]:
     return options
 
 
-def _int_option(spec: SourceSpec, key: str, default: int | None, minimum: int) -> int | None:
+def int_option(spec: SourceSpec, key: str, default: int | None, minimum: int) -> int | None:
     text = spec.options.get(key)
     if text is None:
         return default
@@ -240,33 +238,6 @@ def _drop_empty_files(paths: Sequence[Path], name: str) -> list[int]:
     return keep
 
 
-class SynthSource(ImageSource):
-    """Built-in synthetic faces; with several styles, item i of class c is face i in style c."""
-
-    def __init__(self, styles: Sequence[str], size: int, count: int, seed: int, split: str):
-        self._per_style = [SynthFaces(s, size, count=count, seed=seed, split=split) for s in styles]
-        faces_per_style = {len(faces) for faces in self._per_style}
-        assert len(faces_per_style) == 1, "every style renders the same faces"
-        self._faces_per_style = faces_per_style.pop()
-        name = styles[0] if len(styles) == 1 else "+".join(styles)
-        super().__init__(name, styles, self._per_style[0].attr_names)
-
-    def __len__(self) -> int:
-        return self._faces_per_style * len(self._per_style)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} faces")
-        style_index, face_index = divmod(index, self._faces_per_style)
-        face = self._per_style[style_index][face_index]
-        return {
-            "image": face["image"],  # (3, S, S) in [-1, 1]
-            "label": style_index,
-            "attrs": face["attrs"],  # (A,) float in {0, 1}
-            "index": index,
-        }
-
-
 def open_source(spec: str, size: int, split: str = "train", *, seed: int = 0) -> ImageSource:
     """Open the data a spec string names, at `size` x `size` pixels, for one split."""
     if split not in SPLITS:
@@ -290,16 +261,9 @@ def unpaired_pair(spec: str) -> tuple[str, str]:
 
 
 def _open_synth(spec: SourceSpec, size: int, split: str, seed: int) -> ImageSource:
-    styles = [style.strip() for style in spec.path.split(",")]
-    for style in styles:
-        if style not in STYLES:
-            raise UserError(f"unknown synthetic style {style!r}; valid: {', '.join(STYLES)}")
-    if len(set(styles)) != len(styles):
-        raise UserError(f"synth:{spec.path} names a style twice")
-    count = _int_option(spec, "count", _SYNTH_DEFAULT_COUNT, minimum=1)
-    synth_seed = _int_option(spec, "seed", seed, minimum=0)
-    assert count is not None and synth_seed is not None
-    return SynthSource(styles, size, count, synth_seed, split)
+    from facefilter.synth.source import open_synth  # it builds on this module's classes
+
+    return open_synth(spec, size, split, seed)
 
 
 def _existing_folder(spec: SourceSpec) -> Path:
@@ -322,7 +286,7 @@ def _images_or_error(spec: SourceSpec, folder: Path) -> list[Path]:
             f"{spec}: no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)}, "
             "case-insensitive, in sub-folders too)"
         )
-    return paths[: _int_option(spec, "limit", None, minimum=1)]
+    return paths[: int_option(spec, "limit", None, minimum=1)]
 
 
 def _split_folder(spec: SourceSpec, root: Path, split: str) -> Path | None:
@@ -381,7 +345,7 @@ def _open_celeba(spec: SourceSpec, size: int, split: str, seed: int) -> ImageSou
         split,
         where=where,
         condition=spec.options.get("condition"),
-        limit=_int_option(spec, "limit", None, minimum=1),
+        limit=int_option(spec, "limit", None, minimum=1),
     )
     folder = root.parent if root.is_file() else root  # celeba:PATH/list_attr_celeba.txt
     name = celeba.where_domain_name(where) if where else _domain_name(folder)

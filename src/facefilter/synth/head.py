@@ -1,5 +1,5 @@
 """The big shapes of a synthetic face: shoulders, neck, ears, face, hair, bangs, hat,
-and the light over them. Features inside the face live in `synth_features`.
+and the light over them. Features inside the face live in `features`.
 
 All functions draw one layer group onto a `Canvas` for the whole batch; shapes that
 only some faces have (bangs, a hat) are drawn for all and gated by the attribute.
@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from facefilter.data.synth_params import FaceParams
-from facefilter.data.synth_shapes import (
+from facefilter.synth.params import FaceParams
+from facefilter.synth.shapes import (
     Canvas,
     Region,
     box,
@@ -22,7 +22,7 @@ from facefilter.data.synth_shapes import (
     noise,
     union,
 )
-from facefilter.data.synth_styles import Geometry, Look, Palette
+from facefilter.synth.styles import Geometry, Look, Palette
 
 
 def _outline(
@@ -55,23 +55,20 @@ def hairline(x: Tensor, g: Geometry, params: FaceParams) -> Tensor:
     return g.hairline_y + 0.3 * across * across + 0.03 * col(params.hair_part) * across
 
 
-def fringe(x: Tensor, g: Geometry, params: FaceParams, style: str) -> Tensor:
+def fringe(x: Tensor, g: Geometry, params: FaceParams, look: Look) -> Tensor:
     """y of the lower edge of the bangs, with the style's strand tips. (N, 1, w)"""
     across = x / g.width
     base = g.brow_y - 0.035 + 0.06 * across * across + 0.03 * col(params.hair_part) * across
-    phase = x * 5.0 + col(params.hair_part)
-    if style == "anime":  # pointed strands: a triangle wave
-        return base + 0.055 * (1.0 - 2.0 * (phase - phase.floor() - 0.5).abs()) - 0.03
-    if style == "cartoon":
-        return base + 0.012 * torch.sin(phase * 6.0)
-    return base + 0.008 * torch.sin(phase * 13.0)
+    tips = look.fringe
+    phase = (x * 5.0 + col(params.hair_part)) * tips.frequency
+    triangle = tips.pointed  # strands that end in points
+    wave = 1.0 - 2.0 * (phase - phase.floor() - 0.5).abs() if triangle else torch.sin(phase)
+    return base + tips.depth * wave - tips.lift
 
 
-def draw_body(
-    canvas: Canvas, g: Geometry, pal: Palette, look: Look, params: FaceParams, style: str
-) -> None:
+def draw_body(canvas: Canvas, g: Geometry, pal: Palette, look: Look, params: FaceParams) -> None:
     """Shirt, the hair that falls behind the head, the neck (back to front)."""
-    if style != "cartoon":  # Cartoon Set draws heads only
+    if look.body:
         lower = canvas.region(-1.0, 1.0, 0.3, 1.0)
         shirt = ellipse(lower.x, lower.y - 1.25, 1.0, 0.58)
         neckline = ellipse(lower.x, lower.y - (g.cy + g.height + 0.1), 0.17, 0.11)
@@ -80,7 +77,7 @@ def draw_body(
         _outline(lower, shirt, look, pal.line)
     region = canvas.region(-0.75, 0.75, -0.85, 1.0)
     _draw_hair_back(region, g, pal, look, params)
-    if style != "cartoon":
+    if look.body:
         neck_half = 0.12 + 0.03 * g.has("Male")
         neck = box(region.x, region.y - (g.cy + g.height + 0.15), neck_half, 0.32, 0.03)
         region.fill(neck, pal.skin_shadow if look.cel else pal.skin * 0.9)
@@ -115,15 +112,13 @@ def _strands(colour: Tensor, region: Region, params: FaceParams, look: Look) -> 
     return colour[:, :, None, None] * (1.0 + 0.12 * streaks)
 
 
-def draw_face(
-    canvas: Canvas, g: Geometry, pal: Palette, look: Look, params: FaceParams, style: str
-) -> None:
+def draw_face(canvas: Canvas, g: Geometry, pal: Palette, look: Look, params: FaceParams) -> None:
     """Ears, the face, and the shadows that sit on the skin (cel, under the hair)."""
     region = canvas.region(-0.62, 0.62, -0.6, 0.66)
     ear = ellipse(region.x.abs() - g.width * 0.97, region.y - (g.cy + 0.03), 0.055, 0.095)
     region.fill(ear, pal.skin)
     inner = ellipse(region.x.abs() - g.width * 0.99, region.y - (g.cy + 0.035), 0.026, 0.055)
-    region.fill(inner, pal.skin_shadow, 0.6 if style != "anime" else 0.0)
+    region.fill(inner, pal.skin_shadow, look.inner_ear)
     _outline(region, ear, look, pal.line)
     face = face_sdf(region, g)
     coverage = region.fill(face, pal.skin)
@@ -135,7 +130,7 @@ def draw_face(
         region.paint(coverage * region.cover(-facing - 0.22), pal.skin_shadow)
     if look.cel or look.lit:  # the hair casts a band of shadow onto the forehead
         edge = torch.where(
-            g.has("Bangs") > 0, fringe(region.x, g, params, style), hairline(region.x, g, params)
+            g.has("Bangs") > 0, fringe(region.x, g, params, look), hairline(region.x, g, params)
         )
         band = region.y - edge - (0.045 if look.cel else 0.06)  # (N, h, w)
         soft = 1.0 if look.cel else 0.25  # photo: a soft occlusion gradient
@@ -148,7 +143,7 @@ def draw_face(
 
 
 def draw_hair_front(
-    canvas: Canvas, g: Geometry, pal: Palette, look: Look, params: FaceParams, style: str
+    canvas: Canvas, g: Geometry, pal: Palette, look: Look, params: FaceParams
 ) -> None:
     """Hair over the forehead and temples, the bangs, the hat."""
     region = canvas.region(-0.75, 0.75, -0.8, 0.3)
@@ -156,7 +151,7 @@ def draw_hair_front(
     top = intersect(cap, region.y - hairline(region.x, g, params))
     not_bald = 1.0 - g.has("Bald")
     region.fill(top, _strands(pal.hair, region, params, look), not_bald)
-    bangs = intersect(cap, region.y - fringe(region.x, g, params, style))
+    bangs = intersect(cap, region.y - fringe(region.x, g, params, look))
     region.fill(bangs, _strands(pal.hair, region, params, look), g.has("Bangs"))
     if look.cel:  # anime: the shine band across the crown
         ring = (

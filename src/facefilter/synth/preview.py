@@ -11,9 +11,11 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from facefilter.data.synth import STYLES, SYNTH_ATTRIBUTES, check_style_and_size, render, to_uint8
-from facefilter.data.synth_params import FaceParams, sample_params
 from facefilter.errors import UserError
+from facefilter.synth.dataset import to_uint8
+from facefilter.synth.params import SYNTH_ATTRIBUTES, FaceParams, sample_params
+from facefilter.synth.render import check_style_and_size, render
+from facefilter.synth.styles import STYLES
 
 _LABEL_WIDTH = 118  # room for the longest attribute name in PIL's default font
 _HEADER = 16

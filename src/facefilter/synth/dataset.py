@@ -1,0 +1,142 @@
+"""Synthetic faces as a torch Dataset (`SynthFaces`) and as files in CelebA's layout
+(`write_dataset`), with attributes optionally forced or filtered (see `edits`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from facefilter.errors import UserError
+from facefilter.synth.edits import check_forced, force_attributes, where_mask
+from facefilter.synth.params import SYNTH_ATTRIBUTES, FaceParams, sample_params, sample_params_at
+from facefilter.synth.render import check_style_and_size, render
+from facefilter.synth.styles import STYLES
+
+_DATASET_CHUNK = 256  # faces a dataset renders (and caches) together
+SPLITS = {"train": 0, "val": 1, "test": 2}
+
+
+def split_of(index: int) -> str:
+    """The deterministic partition: id % 10 == 8 is val, == 9 is test, the rest train."""
+    return "val" if index % 10 == 8 else "test" if index % 10 == 9 else "train"
+
+
+class SynthFaces(Dataset):
+    """`count` synthetic faces of `style`; item i is face `ids[i]` of `seed` in every
+    style, so two styles with the same arguments are paired item by item.
+
+    `where="Male,-Eyeglasses"` keeps the faces of the first `count` whose sampled
+    attributes match (as `celeba:` filters); `force={"Male": False}` then sets
+    attributes on the faces kept (the spec's `set=`, the CLI's `--set`): same people,
+    same pose and backdrop, the attribute drawn as forced. Filtering comes first, so
+    `where="Male", force={"Male": False}` is these men as women. Faces are rendered
+    lazily, `_DATASET_CHUNK` at a time, and cached as uint8.
+    """
+
+    def __init__(self, style: str, size: int, count: int = 2000, seed: int = 0,
+                 split: str | None = None, *, force: Mapping[str, bool] | None = None,
+                 where: str | None = None) -> None:  # fmt: skip
+        check_style_and_size(style, size)
+        if count < 1:
+            raise UserError(f"synthetic face count {count} must be at least 1")
+        if split is not None and split not in SPLITS:
+            raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)} or none")
+        self.style, self.size, self.seed = style, size, seed
+        self.forced = check_forced(force)
+        ids = [i for i in range(count) if split is None or split_of(i) == split]
+        params = sample_params_at(ids, seed)  # cheap; images are not
+        if where:
+            kept = where_mask(params.attributes, where, split)
+            ids = [i for i, keep in zip(ids, kept.tolist(), strict=True) if keep]
+            params = params.rows(kept.nonzero()[:, 0])
+        self.ids = ids
+        self.attr_names = list(SYNTH_ATTRIBUTES)
+        self._attrs = force_attributes(params, self.forced).attributes  # (N, A) in {0, 1}
+        self._cache: dict[int, Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _chunk(self, chunk: int) -> Tensor:
+        if chunk not in self._cache:
+            rows = slice(chunk * _DATASET_CHUNK, (chunk + 1) * _DATASET_CHUNK)
+            sampled = sample_params_at(self.ids[rows], self.seed)
+            forced = dataclasses.replace(sampled, attributes=self._attrs[rows])
+            self._cache[chunk] = to_uint8(render_forced(sampled, forced, self.style, self.size))
+        return self._cache[chunk]
+
+    def __getitem__(self, item: int) -> dict[str, Tensor | int]:
+        if not 0 <= item < len(self):
+            raise IndexError(f"item {item} out of range for {len(self)} faces")
+        pixels = self._chunk(item // _DATASET_CHUNK)[item % _DATASET_CHUNK]
+        return {
+            "image": pixels.float().mul_(2.0 / 255.0).sub_(1.0),  # (3, S, S) in [-1, 1]
+            "attrs": self._attrs[item].clone(),
+            "index": self.ids[item],
+        }
+
+
+def render_forced(sampled: FaceParams, forced: FaceParams, style: str, size: int) -> Tensor:
+    """`render(forced)`, except that faces whose attributes forcing left alone come from
+    `render(sampled)`: a face's pixels depend slightly on its batch (feature regions span
+    the batch, and soft shading reaches their edges), and this keeps those faces
+    byte-identical to the run without forcing. (N, 3, S, S) in [0, 1]"""
+    changed = (forced.attributes != sampled.attributes).any(dim=1)  # (N,)
+    if not changed.any():
+        return render(sampled, style, size)
+    if changed.all():
+        return render(forced, style, size)
+    images = render(sampled, style, size)
+    rows = changed.nonzero()[:, 0]
+    images[rows] = render(forced.rows(rows), style, size)
+    return images
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """(N, 3, H, W) in [0, 1] -> uint8, rounding to nearest."""
+    return images.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def save_png(image: Tensor, path: Path) -> None:
+    """(3, H, W) uint8 -> PNG; PIL writes no timestamp, so equal pixels give equal bytes."""
+    Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).numpy())).save(path, format="PNG")
+
+
+def write_dataset(out: Path, count: int, size: int, seed: int, styles: Sequence[str],
+                  force: Mapping[str, bool] | None = None) -> None:  # fmt: skip
+    """Write `<out>/<style>/000001.png ...` (1-based, like CelebA), the attributes as
+    `<out>/list_attr_celeba.txt` and the split as `<out>/list_eval_partition.txt`.
+    `force` sets attributes after sampling (`SynthFaces`): the same faces as without it,
+    and the table says what is drawn."""
+    if count < 1:
+        raise UserError(f"synthetic face count {count} must be at least 1")
+    if not styles:
+        raise UserError(f"no styles given; choose from {', '.join(STYLES)}")
+    for style in styles:
+        check_style_and_size(style, size)
+    forced = check_forced(force)
+    out = Path(out)
+    for style in styles:
+        (out / style).mkdir(parents=True, exist_ok=True)
+    names = [f"{i + 1:06d}.png" for i in range(count)]
+    rows = []
+    for start in range(0, count, _DATASET_CHUNK):
+        sampled = sample_params(min(_DATASET_CHUNK, count - start), seed, start)
+        params = force_attributes(sampled, forced)
+        for style in styles:
+            images = render_forced(sampled, params, style, size)
+            for offset, image in enumerate(to_uint8(images)):
+                save_png(image, out / style / names[start + offset])
+        for offset, attrs in enumerate(params.attributes.long().tolist()):
+            rows.append(names[start + offset] + "".join(f" {2 * a - 1:2d}" for a in attrs))
+    header = [str(count), " ".join(SYNTH_ATTRIBUTES)]
+    (out / "list_attr_celeba.txt").write_text("\n".join(header + rows) + "\n")
+    partition = [f"{name} {SPLITS[split_of(i)]}" for i, name in enumerate(names)]
+    (out / "list_eval_partition.txt").write_text("\n".join(partition) + "\n")

@@ -1,0 +1,81 @@
+"""The `synth:` data source: built-in synthetic faces behind `open_source`.
+
+    synth:photo                              one style
+    synth:photo,anime,cartoon                several styles, one class per style
+    synth:photo?count=500&seed=3             faces 0..499 of seed 3 (before any filter)
+    synth:photo?where=Male,-Eyeglasses       only faces drawn with (without) them
+    synth:photo?set=Eyeglasses:1,Male:-1     the same faces with attributes forced (1 / -1)
+    synth:photo?where=Male&set=Male:-1       filter first, then force: these men, as women
+
+Several styles with the same options are the same faces, paired item by item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from facefilter.data.sources import ImageSource, SourceSpec, int_option
+from facefilter.errors import UserError
+from facefilter.synth.dataset import SynthFaces
+from facefilter.synth.edits import parse_set_option
+from facefilter.synth.styles import STYLES
+
+OPTIONS = ("count", "seed", "where", "set")
+_DEFAULT_COUNT = 2000
+
+
+class SynthSource(ImageSource):
+    """Built-in synthetic faces; with several styles, item i of class c is face i in style c."""
+
+    def __init__(
+        self,
+        styles: Sequence[str],
+        size: int,
+        count: int,
+        seed: int,
+        split: str,
+        *,
+        force: dict[str, bool] | None = None,
+        where: str | None = None,
+    ) -> None:
+        self._per_style = [
+            SynthFaces(s, size, count=count, seed=seed, split=split, force=force, where=where)
+            for s in styles
+        ]
+        faces_per_style = {len(faces) for faces in self._per_style}
+        assert len(faces_per_style) == 1, "every style renders the same faces"
+        self._faces_per_style = faces_per_style.pop()
+        name = styles[0] if len(styles) == 1 else "+".join(styles)
+        super().__init__(name, styles, self._per_style[0].attr_names)
+
+    def __len__(self) -> int:
+        return self._faces_per_style * len(self._per_style)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} faces")
+        style_index, face_index = divmod(index, self._faces_per_style)
+        face = self._per_style[style_index][face_index]
+        return {
+            "image": face["image"],  # (3, S, S) in [-1, 1]
+            "label": style_index,
+            "attrs": face["attrs"],  # (A,) float in {0, 1}
+            "index": index,
+        }
+
+
+def open_synth(spec: SourceSpec, size: int, split: str, seed: int) -> ImageSource:
+    styles = [style.strip() for style in spec.path.split(",")]
+    for style in styles:
+        if style not in STYLES:
+            raise UserError(f"unknown synthetic style {style!r}; valid: {', '.join(STYLES)}")
+    if len(set(styles)) != len(styles):
+        raise UserError(f"synth:{spec.path} names a style twice")
+    count = int_option(spec, "count", _DEFAULT_COUNT, minimum=1)
+    synth_seed = int_option(spec, "seed", seed, minimum=0)
+    assert count is not None and synth_seed is not None
+    set_text = spec.options.get("set")
+    force = parse_set_option(set_text, f"set={set_text} in {spec}") if set_text else None
+    where = spec.options.get("where")
+    return SynthSource(styles, size, count, synth_seed, split, force=force, where=where)
