@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from skimage import data
 
-from facefilter.data.framing import align_config, synth_framing
-from facefilter.export import OnnxFilter, export_module, session
+from facefilter import checkpoint
+from facefilter.data.framing import synth_framing
 from facefilter.face import create_detector
+from facefilter.inference import FaceOptions, Filter, PhotoFilter, Request
+from facefilter.inference.video import Tracker, filter_frame
 from facefilter.models import create_family
-from facefilter.pipeline import FaceOptions, Filter, PhotoFilter, Translator
-from facefilter.video import Tracker, filter_frame
 
 
 def webcam_frame() -> np.ndarray:
@@ -32,33 +32,32 @@ def webcam_frame() -> np.ndarray:
     return np.pad(data.astronaut()[:480], ((0, 0), (64, 64), (0, 0)), mode="edge")
 
 
-def translators(size: int, folder: Path) -> dict[str, Translator]:
+def filters(size: int, folder: Path) -> dict[str, Filter]:
+    """The same untrained run loaded as users load it, on each engine."""
     torch.manual_seed(0)
     family = create_family("cyclegan-lite", None, ["photo", "anime"], size)
-    family.eval()
-    module = family.export_module("anime")
-    export_module(module, folder / "to-anime.onnx", size)
-    return {
-        "torch": Filter(family, module, None, "anime", torch.device("cpu")),
-        "onnxruntime": OnnxFilter(session(folder / "to-anime.onnx"), None, "anime", size),
-    }
+    checkpoint.save_checkpoint(folder, family, 0, {"framing": synth_framing()})
+    return {"torch": Filter.load(folder, "torch", "cpu"), "onnx": Filter.load(folder, "onnx")}
 
 
-def per_face_ms(translator: Translator, size: int, repeats: int) -> float:
+def per_face_ms(flt: Filter, request: Request, size: int, repeats: int) -> float:
     crop = [np.full((size, size, 3), 128, np.uint8)]
-    translator(crop)  # warm-up: first calls allocate
+    direction = request.directions[0]
+    flt.translate_crops(crop, direction)  # warm-up: first calls allocate (and export)
     start = time.perf_counter()
     for _ in range(repeats):
-        translator(crop)
+        flt.translate_crops(crop, direction)
     return 1000 * (time.perf_counter() - start) / repeats
 
 
-def frames_per_second(photo_filter: PhotoFilter, frame: np.ndarray, frames: int, every: int):
+def frames_per_second(
+    photo_filter: PhotoFilter, request: Request, frame: np.ndarray, frames: int, every: int
+) -> float:
     tracker = Tracker(detect_every=every)
-    filter_frame(photo_filter, tracker, frame, 0, compare=False)  # warm-up
+    filter_frame(photo_filter, request, tracker, frame, 0, compare=False)  # warm-up
     start = time.perf_counter()
     for index in range(frames):
-        filter_frame(photo_filter, tracker, frame, index, compare=False)
+        filter_frame(photo_filter, request, tracker, frame, index, compare=False)
     return frames / (time.perf_counter() - start)
 
 
@@ -70,17 +69,18 @@ def main() -> None:
     args = parser.parse_args()
     frame = webcam_frame()
     detector = create_detector("dlib", upsample=0, rotations=())
-    align = align_config(synth_framing(), args.size)
     print(f"cyclegan-lite (default config) at {args.size} px, 640x480 frame, one face, "
           f"{torch.get_num_threads()} torch threads")  # fmt: skip
     print(f"{'engine':<12} {'ms/face':>8} {'fps (detect every frame)':>26} "
           f"{f'fps (detect every {args.detect_every})':>22}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        for name, translator in translators(args.size, Path(tmp)).items():
-            photo_filter = PhotoFilter([translator], align, detector, FaceOptions())
-            ms = per_face_ms(translator, args.size, repeats=20)
-            every_frame = frames_per_second(photo_filter, frame, args.frames // 4, 1)
-            tracked = frames_per_second(photo_filter, frame, args.frames, args.detect_every)
+        for name, flt in filters(args.size, Path(tmp)).items():
+            photo_filter = PhotoFilter(flt, detector, FaceOptions())
+            request = Request((flt.resolve("anime"),))
+            ms = per_face_ms(flt, request, args.size, repeats=20)
+            every_frame = frames_per_second(photo_filter, request, frame, args.frames // 4, 1)
+            tracked = frames_per_second(photo_filter, request, frame, args.frames,
+                                        args.detect_every)  # fmt: skip
             print(f"{name:<12} {ms:8.1f} {every_frame:26.1f} {tracked:22.1f}")
 
 

@@ -20,15 +20,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facefilter.checkpoint import load_model
+from facefilter.inference.photo import contact_sheet
 from facefilter.metrics import identity_score, paired_score, synth_pairs
-from facefilter.pipeline import contact_sheet
+from facefilter.pixels import to_pixels
+from facefilter.run import load_family
 from facefilter.train import TrainConfig, train
 
 
 def to_uint8(images: torch.Tensor) -> list[np.ndarray]:
-    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return list(pixels.permute(0, 2, 3, 1).numpy())
+    return list(to_pixels(images).permute(0, 2, 3, 1).numpy())
 
 
 def main() -> None:
@@ -47,8 +47,9 @@ def main() -> None:
     sources, truths = synth_pairs("photo", "anime", args.size, count=args.count, limit=200)
     base = identity_score(sources, truths)
     print(f"{args.family} at {args.size} px, batch {args.batch_size}, {len(sources)} test faces")
-    print(f"do nothing (photo vs true anime): L1 {base.l1:.4f}  SSIM {base.ssim:.4f}")
-    print(f"{'step':>6} {'L1':>8} {'SSIM':>8} {'minutes':>8}")
+    print(f"do nothing (photo vs true anime): L1 {base.l1:.4f}  SSIM {base.ssim:.4f}  "
+          f"top-1 {base.top1:.3f} (chance {1 / base.count:.3f})")  # fmt: skip
+    print(f"{'step':>6} {'L1':>8} {'SSIM':>8} {'top-1':>7} {'minutes':>8}")
     config = TrainConfig(
         out=args.out, data_a=f"synth:photo?count={args.count}",
         data_b=f"synth:anime?count={args.count}", size=args.size, batch_size=args.batch_size,
@@ -59,10 +60,11 @@ def main() -> None:
     for stop in range(args.every, args.steps + 1, args.every):
         config.resume, config.stop_at = stop > args.every, stop
         train(config, args.family)
-        score = paired_score(load_model(args.out), sources, truths, "anime")
+        score = paired_score(load_family(args.out), sources, truths, "anime")
         minutes = (time.monotonic() - started) / 60
-        print(f"{stop:>6} {score.l1:>8.4f} {score.ssim:>8.4f} {minutes:>8.1f}", flush=True)
-    model = load_model(args.out)
+        print(f"{stop:>6} {score.l1:>8.4f} {score.ssim:>8.4f} {score.top1:>7.3f} "
+              f"{minutes:>8.1f}", flush=True)  # fmt: skip
+    model = load_family(args.out)
     fakes = model.translate(sources[:16].to(model.device), "anime").cpu()
     pairs = list(zip(to_uint8(sources[:16]), to_uint8(fakes), strict=True))
     Image.fromarray(contact_sheet(pairs)).save(args.out / "test_sheet.png")

@@ -20,6 +20,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
 from facefilter.models import config_class, create_family
+from facefilter.models.base import Progress
 
 
 def measure(args: argparse.Namespace, *, fast: bool) -> float:
@@ -55,12 +56,13 @@ def measure(args: argparse.Namespace, *, fast: bool) -> float:
         for key in ("real_a", "real_b")
     }  # data already on the device: the loader is not what is measured
     family.train()
+    total = args.warmup + args.steps
     for step in range(args.warmup):  # compile, cudnn autotune, allocator warm-up
-        family.train_step(batch, step)
+        family.train_step(batch, Progress(step, total))
     sync(device)
     start = time.perf_counter()
     for step in range(args.steps):
-        family.train_step(batch, args.warmup + step)
+        family.train_step(batch, Progress(args.warmup + step, total))
     sync(device)
     return args.steps * batch_size / (time.perf_counter() - start)
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from facefilter.checkpoint import load_model
 from facefilter.metrics import identity_score, paired_score, synth_pairs
+from facefilter.run import load_family
 from facefilter.train import TrainConfig, train
 
 STYLES = ("photo", "anime", "cartoon")
@@ -53,14 +53,15 @@ def main() -> None:
     )  # fmt: skip
     print(f"trvae at {args.size} px: {args.steps} steps, batch {args.batch_size}, "
           f"{(time.monotonic() - started) / 60:.1f} min")  # fmt: skip
-    model = load_model(run)
-    print(f"{'from':>8} -> {'to':<8} {'L1':>7} {'SSIM':>7}   {'do-nothing L1':>13} {'SSIM':>7}")
+    model = load_family(run)
+    print(f"{'from':>8} -> {'to':<8} {'L1':>7} {'SSIM':>7} {'top-1':>6}   "
+          f"{'do-nothing L1':>13} {'SSIM':>7} {'top-1':>6}")  # fmt: skip
     for source, target in itertools.permutations(STYLES, 2):
         sources, truths = synth_pairs(source, target, args.size, count=args.count, limit=200)
         score = paired_score(model, sources, truths, target, source)
         base = identity_score(sources, truths)
-        print(f"{source:>8} -> {target:<8} {score.l1:7.4f} {score.ssim:7.4f}   "
-              f"{base.l1:13.4f} {base.ssim:7.4f}")  # fmt: skip
+        print(f"{source:>8} -> {target:<8} {score.l1:7.4f} {score.ssim:7.4f} {score.top1:6.3f}   "
+              f"{base.l1:13.4f} {base.ssim:7.4f} {base.top1:6.3f}")  # fmt: skip
     photos, _ = synth_pairs("photo", "anime", args.size, count=args.count, limit=8)
     rows = [photos] + [model.translate(photos.to(model.device), s, "photo").cpu() for s in STYLES]
     grid = torch.cat(rows)  # rows: input, then its photo, anime and cartoon renderings
@@ -81,9 +82,9 @@ def compare_cyclegan(args: argparse.Namespace) -> None:
         "cyclegan-lite",
     )  # fmt: skip
     sources, truths = synth_pairs("photo", "anime", args.size, count=args.count, limit=200)
-    score = paired_score(load_model(run), sources, truths, "anime")
+    score = paired_score(load_family(run), sources, truths, "anime")
     print(f"cyclegan-lite photo -> anime ({args.cyclegan_steps} steps, batch 4): "
-          f"L1 {score.l1:.4f} SSIM {score.ssim:.4f}")  # fmt: skip
+          f"L1 {score.l1:.4f} SSIM {score.ssim:.4f} top-1 {score.top1:.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

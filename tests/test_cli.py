@@ -66,8 +66,10 @@ def test_apply_reports_bad_files_and_goes_on(trained_run, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--to", "cartoon"], "unknown domain 'cartoon'; this model knows selfie, anime"),
-        (["--to", "anime", "--from", "anime"], "source and target are both 'anime'"),
+        (["--to", "cartoon"], "unknown target 'cartoon'; this model offers anime, selfie"),
+        (["--to", "anime", "--from", "anime"], "no translation from 'anime' to 'anime'"),
+        (["--to", "+Smiling"], "unknown target '+Smiling'"),
+        (["--to", "a b"], "is not a name"),
     ],
 )
 def test_apply_bad_domain(trained_run, tmp_path, capsys, args, message):
@@ -97,6 +99,39 @@ def test_train_with_empty_domain_b(tmp_path, capsys):
     assert code == 2
     assert str(tmp_path / "b") in error_line(capsys)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--pool-size", "-1"], "--pool-size -1 must be >= 0"),
+        (["--lambda-cycle", "-2"], "--lambda-cycle -2.0 must be >= 0"),
+        (["--ngf", "0"], "--ngf 0 must be at least 1"),
+        (["--size", "30"], "image size 30 must be divisible by 4"),
+        (["--ema-decay", "1.5"], "--ema-decay 1.5 must lie in [0, 1)"),
+    ],
+)
+def test_bad_cyclegan_settings_are_one_line_and_write_nothing(tmp_path, capsys, flags, message):
+    a, b = write_images(tmp_path / "a", 2), write_images(tmp_path / "b", 2, base=200)
+    code = main(["train", "cyclegan-lite", "--data-a", f"folder:{a}", "--data-b", f"folder:{b}",
+                 "--out", str(tmp_path / "run"), *flags])  # fmt: skip
+    assert code == 2
+    assert message in error_line(capsys)
+    assert not (tmp_path / "run").exists()  # no samples/ or config.json left behind
+
+
+def test_list_targets_prints_one_a_line(trained_run, capsys):
+    assert main(["apply", str(trained_run), "--list-targets"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["anime", "selfie"]
+
+
+def test_each_family_shows_its_own_training_defaults(capsys):
+    for family, batch in (("cyclegan", 1), ("trvae", 32)):
+        with pytest.raises(SystemExit):
+            main(["train", family, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        flag = "--batch-size INT images per step (each family sets its own default)"
+        assert f"{flag} (default: {batch})" in text
 
 
 @pytest.mark.parametrize(

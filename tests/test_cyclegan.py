@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from facefilter.errors import UserError
 from facefilter.models import create_family
+from facefilter.models.base import Progress
 from facefilter.models.blocks import (
     ImagePool,
     PatchDiscriminator,
@@ -52,7 +53,7 @@ def run_steps(family: CycleGAN, steps: range, seed: int = 7) -> list[dict[str, f
     for step in steps:
         torch.manual_seed(seed * 100_000 + step)
         family.train()
-        logs.append(family.train_step(fixed_batch(step), step))
+        logs.append(family.train_step(fixed_batch(step), Progress(step, 100)))
     return logs
 
 
@@ -200,7 +201,7 @@ def test_overfit_one_batch_drives_cycle_loss_down() -> None:
     cycle = []
     for step in range(150):
         family.train()
-        logs = family.train_step(batch, step)
+        logs = family.train_step(batch, Progress(step, 150))
         cycle.append(logs["cycle_a"] + logs["cycle_b"])
     expected = {"g_gan_ab", "g_gan_ba", "cycle_a", "cycle_b", "idt_a", "idt_b", "g_total"}
     assert expected | {"d_a", "d_b"} <= set(logs)
@@ -239,7 +240,7 @@ def test_same_seed_same_weights_and_exact_resume(tmp_path: Path) -> None:
 
 def test_lr_factor_constant_then_linear_to_zero() -> None:
     family = tiny_family(decay_start=0.5)
-    factors = [family.lr_factor(step, 100) for step in range(101)]
+    factors = [family.lr_factor(Progress(step, 100)) for step in range(101)]
     assert factors[:51] == [1.0] * 51
     assert factors[75] == pytest.approx(0.5)
     assert factors[100] == 0.0
@@ -249,16 +250,21 @@ def test_lr_factor_constant_then_linear_to_zero() -> None:
 def test_translate_and_export_module() -> None:
     torch.manual_seed(0)
     family = tiny_family()
-    with pytest.raises(UserError, match="photo, anime"):
+    with pytest.raises(UserError, match="offers anime, photo"):
         family.translate(torch.zeros(1, 3, SIZE, SIZE), "cartoon")
     images = fixed_batch()["real_a"]
-    to_anime = family.export_module("anime")
-    assert to_anime is family.unwrapped("gen_ab") and not to_anime.training
-    assert family.export_module("photo", source="anime") is family.unwrapped("gen_ba")
-    with pytest.raises(UserError, match="both"):
-        family.export_module("anime", source="anime")
+    to_anime = family.translator(family.resolve("anime"))
+    assert to_anime.generator is family.unwrapped("gen_ab") and not to_anime.training
+    to_photo = family.translator(family.resolve("photo", source="anime"))
+    assert to_photo.generator is family.unwrapped("gen_ba")
+    with pytest.raises(UserError, match="no translation from 'anime' to 'anime'"):
+        family.resolve("anime", source="anime")
     with torch.no_grad():
-        assert torch.equal(to_anime(images), family.translate(images, "anime"))
+        full = to_anime(images, torch.ones(2))
+        assert torch.equal(full, family.translate(images, "anime"))
+        assert torch.equal(to_anime(images, torch.zeros(2)), images)  # strength 0: the input
+        half = family.translate(images, "anime", strength=0.5)
+        torch.testing.assert_close(half, (images + full) / 2)  # an output-space blend
 
 
 def test_sample_grid_shape_range_and_train_mode_restored() -> None:

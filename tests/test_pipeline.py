@@ -178,7 +178,7 @@ def test_usage_errors_exit_2(run, photos, capsys, args, message):
 
 def test_video_output_names():
     from facefilter.errors import UserError
-    from facefilter.video import video_output
+    from facefilter.inference.video import video_output
 
     out = Path("out")
     assert video_output(Path("clip.webm"), out, "_anime") == out / "clip_anime.mp4"
@@ -192,7 +192,7 @@ def test_tracker_holds_faces_for_hold_frames_frames_whatever_detect_every():
     import numpy as np
 
     from facefilter.face import Face
-    from facefilter.video import Tracker
+    from facefilter.inference.video import Tracker
 
     face = Face(box=(0, 0, 10, 10), landmarks=np.arange(10.0).reshape(5, 2), score=1.0)
     for every in (1, 2, 4):

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from facefilter import checkpoint
+from facefilter import run as runs
 from facefilter.errors import UserError
 from facefilter.models.cyclegan import CycleGANLiteConfig
 from facefilter.train import TrainConfig, flip_batch, train
@@ -45,7 +46,8 @@ def test_run_directory_layout(tmp_path, two_domains):
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4, 5, 6]
     assert checkpoint.saved_step(run) == 6
-    model = checkpoint.load_model(run)
+    model = runs.load_family(run)
+    assert set(model.nets) == {"gen_ab", "gen_ba"}  # inference only: no discriminators
     assert model.translate(torch.zeros(1, 3, 32, 32), "light").shape == (1, 3, 32, 32)
 
 
@@ -71,9 +73,9 @@ def _train_until(cfg: TrainConfig, stop_at: int) -> None:
 
     original = CycleGAN.train_step
 
-    def step_then_interrupt(self, batch, step):
-        logs = original(self, batch, step)
-        if step + 1 == stop_at:
+    def step_then_interrupt(self, batch, progress):
+        logs = original(self, batch, progress)
+        if progress.step + 1 == stop_at:
             os.kill(os.getpid(), signal.SIGINT)
         return logs
 
@@ -109,7 +111,7 @@ def test_crash_while_saving_keeps_last_checkpoint(tmp_path, two_domains, monkeyp
     assert checkpoint.saved_step(cfg.out) == 3
     after = weights(cfg.out)
     assert all(torch.equal(before[k], after[k]) for k in before)
-    checkpoint.load_model(cfg.out)  # model.safetensors still whole
+    runs.load_family(cfg.out)  # model.safetensors still whole
 
 
 def test_existing_run_is_not_overwritten(tmp_path, two_domains):
@@ -154,15 +156,15 @@ def test_flips_depend_only_on_seed_and_step():
 
 def test_load_model_errors(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        checkpoint.load_model(tmp_path / "nope")
+        runs.load_family(tmp_path / "nope")
     (tmp_path / "odd").mkdir()
     with pytest.raises(UserError, match=r"no config\.json"):
-        checkpoint.load_model(tmp_path / "odd")
+        runs.load_family(tmp_path / "odd")
     (tmp_path / "odd" / "config.json").write_text(json.dumps({"family": "cyclegan"}))
     with pytest.raises(UserError, match="format version"):
-        checkpoint.load_model(tmp_path / "odd")
+        runs.load_family(tmp_path / "odd")
     (tmp_path / "odd" / "config.json").write_text(
-        json.dumps({"family": "stylegan9", "format_version": checkpoint.FORMAT_VERSION})
+        json.dumps({"family": "stylegan9", "format_version": runs.FORMAT_VERSION})
     )
     with pytest.raises(UserError, match="does not know"):
-        checkpoint.load_model(tmp_path / "odd")
+        runs.load_family(tmp_path / "odd")

@@ -47,8 +47,8 @@ def test_to_all_writes_every_class_side_by_side(run, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--from", "photo", "--to", "sketch"], "unknown domain 'sketch'"),
-        (["--from", "oil", "--to", "anime"], "unknown domain 'oil'"),
+        (["--from", "photo", "--to", "sketch"], "unknown target 'sketch'"),
+        (["--from", "oil", "--to", "anime"], "unknown source 'oil'"),
         (["--to", "anime"], "pass --from"),
     ],
 )

@@ -88,15 +88,20 @@ DataCommand = Union[  # noqa: UP007 - tyro reads subcommands from a typing.Union
 
 # --- train ------------------------------------------------------------------------------------
 def _train_command(name: str) -> Any:
-    """`facefilter train NAME`: TrainConfig's flags plus the family config's, unprefixed."""
+    """`facefilter train NAME`: the family's TrainConfig and model flags, unprefixed."""
     model = config_class(name)
+
+    def train_defaults() -> TrainConfig:  # the family's own batch size, image size, ...
+        return TrainConfig(out=tyro.MISSING, **model.train_defaults)
+
     command = make_dataclass(
         f"Train_{name.replace('-', '_')}",
         [
-            ("train", Annotated[TrainConfig, tyro.conf.OmitArgPrefixes]),
+            ("train", Annotated[TrainConfig, tyro.conf.OmitArgPrefixes],
+             field(default_factory=train_defaults)),
             ("model", Annotated[model, tyro.conf.OmitArgPrefixes], field(default_factory=model)),
         ],
-    )
+    )  # fmt: skip
     command.family = name  # type: ignore[attr-defined]
     return Annotated[
         command, tyro.conf.subcommand(name, description=FAMILIES[name].summary, prefix_name=False)
@@ -111,9 +116,11 @@ class Apply:
 
     run: tyro.conf.Positional[Path]  # run directory, export folder or exported .onnx file
     inputs: tyro.conf.Positional[Path | None] = None  # image, folder of images or video file
-    to: str = ""  # target domain or class, e.g. anime; `all`: every one side by side
+    to: str | None = None  # target, e.g. anime or +Smiling; `all`: every one side by side
     output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("out")  # file or folder
-    source: Annotated[str | None, tyro.conf.arg(name="from")] = None  # source class (trVAE)
+    source: Annotated[str | None, tyro.conf.arg(name="from")] = None  # input's class (trVAE)
+    strength: float = 1.0  # 0 returns the face unchanged, 1 the full filter, >1 exaggerates
+    list_targets: bool = False  # print the targets this filter offers, one a line, and stop
     detect: Literal["auto", "always", "never"] = "auto"  # auto: small images with no face are crops
     faces: Literal["all", "largest"] = "all"  # which faces of a photo to filter
     crop_only: bool = False  # write the aligned (translated) faces instead of whole photos
@@ -130,48 +137,55 @@ class Apply:
     detect_every: int = 1  # videos and webcam: frames between face detections
     webcam: bool = False  # show the filtered camera live in a window (Esc or q quits)
     camera: int = 0  # which camera for --webcam
-    device: str | None = None  # torch engine: cpu, cuda, cuda:1 ... (default: GPU if present)
+    device: str | None = None  # torch engine: cpu, cuda, cuda:1 ...; GPU when there is one
 
 
 def run_apply(command: Apply) -> int:
-    from facefilter.apply_files import OutputOptions, apply_to_files, is_video, require_input
-    from facefilter.pipeline import load_translators
+    from facefilter.inference import Filter, Request
+    from facefilter.inference.files import is_video, require_input
 
-    if not command.to:
-        raise UserError("--to is required: the target domain or class (or all)")
-    if command.inputs is None and not command.webcam:
+    if not command.list_targets and command.to is None:
+        raise UserError("--to is required: the target (see --list-targets), or all")
+    if not command.list_targets and command.inputs is None and not command.webcam:
         raise UserError("give an image, folder or video to filter (or --webcam)")
-    if command.inputs is not None:
+    if command.inputs is not None and not command.list_targets:
         require_input(command.inputs)  # before the model and detector load
-    translators, config = load_translators(
-        command.run, command.to, command.source, engine=command.engine, device=command.device
-    )
-    photo_filter = build_photo_filter(command, translators, config)
+    flt = Filter.load(command.run, engine=command.engine, device=command.device)
+    if command.list_targets:
+        print("\n".join(flt.targets()))
+        return 0
+    assert command.to is not None
+    request = Request(tuple(flt.expand(command.to, command.source)), command.strength)
+    video = command.webcam or (command.inputs is not None and is_video(command.inputs))
+    photo_filter = build_photo_filter(command, flt, video)
     suffix = f"_{command.to}"
     if command.webcam:
-        from facefilter.video import run_webcam
+        from facefilter.inference.video import run_webcam
 
-        shown = run_webcam(photo_filter, command.camera, compare=command.compare,
+        shown = run_webcam(photo_filter, request, command.camera, compare=command.compare,
                            detect_every=command.detect_every)  # fmt: skip
         print(f"showed {shown} frame(s)")
         return 0
     assert command.inputs is not None
-    if is_video(command.inputs):
-        from facefilter.video import apply_video
+    if video:
+        from facefilter.inference.video import apply_video
 
-        written, frames = apply_video(
-            photo_filter,
-            command.inputs,
-            command.output,
-            suffix=suffix,
-            compare=command.compare,
-            detect_every=command.detect_every,
-        )
+        written, frames = apply_video(photo_filter, request, command.inputs, command.output,
+                                      suffix=suffix, compare=command.compare,
+                                      detect_every=command.detect_every)  # fmt: skip
         print(f"wrote {frames} frame(s) to {written}")
         return 0
+    return apply_files(command, photo_filter, request, suffix)
+
+
+def apply_files(command: Apply, photo_filter: Any, request: Any, suffix: str) -> int:
+    from facefilter.inference.files import OutputOptions, apply_to_files
+
     options = OutputOptions(compare=command.compare, crop_only=command.crop_only,
                             sheet=command.sheet)  # fmt: skip
-    report = apply_to_files(photo_filter, command.inputs, command.output, options, suffix=suffix)
+    assert command.inputs is not None
+    report = apply_to_files(photo_filter, request, command.inputs, command.output, options,
+                            suffix=suffix)  # fmt: skip
     fallbacks = report.whole if command.detect == "auto" else []  # `never` asked for it
     for path in fallbacks[:3]:
         print(f"note: {path}: no face found; small enough to be a face crop, so translated "
@@ -184,21 +198,11 @@ def run_apply(command: Apply) -> int:
     return 1 if report.failures else 0
 
 
-def build_photo_filter(command: Apply, translators: list[Any], config: dict[str, Any]) -> Any:
-    from facefilter.apply_files import is_video
+def build_photo_filter(command: Apply, flt: Any, video: bool) -> Any:
     from facefilter.face import create_detector
     from facefilter.face.detect import DEFAULT_ROTATIONS
-    from facefilter.pipeline import FaceOptions, PhotoFilter, run_align_config
+    from facefilter.inference import FaceOptions, PhotoFilter
 
-    size = translators[0].size
-    align = run_align_config(
-        config,
-        size,
-        margin=command.margin,
-        eye_height=command.eye_height,
-        eye_distance=command.eye_distance,
-    )
-    video = command.webcam or (command.inputs is not None and is_video(command.inputs))
     detector = None
     if command.detect != "never":
         detector = create_detector(
@@ -207,8 +211,11 @@ def build_photo_filter(command: Apply, translators: list[Any], config: dict[str,
             upsample=command.upsample,
             rotations=() if video else DEFAULT_ROTATIONS,  # retries cost too much per frame
         )
-    options = FaceOptions(detect=command.detect, faces=command.faces, feather=command.feather)
-    return PhotoFilter(translators, align, detector, options)
+    options = FaceOptions(
+        detect=command.detect, faces=command.faces, feather=command.feather,
+        margin=command.margin, eye_height=command.eye_height, eye_distance=command.eye_distance,
+    )  # fmt: skip
+    return PhotoFilter(flt, detector, options)
 
 
 # --- export -----------------------------------------------------------------------------------
@@ -218,8 +225,9 @@ class Export:
 
     -o DIR writes DIR/config.json plus one file per translator: to-<target>.onnx for
     two-domain families, <source>-to-<target>.onnx for class-conditioned ones. -o FILE.onnx
-    writes one translator (choose it with --to / --from) and FILE.json beside it. Input
-    "image" (B, 3, H, W) float32 in [-1, 1]; output "translated", same shape. Run it with
+    writes one translator (choose it with --to / --from) and FILE.json beside it. Inputs
+    "image" (B, 3, H, W) float32 in [-1, 1] and "strength" (B,) float32 (1: the full
+    filter); output "translated", like "image". Run it with
     `facefilter apply DIR_OR_FILE ... --engine onnx`."""
 
     run: tyro.conf.Positional[Path]  # run directory written by `facefilter train`
@@ -230,7 +238,7 @@ class Export:
 
 
 def run_export(command: Export) -> int:
-    from facefilter.export import PARITY_TOLERANCE, export_onnx
+    from facefilter.inference.onnx import PARITY_TOLERANCE, export_onnx
 
     diffs = export_onnx(command.run, command.output, to=command.to, source=command.source)
     for name, diff in diffs.items():
@@ -311,8 +319,7 @@ def run_data(command: Any) -> int:
 def run_train(command: Any) -> int:
     from facefilter.train import train
 
-    out = train(command.train, type(command).family, command.model)
-    print(f"run saved in {out}: model.safetensors, samples/, loss.png, metrics.jsonl")
+    train(command.train, type(command).family, command.model)  # prints where the run went
     return 0
 
 

@@ -2,7 +2,10 @@
 
 No public face-to-anime benchmark has ground truth; the built-in synthetic
 faces do (the same parameters drawn in two styles), so a translation can be
-scored against the real answer: mean L1 (lower is better) and SSIM (higher).
+scored against the real answer: mean L1 (lower is better), SSIM (higher), and
+identity top-1 retrieval (higher): is each output nearer its own ground truth than
+every other face's? L1 alone is passed by a model that returns one blurred mean
+face for every input; retrieval is not (a mean face scores chance, 1 / N).
 """
 
 from __future__ import annotations
@@ -51,11 +54,31 @@ def ssim(prediction: Tensor, target: Tensor, window: int = 7, sigma: float = 1.5
     return score.flatten(1).mean(1)
 
 
+def identity_top1(outputs: Tensor, truths: Tensor, chunk: int = 256) -> float:
+    """Share of outputs whose nearest ground truth (mean L1, over all N) is their own. (N, ...)
+
+    Ties count as misses, so N identical outputs score 0, not 1 / N.
+    """
+    if outputs.shape != truths.shape:
+        raise ValueError(f"outputs {tuple(outputs.shape)} and truths {tuple(truths.shape)} differ")
+    flat_out, flat_truth = outputs.flatten(1).float(), truths.flatten(1).float()
+    hits = 0
+    for start in range(0, len(flat_out), chunk):
+        block = flat_out[start : start + chunk]  # (b, D)
+        distances = torch.cdist(block, flat_truth, p=1) / flat_out.shape[1]  # (b, N)
+        own = distances[torch.arange(len(block)), torch.arange(start, start + len(block))]
+        others = distances.clone()
+        others[torch.arange(len(block)), torch.arange(start, start + len(block))] = torch.inf
+        hits += int((own < others.min(1).values).sum())
+    return hits / max(1, len(flat_out))
+
+
 @dataclass
 class PairedScore:
     l1: float  # mean absolute error in [-1, 1] units (0 = identical)
     ssim: float  # mean structural similarity (1 = identical)
     count: int
+    top1: float  # identity retrieval: outputs nearest their own truth (chance: 1 / count)
 
 
 @torch.no_grad()
@@ -65,24 +88,27 @@ def paired_score(
 ) -> PairedScore:  # fmt: skip
     """Translate `sources` to `target` and compare with the true renderings `truths`."""
     family.eval()
-    l1s, ssims = [], []
     device = family.device
-    for start in range(0, len(sources), batch_size):
-        x = sources[start : start + batch_size].to(device)
-        y = truths[start : start + batch_size].to(device)
-        fake = family.translate(x, target, source)
-        l1s.append(l1_distance(fake, y).cpu())
-        ssims.append(ssim(fake, y).cpu())
-    return PairedScore(float(torch.cat(l1s).mean()), float(torch.cat(ssims).mean()), len(sources))
+    fakes = [
+        family.translate(sources[start : start + batch_size].to(device), target, source).cpu()
+        for start in range(0, len(sources), batch_size)
+    ]
+    return score_outputs(torch.cat(fakes), truths)
+
+
+def score_outputs(outputs: Tensor, truths: Tensor) -> PairedScore:
+    """L1, SSIM and identity retrieval of `outputs` against their `truths`, (N, 3, H, W)."""
+    return PairedScore(
+        float(l1_distance(outputs, truths).mean()),
+        float(ssim(outputs, truths).mean()),
+        len(outputs),
+        identity_top1(outputs, truths),
+    )
 
 
 def identity_score(sources: Tensor, truths: Tensor) -> PairedScore:
     """The score of doing nothing: the baseline any translator must beat."""
-    return PairedScore(
-        float(l1_distance(sources, truths).mean()),
-        float(ssim(sources, truths).mean()),
-        len(sources),
-    )
+    return score_outputs(sources, truths)
 
 
 def synth_pairs(

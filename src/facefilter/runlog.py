@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from facefilter.checkpoint import atomic_write
+from facefilter.run import atomic_write
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "loss.png"

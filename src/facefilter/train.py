@@ -28,8 +28,9 @@ from facefilter import checkpoint
 from facefilter.data.framing import framing_for_spec
 from facefilter.data.loading import TrainingData, build_training_data
 from facefilter.errors import UserError
-from facefilter.models import create_family, family_class
-from facefilter.models.base import Family, ModelConfig
+from facefilter.models import config_class, create_family, family_class
+from facefilter.models.base import Family, ModelConfig, Progress
+from facefilter.run import atomic_write, read_run_config
 from facefilter.runlog import RunLog, plot_losses
 
 
@@ -41,8 +42,8 @@ class TrainConfig:
     data_a: str | None = None  # two-domain families: source domain spec, e.g. synth:photo
     data_b: str | None = None  # two-domain families: target domain spec, e.g. synth:anime
     data: str | None = None  # class-conditioned families: e.g. synth:photo,anime,cartoon
-    size: int = 128  # image side in pixels (the seeds train at 128)
-    batch_size: int = 1  # CycleGAN's paper setting; raise it on a GPU
+    size: int = 128  # image side in pixels (each family sets its own default)
+    batch_size: int = 1  # images per step (each family sets its own default)
     max_steps: int = 20_000  # stop here; schedules (lr decay, annealing) span these steps
     epochs: float | None = None  # if set, train this many passes over the data instead
     train_time: float | None = None  # minutes; stop early when they run out (deep-makeover)
@@ -53,7 +54,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the networks: faster GPU steps after a warm-up
     channels_last: bool = False  # NHWC memory layout: faster convolutions on tensor cores
     num_workers: int = 2  # data-loading processes (0: load in the main process)
-    flip: bool = True  # random horizontal flips, as both CycleGAN seeds do
+    flip: bool = True  # random horizontal flips: faces are near-symmetric, so free data
     log_every: int = 10  # steps between metrics.jsonl lines
     sample_every: int = 500  # steps between sample grids in samples/
     save_every: int = 1000  # steps between checkpoints
@@ -62,11 +63,12 @@ class TrainConfig:
     progress: bool = True  # show a tqdm progress bar (main process only)
 
 
-def total_steps(config: TrainConfig, epoch_size: int) -> int:
-    """The step count the schedules span: --epochs wins over --max-steps."""
+def total_steps(config: TrainConfig, epoch_size: int, processes: int = 1) -> int:
+    """The step count the schedules span: --epochs wins over --max-steps. Each step
+    takes `batch_size` images in each of `processes` processes."""
     if config.epochs is None:
         return config.max_steps
-    return max(1, math.ceil(config.epochs * epoch_size / config.batch_size))
+    return max(1, math.ceil(config.epochs * epoch_size / (config.batch_size * processes)))
 
 
 def check_config(config: TrainConfig) -> None:
@@ -97,7 +99,7 @@ def prepare_run(config: TrainConfig, family_name: str) -> int | None:
             f"{out} already holds a run; pass --resume to continue it or choose another --out"
         )
     if config.resume:
-        saved = checkpoint.read_run_config(out)["family"]
+        saved = read_run_config(out).family
         if saved != family_name:
             raise UserError(
                 f"{out} holds a {saved!r} run; resume it with `facefilter train {saved}`"
@@ -117,14 +119,14 @@ def step_seed(seed: int, step: int, rank: int) -> int:
     return (seed * 1_000_003 + step) * 64 + rank
 
 
-def flip_batch(batch: dict[str, Tensor], seed: int, step: int) -> dict[str, Tensor]:
-    """Flip each image left-right with p=0.5, decided by (seed, step, key)."""
+def flip_batch(batch: dict[str, Tensor], seed: int, step: int, rank: int = 0) -> dict[str, Tensor]:
+    """Flip each image left-right with p=0.5, decided by (seed, step, rank, key)."""
     flipped = {}
     for index, (key, value) in enumerate(sorted(batch.items())):
         if value.dim() != 4:
             flipped[key] = value
             continue
-        generator = torch.Generator().manual_seed(step_seed(seed, step, 0) + 7919 * (index + 1))
+        generator = torch.Generator().manual_seed(step_seed(seed, step, rank) + 7919 * (index + 1))
         mask = (torch.rand(value.shape[0], generator=generator) < 0.5).to(value.device)
         flipped[key] = torch.where(mask[:, None, None, None], value.flip(-1), value)
     return flipped
@@ -158,12 +160,20 @@ class StopRequest:
 def train(config: TrainConfig, family_name: str, model_config: ModelConfig | None = None) -> Path:
     """Train family `family_name` as `config` says; return the run directory."""
     check_config(config)
+    model_config = model_config if model_config is not None else config_class(family_name)()
+    model_config.validate(config.size)  # before anything is read or written
     resume_step = prepare_run(config, family_name)
     accelerator = Accelerator(
         mixed_precision=config.mixed_precision,
         cpu=config.cpu,
         dynamo_backend="inductor" if config.compile else "no",
     )
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:
+        raise UserError(
+            f"{launched} processes were launched but each trains alone (no GPU for each); "
+            "on a machine without GPUs pass --cpu to train them together over gloo"
+        )
     data = build_training_data(
         family_class(family_name).data_kind, size=config.size, seed=config.seed,
         data=config.data, data_a=config.data_a, data_b=config.data_b,
@@ -175,6 +185,13 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
             net.to(memory_format=torch.channels_last)
     family.setup(accelerator)
     start = checkpoint.load_checkpoint(config.out, family) if resume_step is not None else 0
+    saved_world = checkpoint.saved_world(config.out) if resume_step is not None else None
+    if saved_world not in (None, accelerator.num_processes):
+        accelerator.print(
+            f"note: {config.out} was trained with {saved_world} process(es), resumed with "
+            f"{accelerator.num_processes}: the global batch and the data order change from "
+            f"step {start} on, so the run is no longer bit-identical to an uninterrupted one"
+        )
     config.out.mkdir(parents=True, exist_ok=True)
     (config.out / "samples").mkdir(exist_ok=True)
     summary = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
@@ -187,6 +204,8 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
     finally:
         if log is not None:
             log.close()
+    accelerator.print(f"run saved in {config.out}: model.safetensors, samples/, loss.png, "
+                      "metrics.jsonl")  # fmt: skip
     return config.out
 
 
@@ -194,7 +213,7 @@ def _loop(
     config: TrainConfig, family: Family, data: TrainingData, accelerator: Accelerator,
     start: int, log: RunLog | None, summary: dict[str, Any], stop: StopRequest,
 ) -> None:  # fmt: skip
-    total = total_steps(config, data.epoch_size)
+    total = total_steps(config, data.epoch_size, accelerator.num_processes)
     last = total if config.stop_at is None else min(total, config.stop_at)
     deadline = time.monotonic() + 60 * config.train_time if config.train_time else math.inf
     loader = data.loader(config.batch_size, start, config.num_workers,
@@ -203,21 +222,24 @@ def _loop(
     bar = tqdm(total=total, initial=start, disable=not show, desc=family.registry_name)
     step, tick, saved_at = start, time.monotonic(), start
     batches = iter(loader)
-    while step < last and time.monotonic() < deadline and not stop.requested:
+    while step < last and not should_stop(stop, deadline, accelerator):
         batch = to_device(next(batches), accelerator.device, config.channels_last)
         if config.flip:
-            batch = flip_batch(batch, config.seed, step)
+            batch = flip_batch(batch, config.seed, step, accelerator.process_index)
         torch.manual_seed(step_seed(config.seed, step, accelerator.process_index))
-        lr_factor = family.lr_factor(step, total)
+        progress = Progress(step, total)
+        lr_factor = family.lr_factor(progress)
         for optimizer in family.opts.values():
             for group in optimizer.param_groups:
                 group["lr"] = group["initial_lr"] * lr_factor
         family.train()
-        logs = family.train_step(batch, step)
+        logs = family.train_step(batch, progress)
+        family.update_ema()
         step += 1
         bar.update(1)
         if step % config.log_every == 0 and log is not None:
-            rate = config.log_every * config.batch_size / max(time.monotonic() - tick, 1e-9)
+            images = config.log_every * config.batch_size * accelerator.num_processes
+            rate = images / max(time.monotonic() - tick, 1e-9)
             log.log(step, {**logs, "lr": lr_factor, "images_per_s": rate})
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
             tick = time.monotonic()
@@ -227,12 +249,29 @@ def _loop(
             save(config.out, family, step, summary, accelerator)
             saved_at = step
     bar.close()
+    if step >= total and not stop.requested:
+        family.eval()
+        family.after_training(data)  # e.g. attribute vectors, saved in model.safetensors
+        saved_at = -1
     if step != saved_at or step == start:
         save(config.out, family, step, summary, accelerator)
         write_sample(config.out, family, data, step, accelerator)
     if stop.requested:
-        print(f"stopped at step {step}; checkpoint saved in {config.out}, continue with --resume")
+        accelerator.print(f"stopped at step {step}; checkpoint saved in {config.out}, "
+                          "continue with --resume")  # fmt: skip
         raise SystemExit(130)  # the shell's code for "interrupted by Ctrl-C"
+
+
+def should_stop(stop: StopRequest, deadline: float, accelerator: Accelerator) -> bool:
+    """Stop before the next step? Agreed by every process: one that stopped alone would
+    wait in the checkpoint barrier while the others wait in a gradient all-reduce."""
+    local = stop.requested or time.monotonic() >= deadline
+    if accelerator.num_processes == 1:
+        return local
+    flags = torch.tensor([float(stop.requested), float(local)], device=accelerator.device)
+    flags = accelerator.reduce(flags, reduction="sum")
+    stop.requested = bool(flags[0] > 0)  # so every process saves and exits 130 alike
+    return bool(flags[1] > 0)
 
 
 def save(run: Path, family: Family, step: int, summary: dict[str, Any], acc: Accelerator) -> None:
@@ -250,4 +289,4 @@ def write_sample(
     batch = {k: v.to(acc.device) for k, v in data.sample_batch.items()}
     grid = family.sample_grid(batch)
     path = run / "samples" / f"step-{step:06d}.png"
-    checkpoint.atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
+    atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))

@@ -21,6 +21,7 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from facefilter.errors import UserError
+from facefilter.pixels import from_pixels, to_pixels
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -165,13 +166,12 @@ def to_tensor(image: Image.Image, size: int) -> torch.Tensor:
         image = image.convert("RGB")
     resized = TF.resize(image, [size], interpolation=InterpolationMode.BICUBIC, antialias=True)
     cropped = TF.center_crop(resized, [size, size])
-    pixels = TF.pil_to_tensor(cropped)  # (3, size, size) uint8
-    return pixels.to(torch.float32) / 127.5 - 1.0
+    return from_pixels(TF.pil_to_tensor(cropped))  # (3, size, size) in [-1, 1]
 
 
 def to_pil(tensor: torch.Tensor) -> Image.Image:
     """(3, H, W) tensor in [-1, 1] (any device, may require grad) -> 8-bit RGB picture."""
     if tensor.ndim != 3 or tensor.shape[0] != 3:
         raise ValueError(f"to_pil expects a (3, H, W) tensor, got shape {tuple(tensor.shape)}")
-    pixels = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    pixels = to_pixels(tensor.float().cpu())  # (3, H, W) uint8
     return Image.fromarray(pixels.permute(1, 2, 0).numpy())  # (H, W, 3)

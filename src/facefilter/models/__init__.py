@@ -58,10 +58,12 @@ def config_class(name: str) -> type[ModelConfig]:
 
 
 def create_family(
-    name: str, config: ModelConfig | None, domains: Sequence[str], image_size: int
-) -> Family:
-    """Instantiate family `name` (its default config when `config` is None)."""
+    name: str, config: ModelConfig | None, domains: Sequence[str], image_size: int, *,
+    training: bool = True,
+) -> Family:  # fmt: skip
+    """Instantiate family `name` (its default config when `config` is None); with
+    `training=False`, only the networks inference needs (no discriminators, no helpers)."""
     config = config if config is not None else config_class(name)()
-    family = family_class(name)(config, domains, image_size)
+    family = family_class(name)(config, domains, image_size, training=training)
     family.registry_name = name
     return family

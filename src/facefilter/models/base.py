@@ -1,33 +1,42 @@
 """The one contract every model family implements.
 
 A family owns its networks and optimizers (in dicts, by name), knows how to take
-one training step, and how to translate images. The training engine
-(`facefilter.train`), the run directory (`facefilter.checkpoint`), `apply`,
-`export` and the tests talk to families only through this class, so adding a
-family never changes them.
+one training step, which directions it translates, and how to build a pure
+translator module for each. The training engine (`facefilter.train`), the run
+directory (`facefilter.run`, `facefilter.checkpoint`), inference, export and the
+tests talk to families only through this class, so adding a family never changes them.
 
-Batches are dicts of tensors. Which keys a family receives depends on its
-`data_kind`:
+Networks come in three kinds:
+- inference networks (`build_networks`): trained, saved to model.safetensors, all
+  that `apply` builds (their EMA copies are what is saved, where the family keeps one);
+- training-only networks (`build_training_networks`, e.g. discriminators): trained
+  and kept in the resume state, never built for inference;
+- frozen helpers (`build_helpers`, e.g. a VGG feature net): on the device, in eval
+  mode, no gradients, never saved and never handed to DDP.
 
+Batches are dicts of tensors. Which keys a family receives depends on its `data_kind`:
 - ``"unpaired"``: ``{"real_a": (B, 3, H, W), "real_b": (B, 3, H, W)}``; the two
   domains are named by ``domains[0]`` and ``domains[1]``.
-- ``"classes"``: ``{"image": (B, 3, H, W), "label": (B,) long}``; ``label``
-  indexes ``domains`` (the class names).
+- ``"classes"``: ``{"image": (B, 3, H, W), "label": (B,) long}``; ``label`` indexes
+  ``domains`` (the class names).
 
-Images are float32 in [-1, 1] everywhere.
+Images are float32 in [-1, 1] everywhere. A translator is `module(images, strength)`
+with strength (B,) float: 0 returns the input, 1 the full translation.
 """
 
 from __future__ import annotations
 
 import abc
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
 from facefilter.errors import UserError
+from facefilter.models.targets import Direction, Target, resolve, targets_of
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -39,6 +48,25 @@ DataKind = Literal["unpaired", "classes"]
 class ModelConfig:
     """Base of every family's config; its fields are CLI flags and go to config.json."""
 
+    # `facefilter train <family>` defaults that suit this family (TrainConfig field -> value).
+    train_defaults: ClassVar[dict[str, Any]] = {}
+
+    def validate(self, image_size: int) -> None:
+        """Raise UserError for a value that cannot work, naming the value and the fix."""
+        del image_size
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where training stands: schedules are functions of these, so resume is exact."""
+
+    step: int  # steps already taken before this one (0 for the first)
+    total: int  # steps the schedules span (--max-steps, or --epochs converted)
+
+    @property
+    def fraction(self) -> float:
+        return self.step / max(1, self.total)
+
 
 class Family(abc.ABC):
     """A trainable translator: networks + optimizers + one step + inference."""
@@ -46,7 +74,10 @@ class Family(abc.ABC):
     name: ClassVar[str]  # registry name, e.g. "cyclegan"
     data_kind: ClassVar[DataKind]
 
-    def __init__(self, config: ModelConfig, domains: Sequence[str], image_size: int) -> None:
+    def __init__(
+        self, config: ModelConfig, domains: Sequence[str], image_size: int, *,
+        training: bool = True,
+    ) -> None:  # fmt: skip
         if len(set(domains)) != len(domains) or len(domains) < 2:
             raise UserError(
                 f"a model needs at least two distinct domains or classes, got {list(domains)}"
@@ -55,40 +86,65 @@ class Family(abc.ABC):
         self.config = config
         self.domains = list(domains)
         self.image_size = image_size
+        config.validate(image_size)
         self.nets: dict[str, nn.Module] = self.build_networks()
+        self.inference_names = tuple(self.nets)
+        self.helpers: dict[str, nn.Module] = {}
+        if training:
+            self.nets |= self.build_training_networks()
+            self.helpers = {k: freeze(v) for k, v in self.build_helpers().items()}
+        self.ema: dict[str, nn.Module] = {}
         self.opts: dict[str, torch.optim.Optimizer] = {}
         self.accelerator: Accelerator | None = None
 
     # --- what a family must provide -------------------------------------------------
     @abc.abstractmethod
     def build_networks(self) -> dict[str, nn.Module]:
-        """Create every network the family trains, by name (initialised)."""
+        """The inference networks, by name (initialised): what model.safetensors holds."""
 
     @abc.abstractmethod
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """One optimizer per network group, over `self.nets` (called by `setup`)."""
+        """One optimizer per network group, over `self.nets`, each at its base lr."""
 
     @abc.abstractmethod
-    def train_step(self, batch: dict[str, Tensor], step: int) -> dict[str, float]:
+    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> dict[str, float]:
         """One optimisation step on `batch`; returns the losses to log.
 
-        Weights that change during training come from `facefilter.schedules` at
-        `step`, so a resumed run continues exactly.
+        Weights that change during training are functions of `progress` (step and
+        total), so a resumed run continues exactly.
         """
 
     @abc.abstractmethod
-    def export_module(self, target: str, source: str | None = None) -> nn.Module:
-        """A pure tensor-in tensor-out module: (B, 3, H, W) in [-1, 1] -> same."""
+    def directions(self) -> list[Direction]:
+        """Every translation this model offers."""
+
+    @abc.abstractmethod
+    def translator(self, direction: Direction) -> nn.Module:
+        """A pure module for `direction`: (images (B, 3, H, W), strength (B,)) -> images."""
 
     @abc.abstractmethod
     def sample_grid(self, batch: dict[str, Tensor]) -> Tensor:
         """A picture of what the model does on `batch`: (3, H, W) in [0, 1]."""
 
     # --- defaults a family may override ----------------------------------------------
-    inference_networks: ClassVar[tuple[str, ...]] = ()  # saved to model.safetensors
+    def build_training_networks(self) -> dict[str, nn.Module]:
+        """Networks trained beside the inference ones but never applied (discriminators)."""
+        return {}
 
-    def lr_factor(self, step: int, total_steps: int) -> float:
-        """Multiplier of every optimizer's base learning rate at `step`."""
+    def build_helpers(self) -> dict[str, nn.Module]:
+        """Frozen networks the losses use (a VGG feature net): not trained, not saved."""
+        return {}
+
+    def ema_networks(self) -> tuple[str, ...]:
+        """Inference networks with an EMA copy, which the engine updates and apply uses."""
+        return ()
+
+    def ema_decay(self) -> float:
+        return 0.999  # StarGAN v2's generator EMA
+
+    def lr_factor(self, progress: Progress) -> float:
+        """Multiplier of every optimizer's base learning rate at `progress`."""
+        del progress
         return 1.0
 
     def extra_state(self) -> dict[str, Tensor]:
@@ -99,23 +155,67 @@ class Family(abc.ABC):
         """Restore what `extra_state` returned (nothing by default)."""
         del state
 
-    @torch.no_grad()
-    def translate(self, images: Tensor, target: str, source: str | None = None) -> Tensor:
-        """Turn `images` (B, 3, H, W) in [-1, 1] into domain `target`."""
-        module = self.export_module(self.check_domain(target), source)
-        module.eval()
-        return module(images)
+    def after_training(self, data: Any) -> None:
+        """Compute state from the trained model and its data (e.g. attribute vectors)."""
+        del data
+
+    def inference_state(self) -> dict[str, Tensor]:
+        """Tensors beside the weights in model.safetensors (what `after_training` made)."""
+        return {}
+
+    def load_inference_state(self, state: dict[str, Tensor]) -> None:
+        del state
 
     # --- shared machinery --------------------------------------------------------------
+    def targets(self) -> list[str]:
+        return targets_of(self.directions())
+
+    def resolve(self, target: str | Target, source: str | None = None) -> Direction:
+        return resolve(self.directions(), target, source)
+
+    @torch.no_grad()
+    def translate(
+        self, images: Tensor, target: str | Target, source: str | None = None,
+        strength: float = 1.0,
+    ) -> Tensor:  # fmt: skip
+        """Turn `images` (B, 3, H, W) in [-1, 1] into `target` at `strength`."""
+        module = self.translator(self.resolve(target, source)).eval()
+        strengths = torch.full((images.shape[0],), float(strength), device=images.device)
+        out: Tensor = module(images, strengths)
+        return out
+
     def setup(self, accelerator: Accelerator) -> None:
-        """Build optimizers and hand networks and optimizers to Accelerate."""
+        """Build optimizers, record each group's base lr, hand everything to Accelerate."""
         self.accelerator = accelerator
         self.opts = self.build_optimizers()
+        for optimizer in self.opts.values():
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])  # the engine scales this per step
         names, opt_names = list(self.nets), list(self.opts)
         prepared = accelerator.prepare(*self.nets.values(), *self.opts.values())
         prepared = prepared if isinstance(prepared, tuple) else (prepared,)
         self.nets = dict(zip(names, prepared[: len(names)], strict=True))
         self.opts = dict(zip(opt_names, prepared[len(names) :], strict=True))
+        self.helpers = {k: v.to(accelerator.device) for k, v in self.helpers.items()}
+        self.ema = {name: freeze(copy.deepcopy(self.unwrapped(name)))
+                    for name in self.ema_networks()}  # fmt: skip
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * weights; buffers (norm statistics) copied."""
+        decay = self.ema_decay()
+        for name, average in self.ema.items():
+            live = self.unwrapped(name)
+            for mean, param in zip(average.parameters(), live.parameters(), strict=True):
+                mean.lerp_(param.detach(), 1.0 - decay)
+            for mine, theirs in zip(average.buffers(), live.buffers(), strict=True):
+                mine.copy_(theirs)
+
+    def inference_modules(self) -> dict[str, nn.Module]:
+        """What model.safetensors holds: each inference network, its EMA copy if kept."""
+        return {
+            n: self.ema[n] if n in self.ema else self.unwrapped(n) for n in self.inference_names
+        }
 
     def backward(self, loss: Tensor) -> None:
         """Backward through Accelerate (loss scaling for fp16, DDP hooks)."""
@@ -128,17 +228,12 @@ class Family(abc.ABC):
         """The plain module behind `self.nets[name]` (no DDP / compile wrapper)."""
         net = self.nets[name]
         if self.accelerator is not None:
-            return self.accelerator.unwrap_model(net)
-        return net
+            net = self.accelerator.unwrap_model(net)
+        return getattr(net, "_orig_mod", net)  # torch.compile keeps the module here
 
     @property
     def device(self) -> torch.device:
         return next(iter(self.nets.values())).parameters().__next__().device
-
-    def check_domain(self, name: str) -> str:
-        if name not in self.domains:
-            raise UserError(f"unknown domain {name!r}; this model knows {', '.join(self.domains)}")
-        return name
 
     def train(self, mode: bool = True) -> None:
         for net in self.nets.values():
@@ -148,6 +243,13 @@ class Family(abc.ABC):
         self.train(False)
 
 
-def to_unit(images: Tensor) -> Tensor:
-    """[-1, 1] -> [0, 1], for pictures."""
-    return (images.clamp(-1, 1) + 1) / 2
+def freeze(module: nn.Module) -> nn.Module:
+    """Eval mode, no gradients: for helper networks and EMA copies."""
+    module.eval()
+    module.requires_grad_(False)
+    return module
+
+
+def strength_column(strength: Tensor, images: Tensor) -> Tensor:
+    """(B,) strengths -> (B, 1, 1, 1) in the images' dtype, to broadcast over pixels."""
+    return strength.to(images.dtype).reshape(-1, 1, 1, 1)

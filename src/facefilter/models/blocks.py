@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from facefilter.errors import UserError
 
 NormKind = Literal["instance", "batch", "none"]
+NORM_KINDS: tuple[str, ...] = ("instance", "batch", "none")
 Activation = Literal["relu", "lrelu", "tanh", "none"]
 PaddingMode = Literal["reflect", "replicate", "zeros"]
 InitKind = Literal["normal", "xavier", "kaiming", "orthogonal"]

@@ -6,9 +6,13 @@ trained with the least-squares GAN loss, an L1 cycle loss (A -> B -> A must give
 A back) and an L1 identity loss (a B image fed to `gen_ab` should come out
 unchanged), with a pool of past fakes for the discriminators.
 
-`cyclegan-lite` is the same family with the tuned defaults of the seed-002
-write-up: fewer residual blocks and feature maps, so it runs in real time on a
-CPU at 128 px.
+`cyclegan-lite` is the same family with tuned defaults: fewer residual blocks
+and feature maps, so it runs in real time on a CPU at 128 px.
+
+Strength is an output-space blend, `x + s * (G(x) - x)`: the generator has no
+path that returns its input (a feature-space blend at s = 0 would still be a
+decode, not the photo), while the blend gives exactly the input at 0, exactly
+the model at 1, a partial filter between, and an exaggerated one above 1.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -23,20 +28,32 @@ from torchvision.utils import make_grid
 
 from facefilter import losses, schedules
 from facefilter.errors import UserError
-from facefilter.models.base import Family, ModelConfig, to_unit
+from facefilter.models.base import (
+    Family,
+    ModelConfig,
+    Progress,
+    strength_column,
+)
 from facefilter.models.blocks import (
+    NORM_KINDS,
     ImagePool,
     NormKind,
     PatchDiscriminator,
     ResnetGenerator,
     init_weights,
 )
+from facefilter.models.targets import Direction, Target
+from facefilter.pixels import to_unit
 
 N_DOWN = 2  # stride-2 convs in each generator: images must be divisible by 4
 
 
 @dataclass
 class CycleGANConfig(ModelConfig):
+    # The paper trains at batch size 1 (instance norm makes that work); 128 px as the
+    # face-to-anime write-ups do.
+    train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 1, "size": 128}
+
     ngf: int = 64  # generator feature maps after the stem (CycleGAN paper)
     ndf: int = 64  # discriminator feature maps in the first layer (CycleGAN paper)
     n_blocks: int | None = None  # residual blocks; None: 9 at >= 256 px, 6 below (the paper)
@@ -45,11 +62,40 @@ class CycleGANConfig(ModelConfig):
     lambda_cycle: float = 10.0  # cycle L1 weight (the paper's lambda)
     lambda_identity: float = 0.5  # identity L1 weight, times lambda_cycle; 0 disables
     pool_size: int = 50  # past fakes shown to D (Shrivastava et al.); 0 disables
-    lr: float = 2e-4  # Adam lr for G and D; both seed write-ups found it stable
+    lr: float = 2e-4  # Adam lr for G and D (the paper's; stable on faces too)
     beta1: float = 0.5  # Adam beta1 lowered from 0.9: steadier GAN training (DCGAN)
     beta2: float = 0.999  # Adam default
     decay_start: float = 0.5  # constant lr for this fraction of steps, then linear to 0
     fused_adam: bool = False  # fused Adam kernel: faster on GPU, off for portability
+    ema_decay: float = 0.0  # > 0 keeps an EMA of each generator for apply (0.999: StarGAN v2)
+
+    def validate(self, image_size: int) -> None:
+        counts = {"ngf": self.ngf, "ndf": self.ndf, "n_layers_d": self.n_layers_d}
+        for field, value in counts.items():
+            if value < 1:
+                raise UserError(f"--{field.replace('_', '-')} {value} must be at least 1")
+        if self.n_blocks is not None and self.n_blocks < 0:
+            raise UserError(f"--n-blocks {self.n_blocks} must be 0 or more")
+        if self.norm not in NORM_KINDS:
+            raise UserError(f"--norm {self.norm!r} unknown; choose one of {', '.join(NORM_KINDS)}")
+        weights = {"lambda_cycle": self.lambda_cycle, "lambda_identity": self.lambda_identity}
+        for field, weight in weights.items():
+            if weight < 0:
+                raise UserError(f"--{field.replace('_', '-')} {weight} must be >= 0")
+        if self.pool_size < 0:
+            raise UserError(f"--pool-size {self.pool_size} must be >= 0 (0 disables the pool)")
+        if self.lr <= 0:
+            raise UserError(f"--lr {self.lr} must be > 0")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise UserError(f"--beta1 {self.beta1} / --beta2 {self.beta2} must lie in [0, 1)")
+        if not 0 <= self.decay_start <= 1:
+            raise UserError(f"--decay-start {self.decay_start} must lie in [0, 1] (1 = no decay)")
+        if not 0 <= self.ema_decay < 1:
+            raise UserError(f"--ema-decay {self.ema_decay} must lie in [0, 1) (0 = no EMA)")
+        if image_size % 2**N_DOWN:
+            raise UserError(
+                f"image size {image_size} must be divisible by {2**N_DOWN} for CycleGAN"
+            )
 
     def resolved_n_blocks(self, image_size: int) -> int:
         if self.n_blocks is not None:
@@ -59,9 +105,9 @@ class CycleGANConfig(ModelConfig):
 
 @dataclass
 class CycleGANLiteConfig(CycleGANConfig):
-    ngf: int = 32  # half the maps: ~1/4 of the multiply-adds (seed 002's tuned model)
+    ngf: int = 32  # half the maps: ~1/4 of the multiply-adds
     ndf: int = 32  # D shrunk with G so neither side dominates
-    n_blocks: int | None = 3  # seed 002: "fewer" than the original 6 resblocks
+    n_blocks: int | None = 3  # fewer than the original 6 resblocks: real time on a CPU
 
 
 def set_requires_grad(nets: Iterable[nn.Module], flag: bool) -> None:
@@ -75,19 +121,17 @@ class CycleGAN(Family):
 
     name = "cyclegan"
     data_kind = "unpaired"
-    inference_networks = ("gen_ab", "gen_ba")
     config: CycleGANConfig
 
-    def __init__(self, config: ModelConfig, domains: Sequence[str], image_size: int) -> None:
+    def __init__(
+        self, config: ModelConfig, domains: Sequence[str], image_size: int, *,
+        training: bool = True,
+    ) -> None:  # fmt: skip
         if not isinstance(config, CycleGANConfig):
             raise TypeError(f"CycleGAN needs a CycleGANConfig, got {type(config).__name__}")
         if len(domains) != 2:
             raise UserError(f"CycleGAN translates between exactly two domains, got {list(domains)}")
-        if image_size % 2**N_DOWN:
-            raise UserError(
-                f"image size {image_size} must be divisible by {2**N_DOWN} for CycleGAN"
-            )
-        super().__init__(config, domains, image_size)
+        super().__init__(config, domains, image_size, training=training)
         self.pool_a = ImagePool(config.pool_size)  # past fake A images, for disc_a
         self.pool_b = ImagePool(config.pool_size)  # past fake B images, for disc_b
 
@@ -98,12 +142,26 @@ class CycleGAN(Family):
         nets: dict[str, nn.Module] = {
             "gen_ab": ResnetGenerator(3, 3, cfg.ngf, n_blocks, N_DOWN, cfg.norm),
             "gen_ba": ResnetGenerator(3, 3, cfg.ngf, n_blocks, N_DOWN, cfg.norm),
+        }
+        for net in nets.values():
+            init_weights(net, "normal", 0.02)
+        return nets
+
+    def build_training_networks(self) -> dict[str, nn.Module]:
+        cfg = self.config
+        nets: dict[str, nn.Module] = {
             "disc_a": PatchDiscriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm),
             "disc_b": PatchDiscriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm),
         }
         for net in nets.values():
             init_weights(net, "normal", 0.02)
         return nets
+
+    def ema_networks(self) -> tuple[str, ...]:
+        return ("gen_ab", "gen_ba") if self.config.ema_decay > 0 else ()
+
+    def ema_decay(self) -> float:
+        return self.config.ema_decay
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         cfg = self.config
@@ -116,16 +174,13 @@ class CycleGAN(Family):
             ),
         }
         fused = True if cfg.fused_adam else None  # None: torch picks foreach / for-loop
-        opts: dict[str, torch.optim.Optimizer] = {}
-        for name, params in groups.items():
-            opt = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
-            for group in opt.param_groups:
-                group["initial_lr"] = cfg.lr  # the engine scales this by lr_factor each step
-            opts[name] = opt
-        return opts
+        return {
+            name: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+            for name, params in groups.items()
+        }
 
     # --- training ----------------------------------------------------------------------
-    def train_step(self, batch: dict[str, Tensor], step: int) -> dict[str, float]:
+    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> dict[str, float]:
         real_a, real_b = batch["real_a"], batch["real_b"]  # (B, 3, H, W) each
         fake_a, fake_b, logs = self._generator_step(real_a, real_b)
         logs |= self._discriminator_step(real_a, real_b, fake_a, fake_b)
@@ -188,8 +243,10 @@ class CycleGAN(Family):
         real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
         return losses.lsgan_discriminator(real_logits, fake_logits, log_name)
 
-    def lr_factor(self, step: int, total_steps: int) -> float:
-        return schedules.constant_then_linear_decay(step, total_steps, self.config.decay_start)
+    def lr_factor(self, progress: Progress) -> float:
+        return schedules.constant_then_linear_decay(
+            progress.step, progress.total, self.config.decay_start
+        )
 
     def extra_state(self) -> dict[str, Tensor]:
         state = {f"pool_a.{k}": v for k, v in self.pool_a.state_dict().items()}
@@ -208,16 +265,15 @@ class CycleGAN(Family):
             )
 
     # --- inference ---------------------------------------------------------------------
-    def export_module(self, target: str, source: str | None = None) -> nn.Module:
-        """The generator towards `target`: domains[1] -> gen_ab, domains[0] -> gen_ba."""
-        self.check_domain(target)
-        if source is not None and (self.check_domain(source) == target):
-            raise UserError(
-                f"source and target are both {target!r}; CycleGAN translates "
-                f"{self.domains[0]} <-> {self.domains[1]}"
-            )
-        generator = self.unwrapped("gen_ab" if target == self.domains[1] else "gen_ba")
-        return generator.eval()
+    def directions(self) -> list[Direction]:
+        """A -> B with `gen_ab`, B -> A with `gen_ba`: each domain from the other."""
+        a, b = self.domains
+        return [Direction(a, Target(b)), Direction(b, Target(a))]
+
+    def translator(self, direction: Direction) -> nn.Module:
+        """The generator towards `direction.target`, with the output-space strength blend."""
+        towards_b = direction.target.name == self.domains[1]
+        return StrengthBlend(self.inference_modules()["gen_ab" if towards_b else "gen_ba"]).eval()
 
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, Tensor]) -> Tensor:
@@ -235,3 +291,17 @@ class CycleGAN(Family):
         count = min(real_a.shape[0], real_b.shape[0])
         images = torch.cat([row[:count] for row in rows]).float()  # (6n, 3, H, W)
         return make_grid(to_unit(images), nrow=count, padding=2).cpu()
+
+
+class StrengthBlend(nn.Module):
+    """`x + s * (G(x) - x)`, clamped to [-1, 1]: the strength of an image-to-image generator."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, images: Tensor, strength: Tensor) -> Tensor:
+        """(B, 3, H, W) in [-1, 1], (B,) -> (B, 3, H, W) in [-1, 1]."""
+        translated = self.generator(images)
+        blended = images + strength_column(strength, images) * (translated - images)
+        return blended.clamp(-1, 1)

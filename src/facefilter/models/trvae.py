@@ -10,6 +10,11 @@ cannot carry the class: the decoder must take it from the label.
 Training always encodes and decodes with an image's own class. A transfer
 encodes with the source class and decodes with the target class, from the
 posterior mean (deterministic at inference).
+
+Strength s interpolates the decoder's class condition from source (0) to target
+(1) and fades out the reconstruction residual (input minus its own-class decode,
+the detail a VAE drops) as s goes to 1: s = 0 returns the input exactly, s = 1
+the plain transfer, s > 1 extrapolates the condition.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass
-from typing import NamedTuple, overload
+from typing import Any, ClassVar, NamedTuple, overload
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +30,9 @@ from torchvision.utils import make_grid
 
 from facefilter import losses, schedules
 from facefilter.errors import UserError
-from facefilter.models.base import Family, ModelConfig, to_unit
+from facefilter.models.base import Family, ModelConfig, Progress, strength_column
+from facefilter.models.targets import Direction, Target
+from facefilter.pixels import to_unit
 
 RECON_LOSSES = ("l1", "mse")  # "vgg" (perceptual) would slot in here
 
@@ -33,6 +40,10 @@ RECON_LOSSES = ("l1", "mse")  # "vgg" (perceptual) would slot in here
 @dataclass
 class TrVAEConfig(ModelConfig):
     """Hyperparameters of the transfer VAE (each one a CLI flag)."""
+
+    # The MMD compares classes inside a batch and needs two faces of a class to do it: at
+    # batch size 1 it is always 0, and the VAE decodes one mean face for every input.
+    train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 32, "size": 64}
 
     latent_dim: int = 64  # enough for pose, shape and colours of an aligned face crop
     channels: tuple[int, ...] = (32, 64, 128, 256)  # one stride-2 stage each: 128 px -> 8x8
@@ -151,14 +162,20 @@ class TrVAENet(nn.Module):
 
     def encode(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """(B, 3, H, W), (B,) long -> posterior mean and log-variance, each (B, latent_dim)."""
-        codes = self.class_codes[labels]  # (B, K)
+        return self.encode_codes(images, self.class_codes[labels])
+
+    def encode_codes(self, images: Tensor, codes: Tensor) -> tuple[Tensor, Tensor]:
+        """As `encode`, with the class as one-hot codes (B, K)."""
         label_maps = codes[:, :, None, None].expand(-1, -1, *images.shape[2:])  # (B, K, H, W)
         features = self.encoder(torch.cat([images, label_maps], dim=1)).flatten(1)  # (B, C*h*w)
         return self.to_mean(features), self.to_logvar(features)
 
     def decode(self, latent: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """(B, latent_dim), (B,) -> image (B, 3, H, W) in [-1, 1] and MMD features (B, mmd_dim)."""
-        codes = self.class_codes[labels]  # (B, K)
+        return self.decode_codes(latent, self.class_codes[labels])
+
+    def decode_codes(self, latent: Tensor, codes: Tensor) -> tuple[Tensor, Tensor]:
+        """Decode with class codes (B, K): one-hot rows, or blends of them for a strength."""
         mmd_features = self.mmd_layer(torch.cat([latent, codes], dim=1))
         hidden = self.from_mmd(self._with_class(mmd_features, codes))
         hidden = hidden.view(-1, self.bottom_channels, self.bottom_size, self.bottom_size)
@@ -196,23 +213,28 @@ class TrVAENet(nn.Module):
 
 
 class TrVAETranslator(nn.Module):
-    """Images of one class in, the same faces in another class out; labels fixed as buffers."""
+    """Faces of one class in, the same faces in another class out, at a strength."""
 
-    source: Tensor  # () long: the class the input images belong to
-    target: Tensor  # () long: the class to render them in
+    source: Tensor  # (K,) one-hot code of the class the input images belong to
+    target: Tensor  # (K,) one-hot code of the class to render them in
 
     def __init__(self, vae: TrVAENet, source_index: int, target_index: int) -> None:
         super().__init__()
         self.vae = vae
-        self.register_buffer("source", torch.tensor(source_index, dtype=torch.long))
-        self.register_buffer("target", torch.tensor(target_index, dtype=torch.long))
+        self.register_buffer("source", vae.class_codes[source_index].clone())
+        self.register_buffer("target", vae.class_codes[target_index].clone())
 
-    def forward(self, images: Tensor) -> Tensor:
-        """(B, 3, H, W) in [-1, 1] -> (B, 3, H, W) in [-1, 1]."""
+    def forward(self, images: Tensor, strength: Tensor) -> Tensor:
+        """(B, 3, H, W) in [-1, 1], (B,) -> (B, 3, H, W) in [-1, 1]; see the module docstring."""
         batch = images.shape[0]
-        source: Tensor = self.source.expand(batch)  # (B,)
-        target: Tensor = self.target.expand(batch)
-        return self.vae(images, source, target)
+        weight = strength.to(images.dtype).reshape(-1, 1)  # (B, 1)
+        source = self.source.expand(batch, -1)  # (B, K)
+        latent, _ = self.vae.encode_codes(images, source)
+        moved, _ = self.vae.decode_codes(latent, torch.lerp(source, self.target, weight))
+        own, _ = self.vae.decode_codes(latent, source)
+        residual = images - own  # (B, 3, H, W): what the decode of its own class misses
+        keep = 1 - strength_column(strength, images).clamp(0, 1)
+        return (moved + keep * residual).clamp(-1, 1)
 
 
 class TrVAE(Family):
@@ -220,22 +242,22 @@ class TrVAE(Family):
 
     name = "trvae"
     data_kind = "classes"
-    inference_networks = ("vae",)
     config: TrVAEConfig
 
     def build_networks(self) -> dict[str, nn.Module]:
         if not isinstance(self.config, TrVAEConfig):
             raise TypeError(f"trvae needs a TrVAEConfig, got {type(self.config).__name__}")
-        self.config.validate(self.image_size)
         return {"vae": TrVAENet(self.config, len(self.domains), self.image_size)}
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         cfg = self.config
-        group = {"params": list(self.nets["vae"].parameters()), "initial_lr": cfg.lr}
-        return {"vae": torch.optim.Adam([group], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))}
+        params = self.nets["vae"].parameters()
+        return {"vae": torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))}
 
-    def lr_factor(self, step: int, total_steps: int) -> float:
-        return schedules.constant_then_linear_decay(step, total_steps, self.config.decay_start)
+    def lr_factor(self, progress: Progress) -> float:
+        return schedules.constant_then_linear_decay(
+            progress.step, progress.total, self.config.decay_start
+        )
 
     def loss_weights(self, step: int) -> tuple[float, float]:
         """(beta, gamma) at `step`: KL and MMD weights after their linear warm-ups."""
@@ -244,14 +266,14 @@ class TrVAE(Family):
         gamma = cfg.gamma * schedules.linear_warmup(step, cfg.mmd_warmup_steps)
         return beta, gamma
 
-    def train_step(self, batch: dict[str, Tensor], step: int) -> dict[str, float]:
+    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> dict[str, float]:
         images, labels = batch["image"], batch["label"]  # (B, 3, H, W), (B,)
         vae_pass: VAEPass = self.nets["vae"](images, labels)
         recon_fn = losses.l1 if self.config.recon == "l1" else losses.mse
         recon, logs = recon_fn(vae_pass.image, images, "recon")
         kl, kl_logs = losses.gaussian_kl(vae_pass.mean, vae_pass.logvar)
         mmd, mmd_logs = losses.mmd_across_classes(vae_pass.mmd_features, labels)
-        beta, gamma = self.loss_weights(step)
+        beta, gamma = self.loss_weights(progress.step)
         loss = recon + beta * kl + gamma * mmd
 
         optimizer = self.opts["vae"]
@@ -260,41 +282,20 @@ class TrVAE(Family):
         optimizer.step()
         return {**logs, **kl_logs, **mmd_logs, "beta": beta, "gamma": gamma, "loss": loss.item()}
 
-    def class_index(self, name: str | None, flag: str) -> int:
-        """Index of class `name`; UserError naming the known classes otherwise."""
-        known = ", ".join(self.domains)
-        if name is None:
-            raise UserError(
-                f"trvae cannot guess the input's class: pass {flag} <class>; known classes: {known}"
-            )
-        if name not in self.domains:
-            raise UserError(f"unknown class {name!r} for {flag}; known classes: {known}")
-        return self.domains.index(name)
+    def directions(self) -> list[Direction]:
+        """Every class to every other class."""
+        pairs = itertools.permutations(self.domains, 2)
+        return [Direction(source, Target(target)) for source, target in pairs]
 
-    def export_module(self, target: str, source: str | None = None) -> nn.Module:
-        """A frozen copy of the VAE with `source` and `target` fixed, in eval mode."""
-        source_index = self.class_index(source, "--from")
-        target_index = self.class_index(target, "--to")
-        vae = copy.deepcopy(self.unwrapped("vae"))
+    def translator(self, direction: Direction) -> nn.Module:
+        """A frozen copy of the VAE with source and target fixed, in eval mode."""
+        assert direction.source is not None, "trVAE directions always name their source"
+        vae = copy.deepcopy(self.inference_modules()["vae"])
         assert isinstance(vae, TrVAENet)
-        module = TrVAETranslator(vae, source_index, target_index).eval()
+        source = self.domains.index(direction.source)
+        module = TrVAETranslator(vae, source, self.domains.index(direction.target.name)).eval()
         module.requires_grad_(False)
         return module
-
-    @torch.no_grad()
-    def translate(self, images: Tensor, target: str, source: str | None = None) -> Tensor:
-        """(B, 3, H, W) in [-1, 1] of class `source` -> the same faces in class `target`."""
-        source_index = self.class_index(source, "--from")
-        target_index = self.class_index(target, "--to")
-        vae = self.unwrapped("vae")
-        was_training = vae.training
-        vae.eval()
-        batch = images.shape[0]
-        source_labels = torch.full((batch,), source_index, dtype=torch.long, device=images.device)
-        target_labels = torch.full_like(source_labels, target_index)
-        transferred: Tensor = vae(images, source_labels, target_labels)
-        vae.train(was_training)
-        return transferred
 
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, Tensor]) -> Tensor:

@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from facefilter.errors import UserError
+from facefilter.pixels import from_pixels
 from facefilter.synth.edits import check_forced, force_attributes, where_mask
 from facefilter.synth.params import SYNTH_ATTRIBUTES, FaceParams, sample_params, sample_params_at
 from facefilter.synth.render import check_style_and_size, render
@@ -77,7 +78,7 @@ class SynthFaces(Dataset):
             raise IndexError(f"item {item} out of range for {len(self)} faces")
         pixels = self._chunk(item // _DATASET_CHUNK)[item % _DATASET_CHUNK]
         return {
-            "image": pixels.float().mul_(2.0 / 255.0).sub_(1.0),  # (3, S, S) in [-1, 1]
+            "image": from_pixels(pixels),  # (3, S, S) in [-1, 1]
             "attrs": self._attrs[item].clone(),
             "index": self.ids[item],
         }

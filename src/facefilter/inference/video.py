@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from facefilter.apply_files import VIDEO_EXTENSIONS, OutputOptions, pictures, require_input
 from facefilter.data.images import ImageError
 from facefilter.errors import UserError
 from facefilter.face import Face
 from facefilter.face.images import import_cv2
-from facefilter.pipeline import PhotoFilter, side_by_side
+from facefilter.inference.files import VIDEO_EXTENSIONS, OutputOptions, pictures, require_input
+from facefilter.inference.photo import PhotoFilter, Request, side_by_side
 
 CODECS = {".avi": "MJPG"}  # everything else: mp4v, which opencv-python writes without ffmpeg
 DEFAULT_CODEC = "mp4v"
@@ -73,16 +73,18 @@ class Tracker:
 
 
 def filter_frame(
-    photo_filter: PhotoFilter, tracker: Tracker, frame: np.ndarray, index: int, compare: bool
-) -> np.ndarray:
+    photo_filter: PhotoFilter, request: Request, tracker: Tracker, frame: np.ndarray,
+    index: int, compare: bool,
+) -> np.ndarray:  # fmt: skip
     """One RGB frame (H, W, 3) through the filter; the same size every frame."""
     options = OutputOptions(compare=compare)
-    if photo_filter.options.detect == "never":
-        return pictures(photo_filter.translate_whole(frame), options)[0]
+    if not photo_filter.detects:
+        return pictures(photo_filter.translate_whole(frame, request), options)[0]
     faces = tracker.update(index, lambda: photo_filter.find_faces(frame))
     if faces:
-        return pictures(photo_filter.translate_faces(frame, faces), options)[0]
-    copies = len(photo_filter.translators) if compare or len(photo_filter.translators) > 1 else 0
+        return pictures(photo_filter.translate_faces(frame, faces, request), options)[0]
+    targets = len(request.directions)
+    copies = targets if compare or targets > 1 else 0
     return side_by_side(frame, *[frame] * copies) if copies else frame
 
 
@@ -109,7 +111,7 @@ def video_output(path: Path, output: Path, suffix: str) -> Path:
 
 
 def apply_video(
-    photo_filter: PhotoFilter, path: Path, output: Path, *, suffix: str = "",
+    photo_filter: PhotoFilter, request: Request, path: Path, output: Path, *, suffix: str = "",
     compare: bool = False, detect_every: int = 1, progress: bool = True,
 ) -> tuple[Path, int]:  # fmt: skip
     """Filter every frame of video `path`; returns (file written, frames)."""
@@ -126,7 +128,7 @@ def apply_video(
     try:
         for index, frame in enumerate(tqdm(read_frames(capture), total=total, unit="frame",
                                            disable=not progress, desc=path.name)):  # fmt: skip
-            picture = filter_frame(photo_filter, tracker, frame, index, compare)
+            picture = filter_frame(photo_filter, request, tracker, frame, index, compare)
             if writer is None:
                 writer = open_writer(destination, fps, picture.shape[1], picture.shape[0])
             writer.write(np.ascontiguousarray(picture[:, :, ::-1]))
@@ -175,8 +177,9 @@ def open_window(title: str) -> None:
 
 
 def run_webcam(
-    photo_filter: PhotoFilter, camera: int = 0, *, compare: bool = False, detect_every: int = 2
-) -> int:
+    photo_filter: PhotoFilter, request: Request, camera: int = 0, *, compare: bool = False,
+    detect_every: int = 2,
+) -> int:  # fmt: skip
     """Show the filtered camera live until Esc or q; returns the frames shown."""
     cv2 = import_cv2()
     capture = open_camera(camera)
@@ -189,7 +192,7 @@ def run_webcam(
     tracker, shown, start = Tracker(detect_every=detect_every), 0, time.monotonic()
     try:
         for index, frame in enumerate(read_frames(capture)):
-            picture = filter_frame(photo_filter, tracker, frame, index, compare)
+            picture = filter_frame(photo_filter, request, tracker, frame, index, compare)
             rate = (shown + 1) / max(time.monotonic() - start, 1e-6)
             bgr = np.ascontiguousarray(picture[:, :, ::-1])
             cv2.putText(bgr, f"{rate:.1f} fps", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7,

@@ -17,7 +17,14 @@ from tqdm.auto import tqdm
 
 from facefilter.data.images import IMAGE_EXTENSIONS, ImageError, list_images, load_image
 from facefilter.errors import UserError
-from facefilter.pipeline import NoFaceError, PhotoFilter, Translated, contact_sheet, side_by_side
+from facefilter.inference.photo import (
+    NoFaceError,
+    PhotoFilter,
+    Request,
+    Translated,
+    contact_sheet,
+    side_by_side,
+)
 
 MIN_SIDE = 16  # pixels; below this there is no face left to translate
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -123,6 +130,7 @@ def default_warn(message: str) -> None:
 
 def apply_to_files(
     photo_filter: PhotoFilter,
+    request: Request,
     inputs: Path,
     output: Path,
     options: OutputOptions = OutputOptions(),
@@ -142,7 +150,7 @@ def apply_to_files(
     for path, destination in zip(bar, targets, strict=True):
         try:
             photo = load_photo(path)
-            result = photo_filter(photo, str(path))
+            result = photo_filter(photo, request, str(path))
         except (ImageError, NoFaceError) as error:
             report.failures.append(str(error))
             warn(f"skipped: {error}")

@@ -1,0 +1,171 @@
+"""`Filter`: a trained model loaded once, ready to translate tensors or face crops.
+
+    flt = Filter.load("runs/p2a")                 # or an export folder, or FILE.onnx
+    flt.targets()                                 # ["anime", "photo"]
+    flt.translate_crops(crops, flt.resolve("anime"), strength=0.7)
+
+Two engines run the same translator graphs: `torch` (the run's inference networks
+only: no discriminators, no optimizers; EMA weights where the family keeps them) and
+`onnx` (onnxruntime over an export, or over a run exported on the fly). Everything
+that applies a filter (files, video, webcam, the demo, eval) goes through this class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from facefilter.data.framing import align_config
+from facefilter.errors import UserError
+from facefilter.face import AlignConfig
+from facefilter.models.base import Family
+from facefilter.models.targets import Direction, Target, expand, resolve, targets_of
+from facefilter.pixels import from_pixels, to_pixels
+from facefilter.run import RunConfig, load_family, read_run_config
+
+Engine = Literal["torch", "onnx"]
+ENGINES: tuple[str, ...] = ("torch", "onnx")
+
+
+class Backend(Protocol):
+    """Runs one direction on a float batch (B, 3, S, S) in [-1, 1] with strengths (B,)."""
+
+    device: torch.device
+
+    def run(self, direction: Direction, images: Tensor, strength: Tensor) -> Tensor: ...
+
+
+class TorchBackend:
+    """The family's translator modules, built once per direction, on `device`."""
+
+    def __init__(self, family: Family, device: torch.device) -> None:
+        self.family, self.device = family, device
+        self.modules: dict[Direction, nn.Module] = {}
+
+    @torch.no_grad()
+    def run(self, direction: Direction, images: Tensor, strength: Tensor) -> Tensor:
+        if direction not in self.modules:
+            self.modules[direction] = self.family.translator(direction).to(self.device).eval()
+        out: Tensor = self.modules[direction](images.to(self.device), strength.to(self.device))
+        return out
+
+
+class OnnxBackend:
+    """onnxruntime sessions, one per direction, opened on first use."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, files: dict[Direction, Path], family: Family | None, size: int) -> None:
+        self.files, self.family, self.size = files, family, size
+        self.sessions: dict[Direction, object] = {}
+
+    def run(self, direction: Direction, images: Tensor, strength: Tensor) -> Tensor:
+        from facefilter.inference.onnx import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME
+
+        session = self.sessions.get(direction) or self._open(direction)
+        feeds = {INPUT_NAME: images.cpu().numpy(), STRENGTH_NAME: strength.cpu().numpy()}
+        return torch.from_numpy(session.run([OUTPUT_NAME], feeds)[0])  # type: ignore[attr-defined]
+
+    def _open(self, direction: Direction) -> object:
+        from facefilter.inference.onnx import exported_bytes, session
+
+        if self.family is not None:  # a run directory: export this direction on the fly
+            opened = session(exported_bytes(self.family.translator(direction), self.size))
+        else:
+            path = self.files[direction]
+            if not path.is_file():
+                raise UserError(f"{path} is listed in {path.parent} but missing; re-export")
+            opened = session(path)
+        self.sessions[direction] = opened
+        return opened
+
+
+class Filter:
+    """A trained filter: its run config, directions, framing, and one engine to run them."""
+
+    def __init__(self, config: RunConfig, directions: Sequence[Direction], backend: Backend):
+        self.config = config
+        self.size = config.image_size
+        self.directions = list(directions)
+        self.backend = backend
+
+    @classmethod
+    def load(cls, path: Path | str, engine: str = "torch", device: str | None = None) -> Filter:
+        """From a run directory, an export folder or an exported FILE.onnx."""
+        path = Path(path)
+        if engine not in ENGINES:
+            raise UserError(f"unknown engine {engine!r}; choose {' or '.join(ENGINES)}")
+        config = read_run_config(path)
+        if engine == "torch":
+            if config.onnx is not None:
+                raise UserError(f"{path} is an ONNX export; run it with --engine onnx")
+            family = load_family(path)
+            chosen = pick_device(device)
+            for name in family.inference_names:
+                family.nets[name].to(chosen)
+            return cls(config, family.directions(), TorchBackend(family, chosen))
+        if device not in (None, "cpu"):
+            raise UserError(f"--device {device}: the onnx engine runs on the CPU; drop --device")
+        if config.onnx is None:  # a run directory: graphs exported as they are first used
+            family = load_family(path)
+            return cls(config, family.directions(), OnnxBackend({}, family, config.image_size))
+        folder = path.parent if path.suffix == ".onnx" else path
+        files = {d: (path if path.suffix == ".onnx" else folder / name)
+                 for name, d in config.onnx_directions().items()}  # fmt: skip
+        return cls(config, list(files), OnnxBackend(files, None, config.image_size))
+
+    # --- what the filter offers ------------------------------------------------------
+    def targets(self) -> list[str]:
+        return targets_of(self.directions)
+
+    def resolve(self, target: str | Target, source: str | None = None) -> Direction:
+        return resolve(self.directions, target, source)
+
+    def expand(self, target: str, source: str | None = None) -> list[Direction]:
+        """The directions `--to TARGET` (or `--to all`) names."""
+        return expand(self.directions, target, source)
+
+    def align_config(self, **override: float | None) -> AlignConfig:
+        """The framing the model was trained on, with any `override` (margin, eye_height, ...)."""
+        framing = dict(self.config.framing or {})
+        for key in ("eye_height", "eye_distance"):
+            if override.get(key) is not None:
+                framing[key] = float(override[key])  # type: ignore[arg-type]
+        return align_config(framing or None, self.size, margin=override.get("margin"))
+
+    # --- translating -----------------------------------------------------------------
+    def translate(self, images: Tensor, direction: Direction, strength: float = 1.0) -> Tensor:
+        """(B, 3, S, S) float in [-1, 1] -> the same faces in `direction.target`."""
+        if direction not in self.directions:
+            raise UserError(f"this filter does not offer {direction}; it offers {self.targets()}")
+        strengths = torch.full((images.shape[0],), float(strength))
+        return self.backend.run(direction, images, strengths).clamp(-1, 1)
+
+    def translate_crops(
+        self, crops: Sequence[np.ndarray], direction: Direction, strength: float = 1.0
+    ) -> list[np.ndarray]:
+        """uint8 (S, S, 3) RGB crops at the model's size -> translated crops, one batch."""
+        if not len(crops):
+            return []
+        pixels = torch.from_numpy(np.stack(crops)).to(self.backend.device)  # (B, S, S, 3)
+        images = from_pixels(pixels.permute(0, 3, 1, 2))  # (B, 3, S, S) in [-1, 1]
+        translated = to_pixels(self.translate(images, direction, strength))
+        return list(translated.permute(0, 2, 3, 1).cpu().numpy())
+
+
+def pick_device(device: str | None) -> torch.device:
+    """`device`, or the GPU when there is one; one line for a device that is not there."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA GPU on this machine; use --device cpu")
+    return chosen

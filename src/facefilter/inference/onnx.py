@@ -1,0 +1,157 @@
+"""Export translators to ONNX, check them against PyTorch, open them in onnxruntime.
+
+Layout of an export (`facefilter export RUN -o DIR`):
+
+    DIR/config.json          the run's config.json plus an "onnx" table: file -> direction
+    DIR/to-anime.onnx        one file per direction; named by the target alone when the
+    DIR/photo-to-anime.onnx  target fixes the source (CycleGAN), else by source and target
+
+`-o FILE.onnx` exports one direction (pick it with --to / --from) and writes its
+config beside it as FILE.json. Each graph is pure tensor-in tensor-out: inputs
+"image" (B, 3, H, W) float32 in [-1, 1] and "strength" (B,) float32 (0 returns the
+input, 1 the full filter), output "translated" like "image". The batch axis is always
+dynamic, height and width too where the architecture allows (fully convolutional families).
+Running an export is `facefilter.inference.Filter`'s job, not this module's.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from facefilter.errors import UserError
+from facefilter.models.base import Family
+from facefilter.models.targets import ALL_TARGETS, Direction, expand
+from facefilter.run import CONFIG_FILE, atomic_write, load_family, read_run_config, write_json
+
+OPSET = 17  # onnxruntime 1.16+ runs it; InstanceNorm and reflection pad export cleanly
+INPUT_NAME, STRENGTH_NAME, OUTPUT_NAME = "image", "strength", "translated"
+PARITY_TOLERANCE = 1e-4
+
+
+def file_name(direction: Direction, directions: Sequence[Direction]) -> str:
+    """`to-anime.onnx` when only one direction reaches the target, else `photo-to-anime.onnx`."""
+    same_target = [d for d in directions if d.target == direction.target]
+    prefix = f"{direction.source}-" if direction.source and len(same_target) > 1 else ""
+    return f"{prefix}to-{direction.target}.onnx"
+
+
+def chosen_directions(family: Family, to: str | None, source: str | None) -> list[Direction]:
+    """Which translators to export: all the family has, unless --to / --from narrow it."""
+    offered = family.directions()
+    if to is None or to == ALL_TARGETS:
+        chosen = [d for d in offered if source is None or d.source in (source, None)]
+        if source is not None and source not in {d.source for d in offered}:
+            family.resolve(str(offered[0].target), source)  # raises: unknown source
+        return chosen
+    return expand(offered, to, source)
+
+
+def accepts_any_size(module: nn.Module, size: int) -> bool:
+    """True when `module` maps other (non-square) sizes to the same size: dynamic H, W."""
+    probe = torch.zeros(1, 3, size, size + size // 2)
+    try:
+        with torch.no_grad():
+            out = module(probe, torch.ones(1))
+    except RuntimeError:
+        return False  # e.g. a fully connected bottleneck fixes the size
+    return tuple(out.shape) == tuple(probe.shape)
+
+
+def export_module(module: nn.Module, path: Path, size: int) -> bool:
+    """Write translator `module` as ONNX to `path` atomically; returns whether H, W are dynamic."""
+    module = copy.deepcopy(module).cpu().eval()
+    dynamic_size = accepts_any_size(module, size)
+    axes = {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
+    example = (torch.zeros(2, 3, size, size), torch.ones(2))
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+            torch.onnx.export(
+                module, example, str(tmp), dynamo=False, opset_version=OPSET,
+                input_names=[INPUT_NAME, STRENGTH_NAME], output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: axes, STRENGTH_NAME: {0: "batch"}, OUTPUT_NAME: axes},
+            )  # fmt: skip
+
+    atomic_write(path, write)
+    return dynamic_size
+
+
+def session(path: Path | bytes) -> Any:
+    """An onnxruntime CPU session for a model file (or its bytes)."""
+    try:
+        import onnxruntime as ort
+    except ImportError as error:
+        raise UserError(
+            '--engine onnx needs onnxruntime: pip install "facefilter[export]"'
+        ) from error
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: no "unused initializer" chatter
+    source = str(path) if isinstance(path, Path) else path
+    try:
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own untyped Fail/InvalidGraph
+        where = path if isinstance(path, Path) else "the exported graph"
+        raise UserError(
+            f"{where} is not a loadable ONNX model ({error}); export it again"
+        ) from None
+
+
+def parity(module: nn.Module, path: Path, size: int, batch: int = 2) -> float:
+    """Max |torch - onnxruntime| on a random batch in [-1, 1] at random strengths in [0, 1.5]."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(batch, 3, size, size, generator=generator) * 2 - 1
+    strength = torch.rand(batch, generator=generator) * 1.5
+    with torch.no_grad():
+        expected = copy.deepcopy(module).cpu().eval()(images, strength).numpy()
+    feeds = {INPUT_NAME: images.numpy(), STRENGTH_NAME: strength.numpy()}
+    got = session(path).run([OUTPUT_NAME], feeds)[0]
+    return float(np.abs(got - expected).max())
+
+
+def export_onnx(
+    run: Path, output: Path, *, to: str | None = None, source: str | None = None
+) -> dict[str, float]:
+    """Export a run's translators; returns file name -> parity (max abs difference)."""
+    family = load_family(run)
+    config = read_run_config(run)
+    chosen = chosen_directions(family, to, source)
+    single = output.suffix == ".onnx"
+    offered = family.directions()
+    if single and len(chosen) != 1:
+        names = ", ".join(file_name(d, offered) for d in chosen)
+        raise UserError(
+            f"-o {output} is one file but the run has {len(chosen)} translators ({names}); "
+            "pick one with --to (and --from), or give a folder"
+        )
+    folder = output.parent if single else output
+    folder.mkdir(parents=True, exist_ok=True)
+    table, diffs = {}, {}
+    for direction in chosen:
+        path = output if single else folder / file_name(direction, offered)
+        module = family.translator(direction)
+        dynamic = export_module(module, path, family.image_size)
+        diffs[path.name] = parity(module, path, family.image_size)
+        table[path.name] = {"source": direction.source, "target": str(direction.target),
+                            "dynamic_size": dynamic, "opset": OPSET}  # fmt: skip
+    config_file = output.with_suffix(".json") if single else folder / CONFIG_FILE
+    write_json(config_file, {**config.to_dict(), "onnx": table})
+    return diffs
+
+
+def exported_bytes(module: nn.Module, size: int) -> bytes:
+    """Export `module` to memory (via a temporary file): `--engine onnx` on a run directory."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "translator.onnx"
+        export_module(module, path, size)
+        return path.read_bytes()

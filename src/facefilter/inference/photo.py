@@ -1,0 +1,177 @@
+"""`PhotoFilter`: a `Filter` applied to whole photos. Knows nothing of training or files.
+
+    photo -> detect faces (or take tracked ones) -> align each to the training framing
+          -> translate (all faces in one batch per target) -> inverse warp -> feathered paste
+
+A photo with no face found is either refused (`detect="always"`) or, when it is small
+enough to be a ready face crop (at most twice the model's size per side), translated
+whole (`detect="auto"`); `detect="never"` always translates the centre square whole.
+Files and folders: `inference.files`; video and webcam: `inference.video`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from facefilter.errors import UserError
+from facefilter.face import Detector, Face, align_face, paste_back
+from facefilter.face.images import as_rgb_uint8
+from facefilter.inference.filter import Filter
+from facefilter.models.targets import Direction
+
+DetectMode = Literal["auto", "always", "never"]
+FacesMode = Literal["all", "largest"]
+WHOLE_IMAGE_FACTOR = 2  # `auto`: an image this many times the model size or less may be a crop
+
+
+class NoFaceError(UserError):
+    """A photo in which no face was found (a per-file failure, not a usage error)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to do to each face: the directions (several for `--to all`) and the strength."""
+
+    directions: tuple[Direction, ...]
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.directions:
+            raise UserError("no target to translate to; check --to and --from")
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(d.target) for d in self.directions]
+
+
+@dataclass(frozen=True)
+class FaceOptions:
+    detect: DetectMode = "auto"
+    faces: FacesMode = "all"
+    feather: float = 0.1  # width of the paste-back blend, fraction of the crop
+    color_match: bool = False  # match the crop's colours to the photo's (off: filters recolour)
+    margin: float | None = None  # override the run's framing: extra border, fraction of the crop
+    eye_height: float | None = None  # override the run's framing: eye line from the top
+    eye_distance: float | None = None  # override the run's framing: eyes apart
+
+
+@dataclass
+class Translated:
+    """One photo after the filter.
+
+    photos: per direction, the whole result ((H, W, 3) pasted photo, or the (S, S, 3)
+    translation when the image was taken whole). crops: the aligned input crops
+    (S, S, 3). outputs: per direction, per crop, the translated crop.
+    """
+
+    image: np.ndarray  # the input photo (H, W, 3)
+    photos: list[np.ndarray]
+    crops: list[np.ndarray]
+    outputs: list[list[np.ndarray]]
+    faces: list[Face]
+    whole: bool
+    labels: list[str]  # the target of each photo / output row
+
+
+class PhotoFilter:
+    """Detect, align, translate and paste back the faces of a photo, with one `Filter`."""
+
+    def __init__(
+        self, filter: Filter, detector: Detector | None, options: FaceOptions = FaceOptions()
+    ) -> None:
+        if options.detect not in ("auto", "always", "never"):
+            raise UserError(f"--detect {options.detect!r}: choose auto, always or never")
+        if options.detect != "never" and detector is None:
+            raise UserError(f"--detect {options.detect} needs a face detector")
+        self.filter = filter
+        self.size = filter.size
+        self.align = filter.align_config(margin=options.margin, eye_height=options.eye_height,
+                                         eye_distance=options.eye_distance)  # fmt: skip
+        self.detector = detector
+        self.options = options
+
+    @property
+    def detects(self) -> bool:
+        """False when every image is translated whole (`--detect never`)."""
+        return self.options.detect != "never"
+
+    def find_faces(self, image: np.ndarray) -> list[Face]:
+        """Faces in `image`, the largest first (only it with faces='largest')."""
+        if self.detector is None:
+            return []
+        faces = sorted(self.detector.detect(image), key=lambda face: face.area, reverse=True)
+        return faces[:1] if self.options.faces == "largest" else faces
+
+    def __call__(self, image: np.ndarray, request: Request, name: str = "image") -> Translated:
+        """Translate the faces of `image` (H, W, 3) uint8; NoFaceError when there is none."""
+        if not self.detects:
+            return self.translate_whole(image, request)
+        faces = self.find_faces(image)
+        if faces:
+            return self.translate_faces(image, faces, request)
+        height, width = image.shape[:2]
+        limit = WHOLE_IMAGE_FACTOR * self.size
+        if self.options.detect == "auto" and height <= limit and width <= limit:
+            return self.translate_whole(image, request)
+        raise NoFaceError(
+            f"{name}: no face found in this {width}x{height} image; if it is a face crop, "
+            "use --detect never to translate it whole"
+        )
+
+    def translate_faces(
+        self, image: np.ndarray, faces: Sequence[Face], request: Request
+    ) -> Translated:
+        """Translate given faces (detected here, or tracked across video frames)."""
+        aligned = [align_face(image, face, self.align) for face in faces]
+        crops = [crop for crop, _ in aligned]
+        outputs = [self.filter.translate_crops(crops, d, request.strength)
+                   for d in request.directions]  # fmt: skip
+        photos = []
+        for translated in outputs:
+            photo = as_rgb_uint8(image).copy()  # one copy per target; faces blend into it
+            for result, (_, matrix) in zip(translated, aligned, strict=True):
+                paste_back(
+                    photo, result, matrix, feather=self.options.feather,
+                    color_match=self.options.color_match, in_place=True,
+                )  # fmt: skip
+            photos.append(photo)
+        return Translated(image, photos, crops, outputs, list(faces), False, request.labels)
+
+    def translate_whole(self, image: np.ndarray, request: Request) -> Translated:
+        crop = square_crop(Image.fromarray(as_rgb_uint8(image)), self.size)
+        outputs = [self.filter.translate_crops([crop], d, request.strength)
+                   for d in request.directions]  # fmt: skip
+        photos = [out[0] for out in outputs]
+        return Translated(image, photos, [crop], outputs, [], True, request.labels)
+
+
+def square_crop(image: Image.Image, size: int) -> np.ndarray:
+    """Centre square of `image`, resized to `size` (antialiased): (size, size, 3) uint8."""
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    crop = image.crop((left, top, left + side, top + side))
+    return np.asarray(crop.resize((size, size), Image.Resampling.LANCZOS))
+
+
+def side_by_side(*images: np.ndarray) -> np.ndarray:
+    height = max(image.shape[0] for image in images)
+    padded = [np.pad(im, ((0, height - im.shape[0]), (0, 0), (0, 0))) for im in images]
+    return np.concatenate(padded, axis=1)
+
+
+def contact_sheet(pairs: Sequence[tuple[np.ndarray, np.ndarray]], columns: int = 4) -> np.ndarray:
+    """Before/after pairs in a grid, `columns` pairs per row, white gutters."""
+    size = pairs[0][0].shape[0]
+    gutter = max(2, size // 16)
+    cells = [np.pad(side_by_side(a, b), ((gutter, 0), (gutter, 0), (0, 0)), constant_values=255)
+             for a, b in pairs]  # fmt: skip
+    blank = np.full_like(cells[0], 255)
+    cells += [blank] * (-len(cells) % columns)
+    rows = [np.concatenate(cells[i : i + columns], axis=1) for i in range(0, len(cells), columns)]
+    sheet = np.concatenate(rows, axis=0)
+    return np.pad(sheet, ((0, gutter), (0, gutter), (0, 0)), constant_values=255)

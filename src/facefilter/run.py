@@ -1,0 +1,234 @@
+"""A run's public face: `config.json` and `model.safetensors`, read and written here only.
+
+    runs/<name>/config.json        family, its config, domains, image size, framing, version
+    runs/<name>/model.safetensors  inference weights (EMA copies where kept) + inference state
+
+An export folder holds the same config.json plus an "onnx" table (file -> direction);
+a single exported FILE.onnx has it as FILE.json beside it. `read_run_config` reads all
+three, so `apply`, `export`, `eval` and the demo parse a run the same way. Nothing here
+is pickled: both files are safe to download and share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from facefilter import __version__
+from facefilter.errors import UserError
+from facefilter.models import FAMILIES, config_class, create_family
+from facefilter.models.base import Family, ModelConfig
+from facefilter.models.targets import Direction, Target
+
+FORMAT_VERSION = 1  # bump when the run-directory layout changes incompatibly
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+STATE_PREFIX = "state."  # model.safetensors keys of `Family.inference_state`
+COMPILED_PREFIX = "_orig_mod."  # torch.compile's wrapper, in runs saved by older versions
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Call `write(tmp)` on a temporary path beside `path`, then rename it over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write leaves no half file behind
+
+
+def write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    text = json.dumps(payload, indent=2) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+@dataclass
+class RunConfig:
+    """config.json, typed. `extra` keeps keys this version does not use, for re-writing."""
+
+    family: str
+    model: dict[str, Any]
+    domains: list[str]
+    image_size: int
+    train: dict[str, Any] = field(default_factory=dict)
+    onnx: dict[str, dict[str, Any]] | None = None  # export table: file -> direction
+    source: Path = Path(CONFIG_FILE)  # the file it was read from
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def framing(self) -> dict[str, float] | None:
+        """Where faces sit in the training crops (recorded by `train`), if known."""
+        framing = self.train.get("framing")
+        return dict(framing) if framing else None
+
+    def model_config(self) -> ModelConfig:
+        return config_from_dict(config_class(self.family), self.model, self.source)
+
+    def onnx_directions(self) -> dict[str, Direction]:
+        """Export file name -> the direction it translates (empty for a run directory)."""
+        return {name: Direction(entry["source"], Target.parse(entry["target"]))
+                for name, entry in (self.onnx or {}).items()}  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        payload = {
+            **self.extra,
+            "facefilter_version": __version__,
+            "format_version": FORMAT_VERSION,
+            "family": self.family,
+            "model": self.model,
+            "domains": self.domains,
+            "image_size": self.image_size,
+            "normalization": {"range": [-1.0, 1.0], "layout": "RGB, (B, 3, H, W)"},
+            "train": self.train,
+        }
+        if self.onnx is not None:
+            payload["onnx"] = self.onnx
+        return payload
+
+
+def run_config(family: Family, train: Mapping[str, Any] | None = None) -> RunConfig:
+    """The config.json of a trained `family`."""
+    return RunConfig(family.registry_name, dataclasses.asdict(family.config), family.domains,
+                     family.image_size, dict(train or {}))  # fmt: skip
+
+
+def config_from_dict(
+    cls: type[ModelConfig], values: Mapping[str, Any], source: Path
+) -> ModelConfig:
+    """Rebuild a config dataclass from JSON (lists back to tuples where the field is one)."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise UserError(
+            f"{source}: unknown model settings {unknown} (written by a newer facefilter?); "
+            "upgrade facefilter or retrain"
+        )
+    hints = typing.get_type_hints(cls)
+    fixed = {
+        k: tuple(v) if isinstance(v, list) and _is_tuple(hints[k]) else v for k, v in values.items()
+    }
+    return cls(**fixed)
+
+
+def _is_tuple(hint: Any) -> bool:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_is_tuple(arg) for arg in typing.get_args(hint))
+    return hint is tuple or typing.get_origin(hint) is tuple
+
+
+def config_path(path: Path) -> Path:
+    """Where the config of a run dir, export folder or single FILE.onnx lives."""
+    if path.suffix == ".onnx":
+        if not path.is_file():
+            raise UserError(f"ONNX file {path} does not exist; export one with `facefilter export`")
+        return path.with_suffix(".json")
+    if not path.exists():
+        raise UserError(f"run directory {path} does not exist; train one with `facefilter train`")
+    return path / CONFIG_FILE
+
+
+def read_run_config(path: Path) -> RunConfig:
+    """Read and check the config of a run, export folder or .onnx file; one line per fault."""
+    path = Path(path)
+    file = config_path(path)
+    if not file.is_file():
+        what = f"has no {file.name} beside it; export it again" if path.suffix == ".onnx" else (
+            f"is not a facefilter run: it has no {CONFIG_FILE}"
+        )  # fmt: skip
+        raise UserError(f"{path} {what}")
+    try:
+        raw = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{file} is not valid JSON ({error}); restore it or retrain") from None
+    if not isinstance(raw, dict) or "family" not in raw:
+        raise UserError(f"{file} is not a facefilter run config (no 'family' key)")
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise UserError(
+            f"{file} has format version {raw.get('format_version')!r}; this facefilter "
+            f"({__version__}) reads version {FORMAT_VERSION}: use the facefilter that wrote it"
+        )
+    if raw["family"] not in FAMILIES:
+        raise UserError(
+            f"{file} is a {raw['family']!r} model, which this facefilter does not know; "
+            f"known families: {', '.join(FAMILIES)}"
+        )
+    try:
+        known = {f.name for f in dataclasses.fields(RunConfig)} - {"source", "extra"}
+        fields = {k: raw[k] for k in known if k in raw}
+        extra = {k: v for k, v in raw.items() if k not in known}
+        return RunConfig(**fields, source=file, extra=extra)
+    except TypeError as error:
+        raise UserError(f"{file} lacks a required key ({error}); restore it or retrain") from None
+
+
+def write_run_config(path: Path, config: RunConfig) -> None:
+    write_json(path, config.to_dict())
+
+
+# --- weights -------------------------------------------------------------------------------
+def flat_state(modules: Mapping[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """One flat `{"net.param": tensor}` dict for several networks (safetensors wants one)."""
+    return {
+        f"{name}.{key}": value.detach().cpu().contiguous()
+        for name, module in modules.items()
+        for key, value in module.state_dict().items()
+    }
+
+
+def load_flat_state(
+    modules: Mapping[str, torch.nn.Module], state: Mapping[str, torch.Tensor]
+) -> None:
+    for name, module in modules.items():
+        prefix = f"{name}."
+        own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        module.load_state_dict({k.replace(COMPILED_PREFIX, ""): v for k, v in own.items()})
+
+
+def save_weights(path: Path, family: Family, step: int) -> None:
+    """model.safetensors: inference networks (EMA where kept) and the inference state."""
+    tensors = flat_state(family.inference_modules())
+    tensors |= {STATE_PREFIX + k: v.detach().cpu().contiguous()
+                for k, v in family.inference_state().items()}  # fmt: skip
+    meta = {"family": family.registry_name, "step": str(step)}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, meta))
+
+
+def load_family(run: Path, family_name: str | None = None, *, training: bool = False) -> Family:
+    """The trained family in `run`, its inference networks loaded, in eval mode.
+
+    Only inference networks are built unless `training` (no discriminators to apply a CycleGAN).
+    """
+    run = Path(run)
+    config = read_run_config(run)
+    if family_name is not None and config.family != family_name:
+        raise UserError(f"{run} holds a {config.family!r} model, not {family_name!r}")
+    family = create_family(config.family, config.model_config(), config.domains,
+                           config.image_size, training=training)  # fmt: skip
+    weights = run / WEIGHTS_FILE
+    if not weights.is_file():
+        raise UserError(f"{run} has no {WEIGHTS_FILE}: training never saved; resume or retrain")
+    try:
+        state = load_file(weights)
+    except (SafetensorError, OSError) as error:
+        raise UserError(f"{weights} is unreadable ({error}); retrain or restore it") from None
+    inference = {name: family.nets[name] for name in family.inference_names}
+    try:
+        load_flat_state(inference, state)
+        family.load_inference_state({k.removeprefix(STATE_PREFIX): v for k, v in state.items()
+                                     if k.startswith(STATE_PREFIX)})  # fmt: skip
+    except (RuntimeError, KeyError) as error:
+        first = str(error).splitlines()[0]
+        raise UserError(f"{weights} does not match {run / CONFIG_FILE}: {first}") from None
+    family.eval()
+    return family

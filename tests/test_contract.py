@@ -1,0 +1,220 @@
+"""The model contract, checked for every registered family on tiny configs.
+
+A new family gets these tests by adding one line to TINY: its tiny settings and the
+logged loss that must fall when it overfits one batch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import torch
+from accelerate import Accelerator
+from safetensors.torch import load_file
+from torch import Tensor, nn
+
+from facefilter import checkpoint
+from facefilter.models import FAMILIES, FamilyEntry, config_class, create_family, family_class
+from facefilter.models.base import Family, Progress
+from facefilter.models.cyclegan import CycleGAN, CycleGANConfig
+from facefilter.run import WEIGHTS_FILE, load_family
+from facefilter.train import TrainConfig, train
+
+SIZE = 32
+TINY: dict[str, tuple[dict[str, Any], str]] = {
+    "cyclegan": ({"ngf": 8, "ndf": 8, "n_blocks": 1, "pool_size": 2}, "g_total"),
+    "cyclegan-lite": ({"ngf": 8, "ndf": 8, "n_blocks": 1, "pool_size": 2}, "g_total"),
+    "trvae": ({"channels": (8, 16), "latent_dim": 8, "mmd_dim": 16, "lr": 3e-3,
+               "kl_warmup_steps": 0, "mmd_warmup_steps": 0}, "recon"),
+}  # fmt: skip
+DOMAINS = ["photo", "anime"]
+
+
+def tiny_family(name: str, **overrides: Any) -> Family:
+    settings = TINY[name][0] | overrides
+    torch.manual_seed(0)
+    return create_family(name, config_class(name)(**settings), DOMAINS, SIZE)
+
+
+def smooth(count: int, seed: int) -> Tensor:
+    """(count, 3, S, S) in [-1, 1]: upsampled noise, learnable unlike per-pixel noise."""
+    low = torch.rand(count, 3, 4, 4, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    return nn.functional.interpolate(low, size=SIZE, mode="bilinear")
+
+
+def batch_for(family: Family, count: int = 4) -> dict[str, Tensor]:
+    if family.data_kind == "unpaired":
+        return {"real_a": smooth(count, 1), "real_b": smooth(count, 2) * 0.5 + 0.3}
+    return {"image": smooth(count, 1), "label": torch.arange(count) % len(family.domains)}
+
+
+def data_flags(family_name: str) -> dict[str, str]:
+    """TrainConfig data fields for a family: two domains or two classes of synthetic faces."""
+    if family_class(family_name).data_kind == "unpaired":
+        return {"data_a": "synth:photo?count=10", "data_b": "synth:anime?count=10"}
+    return {"data": "synth:photo,anime?count=10"}
+
+
+def test_every_registered_family_has_a_tiny_config():
+    assert set(TINY) == set(FAMILIES), "add the new family's tiny settings to TINY"
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_overfits_one_batch(name):
+    family = tiny_family(name)
+    family.setup(Accelerator(cpu=True))
+    batch, watched = batch_for(family), TINY[name][1]
+    losses = []
+    for step in range(60):
+        torch.manual_seed(step)
+        family.train()
+        losses.append(family.train_step(batch, Progress(step, 60))[watched])
+    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert last < 0.6 * first, (watched, first, last)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_inference_builds_only_inference_networks(name):
+    trainer = tiny_family(name)
+    applier = create_family(name, trainer.config, DOMAINS, SIZE, training=False)
+    assert set(applier.nets) == set(applier.inference_names) == set(trainer.inference_names)
+    assert not applier.helpers and not applier.opts
+    for direction in applier.directions():
+        assert str(direction.target) in applier.targets()
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_strength_zero_is_the_input_and_one_is_the_default(name):
+    family = tiny_family(name)
+    family.eval()
+    images = smooth(3, 5)
+    for direction in family.directions():
+        zero = family.translate(images, direction.target, direction.source, strength=0.0)
+        torch.testing.assert_close(zero, images, rtol=0, atol=1e-5)
+        default = family.translate(images, direction.target, direction.source)
+        one = family.translate(images, direction.target, direction.source, strength=1.0)
+        assert torch.equal(default, one)
+        assert (one - images).abs().mean() > 1e-3  # the untrained filter still does something
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_save_load_round_trip(name, tmp_path):
+    family = tiny_family(name)
+    family.setup(Accelerator(cpu=True))
+    family.train()
+    family.train_step(batch_for(family), Progress(0, 2))
+    checkpoint.save_checkpoint(tmp_path, family, 1, {"framing": None})
+    loaded = load_family(tmp_path)
+    images = smooth(2, 9)
+    family.eval()
+    for direction in family.directions():
+        expected = family.translate(images, direction.target, direction.source, strength=0.7)
+        got = loaded.translate(images, direction.target, direction.source, strength=0.7)
+        assert torch.equal(expected, got), direction
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_resume_is_exact_through_the_engine(name, tmp_path):
+    settings = dict(size=SIZE, batch_size=2, max_steps=4, num_workers=0, progress=False,
+                    log_every=1, sample_every=100, save_every=100, **data_flags(name))  # fmt: skip
+    model = config_class(name)(**TINY[name][0])
+    straight = train(TrainConfig(out=tmp_path / "straight", **settings), name, model)
+    paused = TrainConfig(out=tmp_path / "paused", stop_at=2, **settings)
+    train(paused, name, model)
+    paused.resume, paused.stop_at = True, None
+    train(paused, name, model)
+    a = load_file(straight / "state" / "networks.safetensors")
+    b = load_file(paused.out / "state" / "networks.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_export_parity(name, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from facefilter.inference.onnx import PARITY_TOLERANCE, export_module, parity
+
+    family = tiny_family(name)
+    family.eval()
+    direction = family.directions()[0]
+    module = family.translator(direction)
+    path = tmp_path / "f.onnx"
+    dynamic = export_module(module, path, SIZE)
+    assert parity(module, path, SIZE, batch=3) < PARITY_TOLERANCE  # batch 3: the axis is dynamic
+    if dynamic:  # fully convolutional: other sizes run too
+        assert parity(module, path, 48) < PARITY_TOLERANCE
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_sample_grid_is_a_picture_and_keeps_train_mode(name):
+    family = tiny_family(name)
+    family.train()
+    grid = family.sample_grid(batch_for(family))
+    assert grid.dim() == 3 and grid.shape[0] == 3 and min(grid.shape[1:]) > SIZE
+    assert grid.min() >= 0 and grid.max() <= 1
+    assert all(net.training for net in family.nets.values())
+
+
+# --- the hooks new families need, shown on a CycleGAN that uses all of them ----------------
+HookedConfig = CycleGANConfig  # the registry finds config and family in this module
+
+
+class HookedCycleGAN(CycleGAN):
+    """Keeps a frozen helper, an EMA of its generators, and a mean face after training."""
+
+    def build_helpers(self) -> dict[str, nn.Module]:
+        return {"blur": nn.Conv2d(3, 3, 3, padding=1)}
+
+    def ema_networks(self) -> tuple[str, ...]:
+        return ("gen_ab",)
+
+    def ema_decay(self) -> float:
+        return 0.5
+
+    def train_step(self, batch, progress):
+        logs = super().train_step(batch, progress)
+        self.seen_totals = {*getattr(self, "seen_totals", set()), progress.total}
+        return logs
+
+    def after_training(self, data) -> None:
+        images = torch.stack([data.dataset[(i, i)]["real_a"] for i in range(4)])
+        self.mean_face = images.mean(0)  # (3, S, S)
+
+    def inference_state(self) -> dict[str, Tensor]:
+        return {"mean_face": self.mean_face} if hasattr(self, "mean_face") else {}
+
+    def load_inference_state(self, state: dict[str, Tensor]) -> None:
+        self.mean_face = state["mean_face"]
+
+
+def test_hooks_helpers_ema_after_training_and_progress(tmp_path, monkeypatch):
+    monkeypatch.setitem(
+        FAMILIES, "hooked", FamilyEntry("test_contract", "HookedCycleGAN", "HookedConfig", "x")
+    )
+    seen: list[HookedCycleGAN] = []
+    original_setup = HookedCycleGAN.setup
+
+    def setup(self, accelerator):
+        original_setup(self, accelerator)
+        seen.append(self)
+
+    monkeypatch.setattr(HookedCycleGAN, "setup", setup)
+    out = train(TrainConfig(out=tmp_path / "run", size=SIZE, batch_size=2, max_steps=3,
+                            num_workers=0, progress=False, **data_flags("cyclegan")),
+                "hooked", config_class("cyclegan")(**TINY["cyclegan"][0]))  # fmt: skip
+    family = seen[0]
+    helper = family.helpers["blur"]
+    assert "blur" not in family.nets and not any(p.requires_grad for p in helper.parameters())
+    assert family.seen_totals == {3}  # schedules see the total as well as the step
+    saved = load_file(out / WEIGHTS_FILE)
+    assert not any(key.startswith("blur") or key.startswith("disc") for key in saved)
+    ema = family.ema["gen_ab"].state_dict()
+    live = family.unwrapped("gen_ab").state_dict()
+    assert all(torch.equal(saved[f"gen_ab.{k}"], v) for k, v in ema.items())  # EMA is applied
+    assert any(not torch.equal(ema[k], live[k]) for k in ema)
+    loaded = load_family(out)
+    assert isinstance(loaded, HookedCycleGAN) and not loaded.helpers
+    torch.testing.assert_close(loaded.mean_face, family.mean_face)
+    assert json.loads((out / "config.json").read_text())["family"] == "hooked"
