@@ -11,13 +11,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from facefilter import synth
-from facefilter.data.sources import (
-    SkippedImageWarning,
-    SourceSpec,
-    open_source,
-    parse_spec,
-    unpaired_pair,
-)
+from facefilter.data.sources import SkippedImageWarning, open_source, unpaired_pair
+from facefilter.data.spec import SourceSpec, parse_spec
 from facefilter.errors import UserError
 
 SIZE = 16

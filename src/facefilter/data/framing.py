@@ -99,7 +99,7 @@ def framing_for_spec(spec: str | None) -> dict[str, float]:
     if spec is None:
         return dict(CROP_FRAMING)
     from facefilter.data.prepare import recorded_framing  # `data crop` wrote the folder?
-    from facefilter.data.sources import parse_spec
+    from facefilter.data.spec import parse_spec
 
     source = parse_spec(spec)
     if source.kind == "synth":

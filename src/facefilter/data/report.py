@@ -18,7 +18,8 @@ import numpy as np
 
 from facefilter.data.loading import spread_indices
 from facefilter.data.prepare import read_manifest
-from facefilter.data.sources import open_source, parse_spec
+from facefilter.data.sources import open_source
+from facefilter.data.spec import parse_spec
 
 REPORT_SIZE = 32  # pixels: enough for brightness, cheap to decode
 BINS = 10

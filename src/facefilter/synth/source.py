@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from facefilter.data.sources import ImageSource, SourceSpec, int_option
+from facefilter.data.spec import ImageSource, SourceSpec, int_option
 from facefilter.errors import UserError
 from facefilter.synth.dataset import SynthFaces
 from facefilter.synth.edits import parse_set_option
