@@ -23,6 +23,7 @@ import torch
 from torchvision.utils import save_image
 
 from facefilter.metrics import identity_score, paired_score, synth_pairs
+from facefilter.pixels import to_unit
 from facefilter.run import load_family
 from facefilter.train import TrainConfig, train
 
@@ -65,7 +66,7 @@ def main() -> None:
     photos, _ = synth_pairs("photo", "anime", args.size, count=args.count, limit=8)
     rows = [photos] + [model.translate(photos.to(model.device), s, "photo").cpu() for s in STYLES]
     grid = torch.cat(rows)  # rows: input, then its photo, anime and cartoon renderings
-    save_image((grid + 1) / 2, args.out / "trvae_grid.png", nrow=len(photos), padding=2)
+    save_image(to_unit(grid), args.out / "trvae_grid.png", nrow=len(photos), padding=2)
     print(f"grid (rows: input, ->photo, ->anime, ->cartoon): {args.out / 'trvae_grid.png'}")
     if args.cyclegan_steps:
         compare_cyclegan(args)

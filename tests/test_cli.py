@@ -70,6 +70,11 @@ def test_apply_reports_bad_files_and_goes_on(trained_run, tmp_path, capsys):
         (["--to", "anime", "--from", "anime"], "no translation from 'anime' to 'anime'"),
         (["--to", "+Smiling"], "unknown target '+Smiling'"),
         (["--to", "a b"], "is not a name"),
+        (["--to", "anime", "--strength", "-1"], "--strength -1.0 must be a number >= 0"),
+        (["--to", "anime", "--strength", "nan"], "--strength nan must be a number >= 0"),
+        (["--to", "anime", "--device", "banana"], "--device 'banana' is not a device"),
+        (["--to", "anime", "--device", "cuda"], "--device cuda: no CUDA GPU"),
+        (["--to", "anime", "--engine", "onnx", "--device", "cuda"], "runs on the CPU"),
     ],
 )
 def test_apply_bad_domain(trained_run, tmp_path, capsys, args, message):

@@ -96,3 +96,29 @@ def test_missing_listed_onnx_file_is_one_line(run, tmp_path, capsys):
                  "--detect", "never", "-o", str(tmp_path / "o.png")])  # fmt: skip
     assert code == 2
     assert "to-anime.onnx is listed" in capsys.readouterr().err
+
+
+def test_one_graph_of_a_folder_export_offers_its_own_direction(run, tmp_path, capsys):
+    folder = tmp_path / "filter"
+    assert main(["export", str(run), "-o", str(folder)]) == 0
+    capsys.readouterr()
+    face = tmp_path / "face.png"
+    Image.fromarray(skimage_data.astronaut()[::16, ::16]).save(face)  # (32, 32, 3)
+    graph = str(folder / "to-anime.onnx")
+    common = ["--engine", "onnx", "--detect", "never"]
+    assert main(["apply", graph, "--list-targets", "--engine", "onnx"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["anime"]
+    assert main(["apply", graph, str(face), "--to", "anime", "-o", str(tmp_path / "a.png"),
+                 *common]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["apply", graph, str(face), "--to", "photo", "-o", str(tmp_path / "p.png"),
+                 *common]) == 2  # fmt: skip
+    assert "unknown target 'photo'; this model offers anime" in capsys.readouterr().err
+
+
+def test_exporting_an_export_is_one_line(run, tmp_path, capsys):
+    assert main(["export", str(run), "-o", str(tmp_path / "filter")]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "filter"), "-o", str(tmp_path / "again")]) == 2
+    assert "already an ONNX export" in capsys.readouterr().err
+    assert not (tmp_path / "again").exists()

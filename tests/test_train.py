@@ -168,3 +168,19 @@ def test_load_model_errors(tmp_path):
     )
     with pytest.raises(UserError, match="does not know"):
         runs.load_family(tmp_path / "odd")
+
+
+def test_resume_with_other_model_settings_is_one_line(tmp_path, two_domains):
+    cfg = config(tmp_path / "run", two_domains, max_steps=2)
+    train(cfg, "cyclegan-lite", TINY)
+    wider = CycleGANLiteConfig(ngf=16, ndf=8, n_blocks=1, pool_size=4)
+    with pytest.raises(UserError, match="saved networks do not match these settings"):
+        train(config(tmp_path / "run", two_domains, max_steps=4, resume=True), "cyclegan-lite",
+              wider)  # fmt: skip
+    assert checkpoint.saved_step(cfg.out) == 2
+
+
+def test_fp16_on_the_cpu_is_one_line(tmp_path, two_domains):
+    with pytest.raises(UserError, match="fp16 needs a CUDA GPU"):
+        train(config(tmp_path / "run", two_domains, mixed_precision="fp16", cpu=True),
+              "cyclegan-lite", TINY)  # fmt: skip

@@ -50,6 +50,7 @@ def test_to_all_writes_every_class_side_by_side(run, tmp_path):
         (["--from", "photo", "--to", "sketch"], "unknown target 'sketch'"),
         (["--from", "oil", "--to", "anime"], "unknown source 'oil'"),
         (["--to", "anime"], "pass --from"),
+        (["--to", "all"], "pass --from"),  # the input's class is never guessed
     ],
 )
 def test_bad_classes(run, tmp_path, capsys, args, message):

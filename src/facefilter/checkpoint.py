@@ -118,7 +118,14 @@ def load_checkpoint(run: Path, family: Family) -> int:
     saved = load_file(state / "networks.safetensors")
     if family.ema and not any(k.startswith(EMA_PREFIX) for k in saved):
         saved |= {EMA_PREFIX + k: v for k, v in saved.items()}  # EMA switched on at resume
-    load_flat_state(nets, saved)
+    try:
+        load_flat_state(nets, saved)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise UserError(
+            f"{run}: the saved networks do not match these settings ({first}); resume with "
+            f"the model settings in {run / CONFIG_FILE}"
+        ) from None
     for name, optimizer in family.opts.items():
         saved = torch.load(state / f"optimizer-{name}.pt", map_location="cpu", weights_only=True)
         optimizer.load_state_dict(saved)

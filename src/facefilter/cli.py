@@ -223,8 +223,8 @@ def build_photo_filter(command: Apply, flt: Any, video: bool) -> Any:
 class Export:
     """Export a run's translators to ONNX (pure tensor-in tensor-out graphs).
 
-    -o DIR writes DIR/config.json plus one file per translator: to-<target>.onnx for
-    two-domain families, <source>-to-<target>.onnx for class-conditioned ones. -o FILE.onnx
+    -o DIR writes DIR/config.json plus one file per translator: to-<target>.onnx when
+    only one source reaches the target (CycleGAN), <source>-to-<target>.onnx otherwise. -o FILE.onnx
     writes one translator (choose it with --to / --from) and FILE.json beside it. Inputs
     "image" (B, 3, H, W) float32 in [-1, 1] and "strength" (B,) float32 (1: the full
     filter); output "translated", like "image". Run it with

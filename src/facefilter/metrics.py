@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from facefilter.models.base import Family
+from facefilter.pixels import to_unit
 
 
 def l1_distance(prediction: Tensor, target: Tensor) -> Tensor:
@@ -39,7 +40,7 @@ def ssim(prediction: Tensor, target: Tensor, window: int = 7, sigma: float = 1.5
     Images in [-1, 1] are mapped to [0, 1] first. The window is smaller than the
     usual 11 so the score stays meaningful at 32 px.
     """
-    x, y = (prediction.clamp(-1, 1) + 1) / 2, (target.clamp(-1, 1) + 1) / 2
+    x, y = to_unit(prediction), to_unit(target)
     channels = x.shape[1]
     kernel = _gaussian_window(window, sigma, channels).to(x)
     blur = lambda t: F.conv2d(t, kernel, groups=channels)  # noqa: E731 - valid-region filter

@@ -128,11 +128,13 @@ def _is_tuple(hint: Any) -> bool:
 
 
 def config_path(path: Path) -> Path:
-    """Where the config of a run dir, export folder or single FILE.onnx lives."""
+    """Where the config of a run dir, export folder or single FILE.onnx lives (for a graph
+    of a folder export, the folder's config.json)."""
     if path.suffix == ".onnx":
         if not path.is_file():
             raise UserError(f"ONNX file {path} does not exist; export one with `facefilter export`")
-        return path.with_suffix(".json")
+        beside, folder = path.with_suffix(".json"), path.parent / CONFIG_FILE
+        return folder if not beside.is_file() and folder.is_file() else beside
     if not path.exists():
         raise UserError(f"run directory {path} does not exist; train one with `facefilter train`")
     return path / CONFIG_FILE
@@ -167,9 +169,21 @@ def read_run_config(path: Path) -> RunConfig:
         known = {f.name for f in dataclasses.fields(RunConfig)} - {"source", "extra"}
         fields = {k: raw[k] for k in known if k in raw}
         extra = {k: v for k, v in raw.items() if k not in known}
-        return RunConfig(**fields, source=file, extra=extra)
+        config = RunConfig(**fields, source=file, extra=extra)
     except TypeError as error:
         raise UserError(f"{file} lacks a required key ({error}); restore it or retrain") from None
+    return narrowed(config, path)
+
+
+def narrowed(config: RunConfig, path: Path) -> RunConfig:
+    """One graph taken out of a folder export: only its own entry of the folder's table.
+    (A single-file export has a FILE.json of its own with its one entry, so it may be
+    renamed; a graph read through the folder's config.json must keep its name.)"""
+    if path.suffix != ".onnx" or config.onnx is None or config.source.name != CONFIG_FILE:
+        return config
+    if path.name not in config.onnx:
+        raise UserError(f"{path} is not listed in {config.source}; export it again")
+    return dataclasses.replace(config, onnx={path.name: config.onnx[path.name]})
 
 
 def write_run_config(path: Path, config: RunConfig) -> None:

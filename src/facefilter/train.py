@@ -84,6 +84,8 @@ def check_config(config: TrainConfig) -> None:
         raise UserError(f"--stop-at must be at least 1, got {config.stop_at}")
     if config.num_workers < 0:
         raise UserError(f"--num-workers must be 0 or more, got {config.num_workers}")
+    if config.mixed_precision == "fp16" and (config.cpu or not torch.cuda.is_available()):
+        raise UserError("--mixed-precision fp16 needs a CUDA GPU; on the CPU use bf16 or no")
 
 
 def prepare_run(config: TrainConfig, family_name: str) -> int | None:
@@ -163,16 +165,19 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
     model_config = model_config if model_config is not None else config_class(family_name)()
     model_config.validate(config.size)  # before anything is read or written
     resume_step = prepare_run(config, family_name)
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    # torchrun on a machine without GPUs: Accelerate would run every process alone (each
+    # writing the same run) unless told to use the CPU, where processes meet over gloo.
+    on_cpu = config.cpu or (launched > 1 and not torch.cuda.is_available())
     accelerator = Accelerator(
         mixed_precision=config.mixed_precision,
-        cpu=config.cpu,
+        cpu=on_cpu,
         dynamo_backend="inductor" if config.compile else "no",
     )
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != accelerator.num_processes:
         raise UserError(
-            f"{launched} processes were launched but each trains alone (no GPU for each); "
-            "on a machine without GPUs pass --cpu to train them together over gloo"
+            f"WORLD_SIZE={launched} is set, but Accelerate formed a group of "
+            f"{accelerator.num_processes}; launch with torchrun, or unset WORLD_SIZE"
         )
     data = build_training_data(
         family_class(family_name).data_kind, size=config.size, seed=config.seed,
@@ -221,8 +226,11 @@ def _loop(
     show = config.progress and accelerator.is_main_process
     bar = tqdm(total=total, initial=start, disable=not show, desc=family.registry_name)
     step, tick, saved_at = start, time.monotonic(), start
-    batches = iter(loader)
-    while step < last and not should_stop(stop, deadline, accelerator):
+    batches, out_of_time = iter(loader), False
+    while step < last:
+        if should_stop(stop, deadline, accelerator):
+            out_of_time = not stop.requested  # --train-time ran out: the run is over
+            break
         batch = to_device(next(batches), accelerator.device, config.channels_last)
         if config.flip:
             batch = flip_batch(batch, config.seed, step, accelerator.process_index)
@@ -249,11 +257,23 @@ def _loop(
             save(config.out, family, step, summary, accelerator)
             saved_at = step
     bar.close()
-    if step >= total and not stop.requested:
+    unsaved, over = step != saved_at or step == start, step >= total or out_of_time
+    finish(config, family, data, accelerator, stop, summary, step=step, unsaved=unsaved,
+           over=over)  # fmt: skip
+
+
+def finish(
+    config: TrainConfig, family: Family, data: TrainingData, accelerator: Accelerator,
+    stop: StopRequest, summary: dict[str, Any], *, step: int, unsaved: bool, over: bool,
+) -> None:  # fmt: skip
+    """After the loop: compute after-training state when the run is over, save, report."""
+    if accelerator.num_processes > 1:
+        should_stop(stop, math.inf, accelerator)  # a Ctrl-C during the last step, for all
+    if over and not stop.requested:
         family.eval()
         family.after_training(data)  # e.g. attribute vectors, saved in model.safetensors
-        saved_at = -1
-    if step != saved_at or step == start:
+        unsaved = True
+    if unsaved:
         save(config.out, family, step, summary, accelerator)
         write_sample(config.out, family, data, step, accelerator)
     if stop.requested:

@@ -20,6 +20,7 @@ from facefilter.data.loading import spread_indices
 from facefilter.data.prepare import read_manifest
 from facefilter.data.sources import open_source
 from facefilter.data.spec import parse_spec
+from facefilter.pixels import to_unit
 
 REPORT_SIZE = 32  # pixels: enough for brightness, cheap to decode
 BINS = 10
@@ -74,7 +75,7 @@ def build_report(spec: str, limit: int = 2000) -> DataReport:
     for index in indices:
         item = source[index]
         classes[source.class_names[int(item["label"])]] += 1
-        pixels = (item["image"].numpy() + 1) / 2  # (3, S, S) in [0, 1]
+        pixels = to_unit(item["image"]).numpy()  # (3, S, S) in [0, 1]
         brightness.append(float(np.tensordot(LUMA, pixels, axes=1).mean()))  # Rec. 601 luma
         if "attrs" in item:
             attrs.append(item["attrs"].numpy())

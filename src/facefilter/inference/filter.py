@@ -95,7 +95,7 @@ class Filter:
         self.backend = backend
 
     @classmethod
-    def load(cls, path: Path | str, engine: str = "torch", device: str | None = None) -> Filter:
+    def load(cls, path: Path | str, engine: Engine = "torch", device: str | None = None) -> Filter:
         """From a run directory, an export folder or an exported FILE.onnx."""
         path = Path(path)
         if engine not in ENGINES:
@@ -166,6 +166,10 @@ def pick_device(device: str | None) -> torch.device:
         chosen = torch.device(device)
     except RuntimeError:
         raise UserError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from None
+    if chosen.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {device}: choose cpu, cuda or cuda:N")
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"--device {device}: no CUDA GPU on this machine; use --device cpu")
+    if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():
+        raise UserError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s)")
     return chosen

@@ -28,7 +28,7 @@ from torch import nn
 
 from facefilter.errors import UserError
 from facefilter.models.base import Family
-from facefilter.models.targets import ALL_TARGETS, Direction, expand
+from facefilter.models.targets import ALL_TARGETS, Direction, Target, from_source
 from facefilter.run import CONFIG_FILE, atomic_write, load_family, read_run_config, write_json
 
 OPSET = 17  # onnxruntime 1.16+ runs it; InstanceNorm and reflection pad export cleanly
@@ -45,13 +45,11 @@ def file_name(direction: Direction, directions: Sequence[Direction]) -> str:
 
 def chosen_directions(family: Family, to: str | None, source: str | None) -> list[Direction]:
     """Which translators to export: all the family has, unless --to / --from narrow it."""
-    offered = family.directions()
+    chosen = from_source(family.directions(), source)
     if to is None or to == ALL_TARGETS:
-        chosen = [d for d in offered if source is None or d.source in (source, None)]
-        if source is not None and source not in {d.source for d in offered}:
-            family.resolve(str(offered[0].target), source)  # raises: unknown source
         return chosen
-    return expand(offered, to, source)
+    towards = [d for d in chosen if d.target == Target.parse(to)]
+    return towards or [family.resolve(to, source)]  # resolve says why there is none
 
 
 def accepts_any_size(module: nn.Module, size: int) -> bool:
@@ -85,14 +83,18 @@ def export_module(module: nn.Module, path: Path, size: int) -> bool:
     return dynamic_size
 
 
+def require_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as error:
+        hint = 'pip install "facefilter[export]"'
+        raise UserError(f"ONNX export and the onnx engine need onnxruntime: {hint}") from error
+    return onnxruntime
+
+
 def session(path: Path | bytes) -> Any:
     """An onnxruntime CPU session for a model file (or its bytes)."""
-    try:
-        import onnxruntime as ort
-    except ImportError as error:
-        raise UserError(
-            '--engine onnx needs onnxruntime: pip install "facefilter[export]"'
-        ) from error
+    ort = require_onnxruntime()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: no "unused initializer" chatter
     source = str(path) if isinstance(path, Path) else path
@@ -121,8 +123,11 @@ def export_onnx(
     run: Path, output: Path, *, to: str | None = None, source: str | None = None
 ) -> dict[str, float]:
     """Export a run's translators; returns file name -> parity (max abs difference)."""
-    family = load_family(run)
     config = read_run_config(run)
+    if config.onnx is not None:
+        raise UserError(f"{run} is already an ONNX export; export from the run directory")
+    require_onnxruntime()  # the parity check needs it: fail before writing anything
+    family = load_family(run)
     chosen = chosen_directions(family, to, source)
     single = output.suffix == ".onnx"
     offered = family.directions()

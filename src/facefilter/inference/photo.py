@@ -11,6 +11,7 @@ Files and folders: `inference.files`; video and webcam: `inference.video`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -43,10 +44,10 @@ class Request:
     def __post_init__(self) -> None:
         if not self.directions:
             raise UserError("no target to translate to; check --to and --from")
-
-    @property
-    def labels(self) -> list[str]:
-        return [str(d.target) for d in self.directions]
+        if not math.isfinite(self.strength) or self.strength < 0:
+            raise UserError(
+                f"--strength {self.strength} must be a number >= 0 (0: unchanged, 1: full)"
+            )
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,6 @@ class Translated:
     outputs: list[list[np.ndarray]]
     faces: list[Face]
     whole: bool
-    labels: list[str]  # the target of each photo / output row
 
 
 class PhotoFilter:
@@ -140,14 +140,14 @@ class PhotoFilter:
                     color_match=self.options.color_match, in_place=True,
                 )  # fmt: skip
             photos.append(photo)
-        return Translated(image, photos, crops, outputs, list(faces), False, request.labels)
+        return Translated(image, photos, crops, outputs, list(faces), whole=False)
 
     def translate_whole(self, image: np.ndarray, request: Request) -> Translated:
         crop = square_crop(Image.fromarray(as_rgb_uint8(image)), self.size)
         outputs = [self.filter.translate_crops([crop], d, request.strength)
                    for d in request.directions]  # fmt: skip
         photos = [out[0] for out in outputs]
-        return Translated(image, photos, [crop], outputs, [], True, request.labels)
+        return Translated(image, photos, [crop], outputs, [], whole=True)
 
 
 def square_crop(image: Image.Image, size: int) -> np.ndarray:

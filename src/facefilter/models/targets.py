@@ -89,12 +89,8 @@ def resolve(
         )
     sources = [d.source for d in towards if d.source is not None]
     if source is not None:
-        chosen = [d for d in towards if d.source in (source, None)]
+        chosen = [d for d in from_source(directions, source) if d.target == wanted]
         if not chosen:
-            known = sorted({d.source for d in directions if d.source is not None})
-            if source not in known:
-                raise UserError(f"unknown source {source!r}; this model translates from "
-                                f"{', '.join(known)}")  # fmt: skip
             raise UserError(
                 f"no translation from {source!r} to {str(wanted)!r}; {wanted} is reached "
                 f"from {', '.join(sources)}"
@@ -108,15 +104,24 @@ def resolve(
     return towards[0]
 
 
+def from_source(directions: Sequence[Direction], source: str | None) -> list[Direction]:
+    """The directions that start from `source` (all when None); UserError for a source
+    the model does not know."""
+    if source is None:
+        return list(directions)
+    known = sorted({d.source for d in directions if d.source is not None})
+    if known and source not in known:
+        raise UserError(f"unknown source {source!r}; this model translates from {', '.join(known)}")
+    return [d for d in directions if d.source in (source, None)]
+
+
 def expand(
     directions: Sequence[Direction], target: str, source: str | None = None
 ) -> list[Direction]:
-    """`--to all`: every direction from `source` (one per target); else the one asked for."""
+    """`--to all`: one direction per target reached from `source`; else the one asked for."""
     if target != ALL_TARGETS:
         return [resolve(directions, target, source)]
-    chosen = [d for d in directions if source is None or d.source in (source, None)]
-    unique = {str(d.target): d for d in reversed(chosen)}  # first direction per target wins
-    ordered = [unique[name] for name in targets_of(chosen)]
-    if not ordered:
+    chosen = from_source(directions, source)
+    if not chosen:
         raise UserError(f"--to all: nothing is reached from {source!r}; check --from")
-    return ordered
+    return [resolve(chosen, name, source) for name in targets_of(chosen)]

@@ -303,7 +303,7 @@ class TrVAE(Family):
     def sample_grid(self, batch: dict[str, Tensor]) -> Tensor:
         """Up to 4 rows: input, its reconstruction, then its transfer to each class in
         `self.domains` order (its own class again among them). (3, H', W') in [0, 1]."""
-        vae = self.unwrapped("vae")
+        vae = self.inference_modules()["vae"]  # the EMA copy where kept: what apply runs
         was_training = vae.training
         vae.eval()
         images, labels = batch["image"][:4].to(self.device), batch["label"][:4].to(self.device)
