@@ -9,10 +9,12 @@ keeps the person and changes the attribute, so edits have ground truth too.
 
 Modules: `params` (sampling), `styles` (one `Look` record per style), `shapes`,
 `head` and `features` (drawing), `render`, `edits` (set / where), `dataset`
-(`SynthFaces`, files), `preview` (contact sheet), `source` (the `synth:` data spec).
+(`SynthFaces`, files), `preview` (contact sheet), `source` (the `synth:` data spec),
+`masks` (eye, chin, face and mouth regions of each face, for shape-specific metrics).
 """
 
 from facefilter.synth.dataset import SynthFaces, write_dataset
+from facefilter.synth.masks import MASK_REGIONS, masked_l1, region_masks, synth_region_masks
 from facefilter.synth.params import SYNTH_ATTRIBUTES, FaceParams, sample_params
 from facefilter.synth.preview import write_preview
 from facefilter.synth.render import render
@@ -20,14 +22,18 @@ from facefilter.synth.styles import LOOKS, STYLES, Look, geometry
 
 __all__ = [
     "LOOKS",
+    "MASK_REGIONS",
     "STYLES",
     "SYNTH_ATTRIBUTES",
     "FaceParams",
     "Look",
     "SynthFaces",
     "geometry",
+    "masked_l1",
+    "region_masks",
     "render",
     "sample_params",
+    "synth_region_masks",
     "write_dataset",
     "write_preview",
 ]
