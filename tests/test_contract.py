@@ -1,7 +1,8 @@
 """The model contract, checked for every registered family on tiny configs.
 
 A new family gets these tests by adding one line to TINY: its tiny settings and the
-logged loss that must fall when it overfits one batch.
+logged loss that must fall when it overfits one batch. VARIANTS run the same tests on
+options that change the training networks (another discriminator, input noise).
 """
 
 from __future__ import annotations
@@ -29,13 +30,24 @@ TINY: dict[str, tuple[dict[str, Any], str]] = {
     "trvae": ({"channels": (8, 16), "latent_dim": 8, "mmd_dim": 16, "lr": 3e-3,
                "kl_warmup_steps": 0, "mmd_warmup_steps": 0}, "recon"),
 }  # fmt: skip
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "cyclegan-lite+dilated+noise": ("cyclegan-lite", {"disc": "dilated", "input_noise": 0.1}),
+}
+CASES = sorted([*TINY, *VARIANTS])  # test ids: a family, or family+variant
 DOMAINS = ["photo", "anime"]
 
 
-def tiny_family(name: str, **overrides: Any) -> Family:
-    settings = TINY[name][0] | overrides
+def case(case_id: str) -> tuple[str, dict[str, Any], str]:
+    """(family name, tiny settings, watched loss) of a test case."""
+    name, extra = VARIANTS.get(case_id, (case_id, {}))
+    settings, watched = TINY[name]
+    return name, settings | extra, watched
+
+
+def tiny_family(case_id: str, **overrides: Any) -> Family:
+    name, settings, _ = case(case_id)
     torch.manual_seed(0)
-    return create_family(name, config_class(name)(**settings), DOMAINS, SIZE)
+    return create_family(name, config_class(name)(**(settings | overrides)), DOMAINS, SIZE)
 
 
 def smooth(count: int, seed: int) -> Tensor:
@@ -61,11 +73,11 @@ def test_every_registered_family_has_a_tiny_config():
     assert set(TINY) == set(FAMILIES), "add the new family's tiny settings to TINY"
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", CASES)
 def test_overfits_one_batch(name):
     family = tiny_family(name)
     family.setup(Accelerator(cpu=True))
-    batch, watched = batch_for(family), TINY[name][1]
+    batch, watched = batch_for(family), case(name)[2]
     losses = []
     for step in range(60):
         torch.manual_seed(step)
@@ -75,17 +87,17 @@ def test_overfits_one_batch(name):
     assert last < 0.6 * first, (watched, first, last)
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", CASES)
 def test_inference_builds_only_inference_networks(name):
     trainer = tiny_family(name)
-    applier = create_family(name, trainer.config, DOMAINS, SIZE, training=False)
+    applier = create_family(case(name)[0], trainer.config, DOMAINS, SIZE, training=False)
     assert set(applier.nets) == set(applier.inference_names) == set(trainer.inference_names)
     assert not applier.helpers and not applier.opts
     for direction in applier.directions():
         assert str(direction.target) in applier.targets()
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", CASES)
 def test_strength_zero_is_the_input_and_one_is_the_default(name):
     family = tiny_family(name)
     family.eval()
@@ -99,7 +111,7 @@ def test_strength_zero_is_the_input_and_one_is_the_default(name):
         assert (one - images).abs().mean() > 1e-3  # the untrained filter still does something
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", CASES)
 def test_save_load_round_trip(name, tmp_path):
     family = tiny_family(name)
     family.setup(Accelerator(cpu=True))
@@ -115,23 +127,25 @@ def test_save_load_round_trip(name, tmp_path):
         assert torch.equal(expected, got), direction
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", CASES)
 def test_resume_is_exact_through_the_engine(name, tmp_path):
+    family, tiny, _ = case(name)
     settings = dict(size=SIZE, batch_size=2, max_steps=4, num_workers=0, progress=False,
-                    log_every=1, sample_every=100, save_every=100, **data_flags(name))  # fmt: skip
-    model = config_class(name)(**TINY[name][0])
-    straight = train(TrainConfig(out=tmp_path / "straight", **settings), name, model)
+                    log_every=1, sample_every=100, save_every=100)  # fmt: skip
+    settings |= data_flags(family)
+    model = config_class(family)(**tiny)
+    straight = train(TrainConfig(out=tmp_path / "straight", **settings), family, model)
     paused = TrainConfig(out=tmp_path / "paused", stop_at=2, **settings)
-    train(paused, name, model)
+    train(paused, family, model)
     paused.resume, paused.stop_at = True, None
-    train(paused, name, model)
+    train(paused, family, model)
     a = load_file(straight / "state" / "networks.safetensors")
     b = load_file(paused.out / "state" / "networks.safetensors")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), name
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", CASES)
 def test_export_parity(name, tmp_path):
     pytest.importorskip("onnxruntime")
     from facefilter.inference.onnx import PARITY_TOLERANCE, export_module, parity
@@ -147,7 +161,7 @@ def test_export_parity(name, tmp_path):
         assert parity(module, path, 48) < PARITY_TOLERANCE
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", CASES)
 def test_sample_grid_is_a_picture_and_keeps_train_mode(name):
     family = tiny_family(name)
     family.train()
@@ -218,3 +232,16 @@ def test_hooks_helpers_ema_after_training_and_progress(tmp_path, monkeypatch):
     assert isinstance(loaded, HookedCycleGAN) and not loaded.helpers
     torch.testing.assert_close(loaded.mean_face, family.mean_face)
     assert json.loads((out / "config.json").read_text())["family"] == "hooked"
+
+
+def test_a_run_ended_by_its_time_budget_is_over_and_keeps_its_after_training_state(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setitem(
+        FAMILIES, "hooked", FamilyEntry("test_contract", "HookedCycleGAN", "HookedConfig", "x")
+    )
+    out = train(TrainConfig(out=tmp_path / "run", size=SIZE, batch_size=2, max_steps=1000,
+                            train_time=1e-9, num_workers=0, progress=False,
+                            **data_flags("cyclegan")),
+                "hooked", config_class("cyclegan")(**TINY["cyclegan"][0]))  # fmt: skip
+    assert "state.mean_face" in load_file(out / WEIGHTS_FILE)

@@ -279,3 +279,43 @@ def test_sample_grid_shape_range_and_train_mode_restored() -> None:
 def test_load_extra_state_without_pools_is_a_user_error() -> None:
     with pytest.raises(UserError, match="image pool"):
         tiny_family().load_extra_state({})
+
+
+# --- shape change: the dilated discriminator and input noise -----------------------------
+@pytest.mark.parametrize("size", [32, 64, 128, 256])
+def test_dilated_discriminator_sees_the_whole_image(size: int) -> None:
+    from facefilter.models.dilated import DilatedDiscriminator, receptive_field
+
+    # No norm: instance norm's statistics span the image and would link every pixel anyway.
+    disc = DilatedDiscriminator(3, ndf=4, image_size=size, norm="none")
+    assert receptive_field(disc.rates) >= 2 * size and disc.rates[:3] == (2, 4, 8)
+    images = torch.zeros(1, 3, size, size, requires_grad=True)
+    scores = disc(images)
+    assert scores.shape == (1, 1, size // 8, size // 8)
+    # One score in a corner of the map depends on the far corner of the image (and on
+    # nearly every pixel): a 70x70 PatchGAN's does not, past 70 px.
+    scores[0, 0, 0, 0].backward()
+    reach = images.grad[0].abs().sum(0)  # (H, W)
+    assert reach[-1, -1] > 0 and (reach > 0).float().mean() > 0.99
+
+
+def test_patchgan_corner_score_does_not_see_the_far_corner() -> None:
+    images = torch.zeros(1, 3, 128, 128, requires_grad=True)
+    PatchDiscriminator(3, ndf=4, norm="none")(images)[0, 0, 0, 0].backward()
+    assert images.grad[0, :, -1, -1].abs().sum() == 0  # the control for the test above
+
+
+def test_input_noise_decays_to_zero_and_is_resumable() -> None:
+    family = tiny_family(input_noise=0.2, disc="dilated")
+    family.setup(Accelerator(cpu=True))
+    logs = [family.train_step(fixed_batch(s), Progress(s, 10)) for s in (0, 5, 10)]
+    assert [round(entry["input_noise"], 6) for entry in logs] == [0.2, 0.1, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [({"disc": "huge"}, "--disc 'huge' unknown"), ({"input_noise": -0.1}, "--input-noise")],
+)
+def test_bad_shape_settings(overrides: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        tiny_family(**overrides)

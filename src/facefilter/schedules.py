@@ -24,3 +24,10 @@ def linear_warmup(step: int, warmup_steps: int) -> float:
     if warmup_steps <= 0:
         return 1.0
     return min(1.0, step / warmup_steps)
+
+
+def linear_decay(step: int, total_steps: int) -> float:
+    """1 at step 0, falling linearly to 0 at `total_steps` (instance noise, annealing)."""
+    if total_steps <= 0:
+        return 0.0
+    return max(0.0, 1.0 - step / total_steps)

@@ -298,3 +298,16 @@ class ImagePool:
         saved = state["images"]
         self.images = saved.new_zeros((self.size, *saved.shape[1:]))
         self.images[: self.count] = saved
+
+
+def instance_noise(images: Tensor, std: float) -> Tensor:
+    """`images` plus N(0, std^2) per pixel, for a discriminator's inputs (Sonderby et al. 2017).
+
+    Noise on real and fake alike blurs the two distributions into each other, so the
+    discriminator cannot win on details the generator cannot yet draw; `std` is decayed
+    to 0 by the caller's schedule. Uses the global RNG, which the engine reseeds from
+    (seed, step), so a resumed run draws the same noise.
+    """
+    if std <= 0:
+        return images
+    return images + std * torch.randn_like(images)

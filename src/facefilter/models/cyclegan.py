@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -41,11 +41,15 @@ from facefilter.models.blocks import (
     PatchDiscriminator,
     ResnetGenerator,
     init_weights,
+    instance_noise,
 )
+from facefilter.models.dilated import DilatedDiscriminator
 from facefilter.models.targets import Direction, Target
 from facefilter.pixels import to_unit
 
 N_DOWN = 2  # stride-2 convs in each generator: images must be divisible by 4
+DISCRIMINATORS = ("patch", "dilated")
+DiscKind = Literal["patch", "dilated"]
 
 
 @dataclass
@@ -57,7 +61,11 @@ class CycleGANConfig(ModelConfig):
     ngf: int = 64  # generator feature maps after the stem (CycleGAN paper)
     ndf: int = 64  # discriminator feature maps in the first layer (CycleGAN paper)
     n_blocks: int | None = None  # residual blocks; None: 9 at >= 256 px, 6 below (the paper)
-    n_layers_d: int = 3  # stride-2 convs in D: 70x70 patches; 16x16 map at 128 px
+    n_layers_d: int = 3  # stride-2 convs in the PatchGAN: 70x70 patches; 16x16 map at 128 px
+    # patch: 70x70 PatchGAN, judges texture (the paper); dilated: GANimorph's dilated D,
+    # every score sees the whole face, so it can judge shape (big eyes, small chin)
+    disc: DiscKind = "patch"
+    input_noise: float = 0.0  # std of Gaussian noise on D's inputs, decaying to 0 over training
     norm: NormKind = "instance"  # per-image statistics: batch size 1 works, as in the paper
     lambda_cycle: float = 10.0  # cycle L1 weight (the paper's lambda)
     lambda_identity: float = 0.5  # identity L1 weight, times lambda_cycle; 0 disables
@@ -82,6 +90,10 @@ class CycleGANConfig(ModelConfig):
         for field, weight in weights.items():
             if weight < 0:
                 raise UserError(f"--{field.replace('_', '-')} {weight} must be >= 0")
+        if self.disc not in DISCRIMINATORS:
+            raise UserError(f"--disc {self.disc!r} unknown; choose {' or '.join(DISCRIMINATORS)}")
+        if self.input_noise < 0:
+            raise UserError(f"--input-noise {self.input_noise} must be >= 0 (0: no noise)")
         if self.pool_size < 0:
             raise UserError(f"--pool-size {self.pool_size} must be >= 0 (0 disables the pool)")
         if self.lr <= 0:
@@ -148,14 +160,16 @@ class CycleGAN(Family):
         return nets
 
     def build_training_networks(self) -> dict[str, nn.Module]:
-        cfg = self.config
-        nets: dict[str, nn.Module] = {
-            "disc_a": PatchDiscriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm),
-            "disc_b": PatchDiscriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm),
-        }
+        nets = {"disc_a": self._discriminator(), "disc_b": self._discriminator()}
         for net in nets.values():
             init_weights(net, "normal", 0.02)
         return nets
+
+    def _discriminator(self) -> nn.Module:
+        cfg = self.config
+        if cfg.disc == "dilated":
+            return DilatedDiscriminator(3, cfg.ndf, self.image_size, cfg.norm)
+        return PatchDiscriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm)
 
     def ema_networks(self) -> tuple[str, ...]:
         return ("gen_ab", "gen_ba") if self.config.ema_decay > 0 else ()
@@ -182,12 +196,15 @@ class CycleGAN(Family):
     # --- training ----------------------------------------------------------------------
     def train_step(self, batch: dict[str, Tensor], progress: Progress) -> dict[str, float]:
         real_a, real_b = batch["real_a"], batch["real_b"]  # (B, 3, H, W) each
-        fake_a, fake_b, logs = self._generator_step(real_a, real_b)
-        logs |= self._discriminator_step(real_a, real_b, fake_a, fake_b)
+        noise = self.config.input_noise * schedules.linear_decay(progress.step, progress.total)
+        fake_a, fake_b, logs = self._generator_step(real_a, real_b, noise)
+        logs |= self._discriminator_step(real_a, real_b, fake_a, fake_b, noise)
+        if self.config.input_noise > 0:
+            logs["input_noise"] = noise
         return logs
 
     def _generator_step(
-        self, real_a: Tensor, real_b: Tensor
+        self, real_a: Tensor, real_b: Tensor, noise: float
     ) -> tuple[Tensor, Tensor, dict[str, float]]:
         cfg, gen_ab, gen_ba = self.config, self.nets["gen_ab"], self.nets["gen_ba"]
         # D frozen: no parameter grads. Called unwrapped (no DDP) because its
@@ -200,8 +217,8 @@ class CycleGAN(Family):
         rec_a = gen_ba(fake_b)
         fake_a = gen_ba(real_b)
         rec_b = gen_ab(fake_a)
-        gan_ab, logs = losses.lsgan_generator(disc_b(fake_b), "g_gan_ab")
-        gan_ba, more = losses.lsgan_generator(disc_a(fake_a), "g_gan_ba")
+        gan_ab, logs = losses.lsgan_generator(disc_b(instance_noise(fake_b, noise)), "g_gan_ab")
+        gan_ba, more = losses.lsgan_generator(disc_a(instance_noise(fake_a, noise)), "g_gan_ba")
         logs |= more
         cycle_a, more = losses.l1(rec_a, real_a, "cycle_a")
         logs |= more
@@ -224,22 +241,23 @@ class CycleGAN(Family):
         return fake_a.detach(), fake_b.detach(), logs
 
     def _discriminator_step(
-        self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor
+        self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor, noise: float
     ) -> dict[str, float]:
         set_requires_grad([self.nets["disc_a"], self.nets["disc_b"]], True)
         self.opts["disc"].zero_grad(set_to_none=True)
-        loss_a, logs = self._disc_loss("disc_a", real_a, self.pool_a.query(fake_a), "d_a")
-        loss_b, more = self._disc_loss("disc_b", real_b, self.pool_b.query(fake_b), "d_b")
+        pooled_a, pooled_b = self.pool_a.query(fake_a), self.pool_b.query(fake_b)
+        loss_a, logs = self._disc_loss("disc_a", real_a, pooled_a, noise, "d_a")
+        loss_b, more = self._disc_loss("disc_b", real_b, pooled_b, noise, "d_b")
         logs |= more
         self.backward(loss_a + loss_b)
         self.opts["disc"].step()
         return logs
 
     def _disc_loss(
-        self, name: str, real: Tensor, fake: Tensor, log_name: str
+        self, name: str, real: Tensor, fake: Tensor, noise: float, log_name: str
     ) -> tuple[Tensor, dict[str, float]]:
         # One D call on real and fake together: DDP allows one forward per backward.
-        logits = self.nets[name](torch.cat([real, fake]))  # (2B, 1, h, w)
+        logits = self.nets[name](instance_noise(torch.cat([real, fake]), noise))  # (2B, 1, h, w)
         real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
         return losses.lsgan_discriminator(real_logits, fake_logits, log_name)
 
@@ -278,7 +296,8 @@ class CycleGAN(Family):
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, Tensor]) -> Tensor:
         """Rows: real A, fake B, rec A, real B, fake A, rec B (up to 4 images each)."""
-        gen_ab, gen_ba = self.unwrapped("gen_ab"), self.unwrapped("gen_ba")
+        shown = self.inference_modules()  # the EMA generators where kept: what apply runs
+        gen_ab, gen_ba = shown["gen_ab"], shown["gen_ba"]
         was_training = {name: net.training for name, net in self.nets.items()}
         self.eval()
         try:
