@@ -23,6 +23,7 @@ import torch
 from torchvision.utils import save_image
 
 from facefilter.metrics import identity_score, paired_score, synth_pairs
+from facefilter.models.base import Family
 from facefilter.pixels import to_unit
 from facefilter.run import load_family
 from facefilter.train import TrainConfig, train
@@ -63,13 +64,19 @@ def main() -> None:
         base = identity_score(sources, truths)
         print(f"{source:>8} -> {target:<8} {score.l1:7.4f} {score.ssim:7.4f} {score.top1:6.3f}   "
               f"{base.l1:13.4f} {base.ssim:7.4f} {base.top1:6.3f}")  # fmt: skip
-    photos, _ = synth_pairs("photo", "anime", args.size, count=args.count, limit=8)
-    rows = [photos] + [model.translate(photos.to(model.device), s, "photo").cpu() for s in STYLES]
-    grid = torch.cat(rows)  # rows: input, then its photo, anime and cartoon renderings
-    save_image(to_unit(grid), args.out / "trvae_grid.png", nrow=len(photos), padding=2)
-    print(f"grid (rows: input, ->photo, ->anime, ->cartoon): {args.out / 'trvae_grid.png'}")
+    write_grid(model, args.size, args.count, args.out / "trvae_grid.png")
     if args.cyclegan_steps:
         compare_cyclegan(args)
+
+
+def write_grid(model: Family, size: int, count: int, path: Path) -> None:
+    """Rows: 8 held-out photos, then for each other style the transfer and the truth."""
+    rows = []
+    for style in STYLES[1:]:
+        photos, truths = synth_pairs("photo", style, size, count=count, limit=8)
+        rows += [model.translate(photos.to(model.device), style, "photo").cpu(), truths]
+    save_image(to_unit(torch.cat([photos, *rows])), path, nrow=len(photos), padding=2)
+    print(f"grid (rows: input, ->anime, true anime, ->cartoon, true cartoon): {path}")
 
 
 def compare_cyclegan(args: argparse.Namespace) -> None:
