@@ -59,19 +59,22 @@ def conv_norm_act(
     norm: NormKind = "instance",
     act: Activation = "relu",
     padding_mode: PaddingMode = "reflect",
+    dilation: int = 1,
 ) -> nn.Sequential:
     """Pad, convolve, normalise, activate; "same" size when stride is 1 and kernel odd.
 
     The conv has a bias only without a norm: a per-channel constant is exactly
     removed by the mean subtraction of instance or batch norm.
     """
-    pad = kernel // 2
+    pad = dilation * (kernel // 2)
     layers: list[nn.Module] = []
     if padding_mode != "zeros" and pad > 0:
         pad_cls = nn.ReflectionPad2d if padding_mode == "reflect" else nn.ReplicationPad2d
         layers.append(pad_cls(pad))
         pad = 0
-    layers.append(nn.Conv2d(in_ch, out_ch, kernel, stride, pad, bias=norm == "none"))
+    layers.append(
+        nn.Conv2d(in_ch, out_ch, kernel, stride, pad, dilation=dilation, bias=norm == "none")
+    )
     layers += [norm_layer(norm)(out_ch), activation(act)]
     return nn.Sequential(*layers)
 

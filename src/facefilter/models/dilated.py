@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from facefilter.models.blocks import NormKind, activation, norm_layer
+from facefilter.models.blocks import NormKind, activation, conv_norm_act, norm_layer
 
 STEM_LAYERS = 3  # stride-2 4x4 convs before the dilated chain (total stride 8)
 MIN_DILATIONS = (2, 4, 8)  # GANimorph's chain
@@ -67,26 +67,21 @@ class DilatedDiscriminator(nn.Module):
             stem += [nn.Conv2d(channels, out, 4, 2, 1, bias=bias), make_norm(out),
                      activation("lrelu")]  # fmt: skip
             channels = out
-        stem += [nn.Conv2d(channels, channels, 3, 1, 1, bias=bias), make_norm(channels),
-                 activation("lrelu")]  # fmt: skip
-        self.stem = nn.Sequential(*stem)
+        self.stem = nn.Sequential(*stem, self._conv(channels, channels, norm))
         self.rates = dilations_for(image_size)
         self.dilated = nn.Sequential(
-            *(
-                nn.Sequential(
-                    nn.Conv2d(channels, channels, 3, 1, rate, dilation=rate, bias=bias),
-                    make_norm(channels),
-                    activation("lrelu"),
-                )
-                for rate in self.rates
-            )
+            *(self._conv(channels, channels, norm, rate) for rate in self.rates)
         )
         self.merge = nn.Sequential(
-            nn.Conv2d(2 * channels, channels, 3, 1, 1, bias=bias), make_norm(channels),
-            activation("lrelu"),
+            self._conv(2 * channels, channels, norm),
             nn.ZeroPad2d((1, 2, 1, 2)),  # a 4x4 kernel keeps the size with uneven padding
             nn.Conv2d(channels, 1, 4, 1, 0),
-        )  # fmt: skip
+        )
+
+    @staticmethod
+    def _conv(in_ch: int, out_ch: int, norm: NormKind, dilation: int = 1) -> nn.Sequential:
+        """3x3, stride 1, zero padding ("same" size), norm, LeakyReLU 0.2."""
+        return conv_norm_act(in_ch, out_ch, 3, 1, norm, "lrelu", "zeros", dilation)
 
     def forward(self, images: Tensor) -> Tensor:
         local = self.stem(images)  # (B, 4ndf, H/8, W/8)
