@@ -104,8 +104,8 @@ class Filter:
         if engine == "torch":
             if config.onnx is not None:
                 raise UserError(f"{path} is an ONNX export; run it with --engine onnx")
+            chosen = pick_device(device)  # a bad --device is refused before the model loads
             family = load_family(path)
-            chosen = pick_device(device)
             for name in family.inference_names:
                 family.nets[name].to(chosen)
             return cls(config, family.directions(), TorchBackend(family, chosen))
