@@ -184,3 +184,16 @@ def test_fp16_on_the_cpu_is_one_line(tmp_path, two_domains):
     with pytest.raises(UserError, match="fp16 needs a CUDA GPU"):
         train(config(tmp_path / "run", two_domains, mixed_precision="fp16", cpu=True),
               "cyclegan-lite", TINY)  # fmt: skip
+
+
+def test_weights_saved_under_torch_compile_keys_still_load(tmp_path, two_domains):
+    """Runs trained with --compile by earlier versions saved `net._orig_mod.param` keys."""
+    from safetensors.torch import save_file
+
+    run = train(config(tmp_path / "run", two_domains, max_steps=1), "cyclegan-lite", TINY)
+    plain = load_file(run / "model.safetensors")
+    compiled = {key.replace(".", "._orig_mod.", 1): value for key, value in plain.items()}
+    save_file(compiled, run / "model.safetensors")
+    loaded = runs.load_family(run)
+    for key, value in loaded.unwrapped("gen_ab").state_dict().items():
+        assert torch.equal(value, plain[f"gen_ab.{key}"]), key
