@@ -192,3 +192,22 @@ def test_same_stem_images_do_not_overwrite_each_other(trained_run, tmp_path):
         assert main(["apply", str(trained_run), str(photos), "--to", "anime", "-o", str(inner),
                      "--detect", "never"]) == 0  # fmt: skip
     assert len(list(inner.iterdir())) == 2
+
+
+def test_version(capsys):
+    from facefilter import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"facefilter {__version__}"
+
+
+def test_metrics_log_the_learning_rate_itself(tmp_path):
+    a, b = write_images(tmp_path / "a", 2), write_images(tmp_path / "b", 2, base=200)
+    assert main(["train", "cyclegan-lite", "--data-a", f"folder:{a}", "--data-b", f"folder:{b}",
+                 "--size", "32", "--batch-size", "2", "--max-steps", "4", "--log-every", "1",
+                 "--num-workers", "0", "--no-progress", "--out", str(tmp_path / "run"),
+                 *TINY_CYCLEGAN]) == 0  # fmt: skip
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    # cyclegan-lite's lr: constant for the first half of the 4 steps, then falling to 0
+    assert [row["lr"] for row in rows][:2] == [pytest.approx(2e-4)] * 2
+    assert rows[-1]["lr"] < 2e-4

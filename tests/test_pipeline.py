@@ -158,7 +158,7 @@ def test_video_file_in_video_out(run, photos, tmp_path):
     [
         (["--webcam"], "--webcam: no camera at index 0"),
         (["--detector", "retina"], "unknown face detector 'retina'"),
-        (["--detector", "yunet"], "the yunet detector needs model_path"),
+        (["--detector", "yunet"], "the yunet detector needs --yunet-model PATH"),
         (["--detector", "yunet", "--yunet-model", "missing.onnx"], "missing.onnx does not exist"),
         (["--detect", "sometimes"], "sometimes"),
     ],

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 
 import tyro
 
+from facefilter import __version__
 from facefilter.errors import UserError
 from facefilter.models import FAMILIES, config_class
 from facefilter.train import TrainConfig
@@ -339,12 +340,16 @@ def parser_type() -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `facefilter` console script."""
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["--version"]:
+        print(f"facefilter {__version__}")
+        return 0
     try:
         command = tyro.cli(
             parser_type(),
             args=argv,
             prog="facefilter",
-            description="Trainable face filters: train on your faces, apply to any photo.",
+            description="Trainable face filters: train on your faces, apply to any photo. "
+            "(facefilter --version prints the version.)",
         )
         if hasattr(type(command), "family"):
             return run_train(command)

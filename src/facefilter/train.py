@@ -248,7 +248,8 @@ def _loop(
         if step % config.log_every == 0 and log is not None:
             images = config.log_every * config.batch_size * accelerator.num_processes
             rate = images / max(time.monotonic() - tick, 1e-9)
-            log.log(step, {**logs, "lr": lr_factor, "images_per_s": rate})
+            lr = next(iter(family.opts.values())).param_groups[0]["lr"]  # after the schedule
+            log.log(step, {**logs, "lr": lr, "images_per_s": rate})
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
             tick = time.monotonic()
         if step % config.sample_every == 0:

@@ -227,7 +227,7 @@ def five_from_dlib(points: np.ndarray) -> np.ndarray:
 
 def yunet_pass(model_path: Path | None, min_score: float) -> FacePass:
     if model_path is None:
-        raise UserError(f"the yunet detector needs model_path; {YUNET_SOURCE}")
+        raise UserError(f"the yunet detector needs --yunet-model PATH; {YUNET_SOURCE}")
     model_path = Path(model_path)
     if not model_path.is_file():
         raise UserError(f"YuNet model {model_path} does not exist; {YUNET_SOURCE}")
