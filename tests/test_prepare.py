@@ -77,6 +77,15 @@ def test_report_on_crops_and_synthetic_faces(cropped, tmp_path, capsys):
     assert "attributes (share of images)" in text
 
 
+def test_report_into_a_folder_says_where_the_chart_went(tmp_path, capsys):
+    folder = tmp_path / "reports"
+    assert main(["data", "report", "synth:photo?count=4", "--out", str(folder)]) == 0
+    written = folder / "data_report.png"
+    assert f"chart written to {written}" in capsys.readouterr().out
+    assert Image.open(written).format == "PNG"
+    assert sorted(p.name for p in folder.iterdir()) == ["data_report.png"]  # no temporary left
+
+
 def test_sample_photo(tmp_path):
     assert main(["data", "sample-photo", "-o", str(tmp_path / "a.png")]) == 0
     assert Image.open(tmp_path / "a.png").size == (512, 512)

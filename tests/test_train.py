@@ -197,3 +197,22 @@ def test_weights_saved_under_torch_compile_keys_still_load(tmp_path, two_domains
     loaded = runs.load_family(run)
     for key, value in loaded.unwrapped("gen_ab").state_dict().items():
         assert torch.equal(value, plain[f"gen_ab.{key}"]), key
+
+
+def test_a_short_run_writes_the_curves_it_announces(tmp_path, two_domains, capsys):
+    """--max-steps below --log-every: the last step is logged, so loss.png exists."""
+    run = train(config(tmp_path / "run", two_domains, max_steps=2, log_every=10), "cyclegan-lite",
+                TINY)  # fmt: skip
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").open()] == [2]
+    assert (run / "loss.png").is_file()
+    assert f"run saved in {run} at step 2" in capsys.readouterr().out
+
+
+def test_a_run_with_no_step_says_so(tmp_path, two_domains, capsys):
+    cfg = config(tmp_path / "run", two_domains, max_steps=2)
+    train(cfg, "cyclegan-lite", TINY)
+    capsys.readouterr()
+    train(config(tmp_path / "run", two_domains, max_steps=2, resume=True), "cyclegan-lite", TINY)
+    out = capsys.readouterr().out
+    assert "no training step ran (the run had already reached its last step)" in out
+    assert "run saved" not in out

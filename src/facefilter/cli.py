@@ -273,8 +273,7 @@ def run_data_report(command: DataReport) -> int:
         raise UserError(f"--limit must be at least 1, got {command.limit}")
     report = build_report(command.spec, command.limit)
     print("\n".join(report.lines()))
-    draw_report(report, command.out)
-    print(f"chart written to {command.out}")
+    print(f"chart written to {draw_report(report, command.out)}")
     return 0
 
 

@@ -205,19 +205,26 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
     log = RunLog(config.out, start, config.tensorboard) if accelerator.is_main_process else None
     try:
         with StopRequest() as stop:
-            _loop(config, family, data, accelerator, start, log, summary, stop)
+            step = _loop(config, family, data, accelerator, start, log, summary, stop)
     finally:
         if log is not None:
             log.close()
-    accelerator.print(f"run saved in {config.out}: model.safetensors, samples/, loss.png, "
-                      "metrics.jsonl")  # fmt: skip
+    if step == start:
+        why = "--train-time ran out before the first step" if config.train_time else (
+            "the run had already reached its last step"
+        )  # fmt: skip
+        accelerator.print(f"no training step ran ({why}); {config.out} holds step {step}")
+    else:
+        accelerator.print(f"run saved in {config.out} at step {step}: model.safetensors, "
+                          "samples/, loss.png, metrics.jsonl")  # fmt: skip
     return config.out
 
 
 def _loop(
     config: TrainConfig, family: Family, data: TrainingData, accelerator: Accelerator,
     start: int, log: RunLog | None, summary: dict[str, Any], stop: StopRequest,
-) -> None:  # fmt: skip
+) -> int:  # fmt: skip
+    """Train from step `start`; returns the step the run stopped at."""
     total = total_steps(config, data.epoch_size, accelerator.num_processes)
     last = total if config.stop_at is None else min(total, config.stop_at)
     deadline = time.monotonic() + 60 * config.train_time if config.train_time else math.inf
@@ -225,8 +232,10 @@ def _loop(
                          accelerator.process_index, accelerator.num_processes)  # fmt: skip
     show = config.progress and accelerator.is_main_process
     bar = tqdm(total=total, initial=start, disable=not show, desc=family.registry_name)
-    step, tick, saved_at = start, time.monotonic(), start
+    step, tick, saved_at, logged_at = start, time.monotonic(), start, start
     batches, out_of_time = iter(loader), False
+    per_step = config.batch_size * accelerator.num_processes  # images in one step, all processes
+    logs: dict[str, float] = {}
     while step < last:
         if should_stop(stop, deadline, accelerator):
             out_of_time = not stop.requested  # --train-time ran out: the run is over
@@ -246,21 +255,30 @@ def _loop(
         step += 1
         bar.update(1)
         if step % config.log_every == 0 and log is not None:
-            images = config.log_every * config.batch_size * accelerator.num_processes
-            rate = images / max(time.monotonic() - tick, 1e-9)
-            lr = next(iter(family.opts.values())).param_groups[0]["lr"]  # after the schedule
-            log.log(step, {**logs, "lr": lr, "images_per_s": rate})
+            record(log, step, logs, family, (step - logged_at) * per_step, tick)
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
-            tick = time.monotonic()
+            tick, logged_at = time.monotonic(), step
         if step % config.sample_every == 0:
             write_sample(config.out, family, data, step, accelerator)
         if step % config.save_every == 0:
             save(config.out, family, step, summary, accelerator)
             saved_at = step
     bar.close()
+    if log is not None and logged_at != step:  # the last step, so a short run has its curves
+        record(log, step, logs, family, (step - logged_at) * per_step, tick)
     unsaved, over = step != saved_at or step == start, step >= total or out_of_time
     finish(config, family, data, accelerator, stop, summary, step=step, unsaved=unsaved,
            over=over)  # fmt: skip
+    return step
+
+
+def record(
+    log: RunLog, step: int, logs: dict[str, float], family: Family, images: int, since: float
+) -> None:
+    """One metrics.jsonl line: the losses, the learning rate used, images per second."""
+    lr = next(iter(family.opts.values())).param_groups[0]["lr"]  # after the schedule
+    rate = images / max(time.monotonic() - since, 1e-9)
+    log.log(step, {**logs, "lr": lr, "images_per_s": rate})
 
 
 def finish(

@@ -21,6 +21,7 @@ from facefilter.data.prepare import read_manifest
 from facefilter.data.sources import open_source
 from facefilter.data.spec import parse_spec
 from facefilter.pixels import to_unit
+from facefilter.run import atomic_write
 
 REPORT_SIZE = 32  # pixels: enough for brightness, cheap to decode
 BINS = 10
@@ -107,8 +108,10 @@ def add_pose(report: DataReport, spec: str) -> None:
         report.yaw.append(float(np.dot(points[2] - points[:2].mean(0), across) / distance))
 
 
-def draw_report(report: DataReport, path: Path) -> None:
-    """The report as one PNG: bars for classes and attributes, histograms for the rest."""
+def draw_report(report: DataReport, path: Path) -> Path:
+    """The report as one PNG: bars for classes and attributes, histograms for the rest.
+    `path` is the PNG, or a folder (one that exists, or a name without a suffix) to write
+    data_report.png into; returns the file written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,6 +136,10 @@ def draw_report(report: DataReport, path: Path) -> None:
         axis.set_title(title, fontsize=10)
     fig.suptitle(f"{report.spec}: {report.images} images")
     fig.tight_layout()
+    if path.is_dir() or not path.suffix:
+        path = path / "data_report.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=80, format="png"))
+    plt.close(fig)
+    return path
     plt.close(fig)
