@@ -48,7 +48,7 @@ def test_apply_one_photo_and_a_folder(trained_run, tmp_path, capsys):
         "000_anime.png", "001_anime.png", "002_anime.png",
     ]  # fmt: skip
     assert (tmp_path / "sheet.png").is_file()
-    assert "wrote 3 image(s)" in capsys.readouterr().out
+    assert "wrote 3 file(s) for 3 image(s)" in capsys.readouterr().out
 
 
 def test_apply_reports_bad_files_and_goes_on(trained_run, tmp_path, capsys):

@@ -83,10 +83,13 @@ def test_photo_is_pasted_back_whole(run, photos, tmp_path):
     assert np.array_equal(after[400:, :], before[400:, :])  # far from the face: bit-identical
 
 
-def test_compare_and_crop_only_and_two_faces(run, photos, tmp_path):
+def test_compare_and_crop_only_and_two_faces(run, photos, tmp_path, capsys):
     assert apply(run, photos["astronaut"], "-o", tmp_path / "cmp.png", "--compare") == 0
     assert Image.open(tmp_path / "cmp.png").size == (1024, 512)
+    assert f"wrote {tmp_path / 'cmp.png'}" in capsys.readouterr().out
     assert apply(run, photos["two"], "-o", tmp_path / "faces.png", "--crop-only") == 0
+    said = capsys.readouterr().out  # the files as they are named on disk
+    assert "wrote 2 file(s) for 1 image(s)" in said and "faces_face1.png, faces_face2.png" in said
     crops = sorted(tmp_path.glob("faces_face*.png"))
     assert [p.name for p in crops] == ["faces_face1.png", "faces_face2.png"]
     assert all(Image.open(p).size == (SIZE, SIZE) for p in crops)

@@ -180,7 +180,7 @@ def run_apply(command: Apply) -> int:
 
 
 def apply_files(command: Apply, photo_filter: Any, request: Any, suffix: str) -> int:
-    from facefilter.inference.files import OutputOptions, apply_to_files
+    from facefilter.inference.files import OutputOptions, apply_to_files, summary
 
     options = OutputOptions(compare=command.compare, crop_only=command.crop_only,
                             sheet=command.sheet)  # fmt: skip
@@ -193,7 +193,7 @@ def apply_files(command: Apply, photo_filter: Any, request: Any, suffix: str) ->
               "whole (--detect always to refuse)", file=sys.stderr)  # fmt: skip
     if len(fallbacks) > 3:
         print(f"note: {len(fallbacks)} image(s) in all were translated whole", file=sys.stderr)
-    print(f"wrote {report.written} image(s) to {command.output}")
+    print(summary(report, command.output))
     if report.failures:
         print(f"{len(report.failures)} file(s) failed (listed above)", file=sys.stderr)
     return 1 if report.failures else 0

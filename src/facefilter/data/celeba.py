@@ -242,12 +242,15 @@ def parse_where(text: str) -> list[tuple[str, bool]]:
 
 
 def check_attribute(name: str, attr_names: list[str], origin: str) -> int:
-    """Column of `name`, or a UserError with the closest valid names."""
+    """Column of `name`, or a UserError with the closest names and every valid one."""
     if name in attr_names:
         return attr_names.index(name)
     close = difflib.get_close_matches(name, attr_names, n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(close)}?" if close else f"valid: {', '.join(attr_names)}"
-    raise UserError(f"unknown attribute {name!r}; {hint} ({len(attr_names)} in {origin})")
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UserError(
+        f"unknown attribute {name!r}; {hint}valid ({len(attr_names)} in {origin}): "
+        f"{', '.join(attr_names)}"
+    )
 
 
 def select_rows(

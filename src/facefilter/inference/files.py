@@ -40,9 +40,19 @@ class OutputOptions:
 
 @dataclass
 class ApplyReport:
-    written: int = 0
+    written: int = 0  # input images that were filtered
+    files: list[Path] = field(default_factory=list)  # what was written for them
     failures: list[str] = field(default_factory=list)
     whole: list[Path] = field(default_factory=list)  # images taken whole as face crops
+
+
+def summary(report: ApplyReport, output: Path) -> str:
+    """What was written, named as it is on disk (`--crop-only` writes one file per face)."""
+    if len(report.files) == 1:
+        return f"wrote {report.files[0]}"
+    names = ", ".join(p.name for p in report.files[:3]) + (", ..." if len(report.files) > 3 else "")
+    listed = f": {names}" if report.files else ""
+    return f"wrote {len(report.files)} file(s) for {report.written} image(s) to {output}{listed}"
 
 
 def is_video(path: Path) -> bool:
@@ -158,9 +168,11 @@ def apply_to_files(
         if result.whole:
             report.whole.append(path)
         made = pictures(result, options)
-        for picture, where in zip(made, numbered(destination, len(made)), strict=True):
+        paths = numbered(destination, len(made))
+        for picture, where in zip(made, paths, strict=True):
             save_picture(where, picture)
         report.written += 1
+        report.files += paths
         if options.sheet is not None:
             pairs += [(c, out) for c, out in zip(result.crops, result.outputs[0], strict=True)]
     if options.sheet is not None and pairs:
