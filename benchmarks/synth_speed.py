@@ -1,18 +1,23 @@
-"""How fast the built-in synthetic faces render: faces per second for each style.
+"""How fast the built-in synthetic faces render, and how fast `data synth` writes them.
 
 A benchmark, run on demand (not a test):
 
     python benchmarks/synth_speed.py --size 128 --count 512
+
+For each style: faces per second rendered in memory, then written to disk as
+`facefilter data synth` does (render + PNG encode + write), and the ratio of the two.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
-from facefilter.synth import STYLES, render, sample_params
+from facefilter.synth import STYLES, render, sample_params, write_dataset
 
 
 def faces_per_second(style: str, size: int, count: int, repeats: int) -> float:
@@ -25,6 +30,14 @@ def faces_per_second(style: str, size: int, count: int, repeats: int) -> float:
         render(params, style, size)
         best = min(best, time.perf_counter() - began)
     return count / best
+
+
+def written_per_second(style: str, size: int, count: int) -> float:
+    """Faces per second of `write_dataset` (what `data synth` runs) into a temporary folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        began = time.perf_counter()
+        write_dataset(Path(tmp), count, size, seed=0, styles=[style])
+        return count / (time.perf_counter() - began)
 
 
 def main() -> None:
@@ -45,9 +58,11 @@ def main() -> None:
     sample_params(args.count, seed=0)
     sampling = args.count / (time.perf_counter() - began)
     print(f"{'sample_params':>14}: {sampling:8.0f} faces/s")
+    print(f"{'style':>14}  {'rendered':>9}  {'written':>9}  written / rendered")
     for style in args.styles:
         rate = faces_per_second(style, args.size, args.count, args.repeats)
-        print(f"{style:>14}: {rate:8.0f} faces/s")
+        written = written_per_second(style, args.size, args.count)
+        print(f"{style:>14}  {rate:7.0f}/s  {written:7.0f}/s  {written / rate:.2f}")
 
 
 if __name__ == "__main__":

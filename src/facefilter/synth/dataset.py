@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -105,9 +106,14 @@ def to_uint8(images: Tensor) -> Tensor:
     return images.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
 
 
+PNG_LEVEL = 1  # zlib level: 2.6x faster to encode than PIL's 6, files ~10% larger (noise)
+WRITERS = 2  # PNG encoding releases the GIL: threads write one chunk while the next renders
+
+
 def save_png(image: Tensor, path: Path) -> None:
     """(3, H, W) uint8 -> PNG; PIL writes no timestamp, so equal pixels give equal bytes."""
-    Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).numpy())).save(path, format="PNG")
+    pixels = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
+    Image.fromarray(pixels).save(path, format="PNG", compress_level=PNG_LEVEL)
 
 
 def write_dataset(out: Path, count: int, size: int, seed: int, styles: Sequence[str],
@@ -127,16 +133,20 @@ def write_dataset(out: Path, count: int, size: int, seed: int, styles: Sequence[
     for style in styles:
         (out / style).mkdir(parents=True, exist_ok=True)
     names = [f"{i + 1:06d}.png" for i in range(count)]
-    rows = []
-    for start in range(0, count, _DATASET_CHUNK):
-        sampled = sample_params(min(_DATASET_CHUNK, count - start), seed, start)
-        params = force_attributes(sampled, forced)
-        for style in styles:
-            images = render_forced(sampled, params, style, size)
-            for offset, image in enumerate(to_uint8(images)):
-                save_png(image, out / style / names[start + offset])
-        for offset, attrs in enumerate(params.attributes.long().tolist()):
-            rows.append(names[start + offset] + "".join(f" {2 * a - 1:2d}" for a in attrs))
+    rows: list[str] = []
+    with ThreadPoolExecutor(WRITERS) as writers:
+        pending: list[Future[None]] = []
+        for start in range(0, count, _DATASET_CHUNK):
+            sampled = sample_params(min(_DATASET_CHUNK, count - start), seed, start)
+            params = force_attributes(sampled, forced)
+            for style in styles:
+                images = to_uint8(render_forced(sampled, params, style, size))
+                pending += [writers.submit(save_png, image, out / style / names[start + offset])
+                            for offset, image in enumerate(images)]  # fmt: skip
+            for offset, attrs in enumerate(params.attributes.long().tolist()):
+                rows.append(names[start + offset] + "".join(f" {2 * a - 1:2d}" for a in attrs))
+        for job in pending:
+            job.result()  # a failed write (disk full, permissions) raises here
     header = [str(count), " ".join(SYNTH_ATTRIBUTES)]
     (out / "list_attr_celeba.txt").write_text("\n".join(header + rows) + "\n")
     partition = [f"{name} {SPLITS[split_of(i)]}" for i, name in enumerate(names)]
