@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--disc", default="patch", choices=["patch", "dilated"])
     parser.add_argument("--input-noise", type=float, default=0.0, help="D input noise std")
     args = parser.parse_args()
+    if not 0 < args.every <= args.steps:
+        parser.error(f"--every {args.every} must lie in 1..--steps ({args.steps})")
 
     shutil.rmtree(args.out, ignore_errors=True)
     sources, truths = synth_pairs("photo", "anime", args.size, count=args.count, limit=200)

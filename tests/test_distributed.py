@@ -100,7 +100,8 @@ def launch(tmp_path_factory) -> Launch:
         for k, v in os.environ.items()
         if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
     }
-    env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "SPY_DIR": str(root / "spy")}
+    env |= {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "SPY_DIR": str(root / "spy"),
+            "CUDA_VISIBLE_DEVICES": ""}  # the CPU and gloo, on a machine with GPUs too  # fmt: skip
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
         "--master-addr", "127.0.0.1", "--master-port", str(free_port()), str(root / "spy_cli.py"),
@@ -164,3 +165,14 @@ def test_resume_under_one_process(launch, tmp_path, capsys):
     assert (run / "metrics.jsonl").read_text().startswith(before)  # the 2-process lines kept
     assert (run / "samples" / "step-000060.png").is_file()
     assert "trained with 2 process(es), resumed with 1" in capsys.readouterr().out
+
+
+def test_a_stray_world_size_is_one_line(tmp_path, capsys, monkeypatch):
+    """WORLD_SIZE left in the shell, no launcher: one line, nothing written, no hang."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    code = main([*TRAIN, "--max-steps", "2", "--out", str(tmp_path / "run")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "WORLD_SIZE=2 is set but no launcher" in err[0], err
+    assert not (tmp_path / "run").exists()

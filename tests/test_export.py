@@ -122,3 +122,16 @@ def test_exporting_an_export_is_one_line(run, tmp_path, capsys):
     assert main(["export", str(tmp_path / "filter"), "-o", str(tmp_path / "again")]) == 2
     assert "already an ONNX export" in capsys.readouterr().err
     assert not (tmp_path / "again").exists()
+
+
+def test_a_stray_onnx_file_in_a_run_directory_is_one_line(run, tmp_path, capsys):
+    assert main(["export", str(run), "-o", str(tmp_path / "x.onnx"), "--to", "anime"]) == 0
+    stray = run / "stray.onnx"
+    stray.write_bytes((tmp_path / "x.onnx").read_bytes())
+    capsys.readouterr()
+    try:
+        code = main(["apply", str(stray), "--list-targets", "--engine", "onnx"])
+    finally:
+        stray.unlink()
+    assert code == 2
+    assert "stray.onnx has no stray.json beside it" in capsys.readouterr().err

@@ -214,5 +214,13 @@ def test_a_run_with_no_step_says_so(tmp_path, two_domains, capsys):
     capsys.readouterr()
     train(config(tmp_path / "run", two_domains, max_steps=2, resume=True), "cyclegan-lite", TINY)
     out = capsys.readouterr().out
-    assert "no training step ran (the run had already reached its last step)" in out
+    assert "no training step ran (the run had already reached its last step; raise" in out
     assert "run saved" not in out
+
+
+def test_a_stop_at_not_past_the_saved_step_says_so(tmp_path, two_domains, capsys):
+    train(config(tmp_path / "run", two_domains, max_steps=4, stop_at=2), "cyclegan-lite", TINY)
+    capsys.readouterr()
+    again = config(tmp_path / "run", two_domains, max_steps=4, stop_at=2, resume=True)
+    train(again, "cyclegan-lite", TINY)
+    assert "(--stop-at 2 is not past the saved step 2)" in capsys.readouterr().out

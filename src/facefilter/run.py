@@ -179,7 +179,13 @@ def narrowed(config: RunConfig, path: Path) -> RunConfig:
     """One graph taken out of a folder export: only its own entry of the folder's table.
     (A single-file export has a FILE.json of its own with its one entry, so it may be
     renamed; a graph read through the folder's config.json must keep its name.)"""
-    if path.suffix != ".onnx" or config.onnx is None or config.source.name != CONFIG_FILE:
+    if path.suffix != ".onnx":
+        return config
+    if config.onnx is None:  # a run's own config.json beside a stray .onnx file
+        raise UserError(
+            f"{path} has no {path.with_suffix('.json').name} beside it; export it again"
+        )
+    if config.source.name != CONFIG_FILE:
         return config
     if path.name not in config.onnx:
         raise UserError(f"{path} is not listed in {config.source}; export it again")

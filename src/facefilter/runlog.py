@@ -68,7 +68,7 @@ def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
         except json.JSONDecodeError:
             continue  # a line torn by a crash
         for key, value in row.items():
-            if key not in ("step", "time", "lr", "images_per_s"):
+            if key not in ("step", "time", "lr", "images_per_s", "input_noise"):  # not losses
                 series[key].append((int(row["step"]), float(value)))
     return series
 

@@ -166,6 +166,11 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
     model_config.validate(config.size)  # before anything is read or written
     resume_step = prepare_run(config, family_name)
     launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and "MASTER_ADDR" not in os.environ:
+        raise UserError(
+            f"WORLD_SIZE={launched} is set but no launcher started this process (no "
+            "MASTER_ADDR); launch with torchrun or accelerate launch, or unset WORLD_SIZE"
+        )
     # torchrun on a machine without GPUs: Accelerate would run every process alone (each
     # writing the same run) unless told to use the CPU, where processes meet over gloo.
     on_cpu = config.cpu or (launched > 1 and not torch.cuda.is_available())
@@ -210,10 +215,8 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
         if log is not None:
             log.close()
     if step == start:
-        why = "--train-time ran out before the first step" if config.train_time else (
-            "the run had already reached its last step"
-        )  # fmt: skip
-        accelerator.print(f"no training step ran ({why}); {config.out} holds step {step}")
+        accelerator.print(f"no training step ran ({no_step_reason(config, data, start)}); "
+                          f"{config.out} holds step {step}")  # fmt: skip
     else:
         accelerator.print(f"run saved in {config.out} at step {step}: model.safetensors, "
                           "samples/, loss.png, metrics.jsonl")  # fmt: skip
@@ -266,10 +269,19 @@ def _loop(
     bar.close()
     if log is not None and logged_at != step:  # the last step, so a short run has its curves
         record(log, step, logs, family, (step - logged_at) * per_step, tick)
+        plot_losses(config.out)
     unsaved, over = step != saved_at or step == start, step >= total or out_of_time
     finish(config, family, data, accelerator, stop, summary, step=step, unsaved=unsaved,
            over=over)  # fmt: skip
     return step
+
+
+def no_step_reason(config: TrainConfig, data: TrainingData, start: int) -> str:
+    if config.stop_at is not None and config.stop_at <= start:
+        return f"--stop-at {config.stop_at} is not past the saved step {start}"
+    if start >= total_steps(config, data.epoch_size):
+        return "the run had already reached its last step; raise --max-steps to go on"
+    return "--train-time ran out before the first step"
 
 
 def record(
@@ -288,14 +300,15 @@ def finish(
     """After the loop: compute after-training state when the run is over, save, report."""
     if accelerator.num_processes > 1:
         should_stop(stop, math.inf, accelerator)  # a Ctrl-C during the last step, for all
-    if over and not stop.requested:
+    interrupted = stop.requested  # agreed; a Ctrl-C during the final save below is not
+    if over and not interrupted:
         family.eval()
         family.after_training(data)  # e.g. attribute vectors, saved in model.safetensors
         unsaved = True
     if unsaved:
         save(config.out, family, step, summary, accelerator)
         write_sample(config.out, family, data, step, accelerator)
-    if stop.requested:
+    if interrupted:
         accelerator.print(f"stopped at step {step}; checkpoint saved in {config.out}, "
                           "continue with --resume")  # fmt: skip
         raise SystemExit(130)  # the shell's code for "interrupted by Ctrl-C"

@@ -6,6 +6,7 @@ Each file is decoded, filtered by a `PhotoFilter` and written; a file that fails
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,17 +43,22 @@ class OutputOptions:
 class ApplyReport:
     written: int = 0  # input images that were filtered
     files: list[Path] = field(default_factory=list)  # what was written for them
+    sheet: Path | None = None  # the --sheet PNG, when one was written
     failures: list[str] = field(default_factory=list)
     whole: list[Path] = field(default_factory=list)  # images taken whole as face crops
 
 
 def summary(report: ApplyReport, output: Path) -> str:
     """What was written, named as it is on disk (`--crop-only` writes one file per face)."""
-    if len(report.files) == 1:
-        return f"wrote {report.files[0]}"
-    names = ", ".join(p.name for p in report.files[:3]) + (", ..." if len(report.files) > 3 else "")
-    listed = f": {names}" if report.files else ""
-    return f"wrote {len(report.files)} file(s) for {report.written} image(s) to {output}{listed}"
+    files, sheet = report.files, f"; sheet {report.sheet}" if report.sheet else ""
+    if len(files) == 1:
+        return f"wrote {files[0]}{sheet}"
+    if not files:
+        return f"wrote no file to {output}"
+    folder = Path(os.path.commonpath([p.parent for p in files]))  # a folder that exists
+    names = [str(p.relative_to(folder)) for p in files[:3]] + (["..."] if len(files) > 3 else [])
+    listed = ", ".join(names)
+    return f"wrote {len(files)} file(s) for {report.written} image(s) in {folder}: {listed}{sheet}"
 
 
 def is_video(path: Path) -> bool:
@@ -177,4 +183,5 @@ def apply_to_files(
             pairs += [(c, out) for c, out in zip(result.crops, result.outputs[0], strict=True)]
     if options.sheet is not None and pairs:
         save_picture(options.sheet, contact_sheet(pairs))
+        report.sheet = options.sheet
     return report

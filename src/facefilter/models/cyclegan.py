@@ -18,6 +18,7 @@ the model at 1, a partial filter between, and an exaggerated one above 1.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -65,7 +66,7 @@ class CycleGANConfig(ModelConfig):
     # patch: 70x70 PatchGAN, judges texture (the paper); dilated: GANimorph's dilated D,
     # every score sees the whole face, so it can judge shape (big eyes, small chin)
     disc: DiscKind = "patch"
-    input_noise: float = 0.0  # std of Gaussian noise on D's inputs, decaying to 0 over training
+    input_noise: float = 0.0  # std of Gaussian noise on D's inputs, decaying to 0 at --max-steps
     norm: NormKind = "instance"  # per-image statistics: batch size 1 works, as in the paper
     lambda_cycle: float = 10.0  # cycle L1 weight (the paper's lambda)
     lambda_identity: float = 0.5  # identity L1 weight, times lambda_cycle; 0 disables
@@ -92,7 +93,7 @@ class CycleGANConfig(ModelConfig):
                 raise UserError(f"--{field.replace('_', '-')} {weight} must be >= 0")
         if self.disc not in DISCRIMINATORS:
             raise UserError(f"--disc {self.disc!r} unknown; choose {' or '.join(DISCRIMINATORS)}")
-        if self.input_noise < 0:
+        if not math.isfinite(self.input_noise) or self.input_noise < 0:
             raise UserError(f"--input-noise {self.input_noise} must be >= 0 (0: no noise)")
         if self.pool_size < 0:
             raise UserError(f"--pool-size {self.pool_size} must be >= 0 (0 disables the pool)")
