@@ -174,7 +174,7 @@ def test_resume_with_other_model_settings_is_one_line(tmp_path, two_domains):
     cfg = config(tmp_path / "run", two_domains, max_steps=2)
     train(cfg, "cyclegan-lite", TINY)
     wider = CycleGANLiteConfig(ngf=16, ndf=8, n_blocks=1, pool_size=4)
-    with pytest.raises(UserError, match="saved networks do not match these settings"):
+    with pytest.raises(UserError, match=r"--resume: --ngf 16 differs from the run's 8 \("):
         train(config(tmp_path / "run", two_domains, max_steps=4, resume=True), "cyclegan-lite",
               wider)  # fmt: skip
     assert checkpoint.saved_step(cfg.out) == 2
@@ -224,3 +224,15 @@ def test_a_stop_at_not_past_the_saved_step_says_so(tmp_path, two_domains, capsys
     again = config(tmp_path / "run", two_domains, max_steps=4, stop_at=2, resume=True)
     train(again, "cyclegan-lite", TINY)
     assert "(--stop-at 2 is not past the saved step 2)" in capsys.readouterr().out
+
+
+def test_resume_refuses_a_changed_training_setting(tmp_path, two_domains):
+    """Forgetting --input-noise (or changing a loss weight or --size) would end exactness."""
+    noisy = CycleGANLiteConfig(ngf=8, ndf=8, n_blocks=1, pool_size=4, input_noise=0.1)
+    train(config(tmp_path / "run", two_domains, max_steps=2), "cyclegan-lite", noisy)
+    resume = config(tmp_path / "run", two_domains, max_steps=4, resume=True)
+    with pytest.raises(UserError, match=r"--input-noise 0\.0 differs from the run's 0\.1"):
+        train(resume, "cyclegan-lite", TINY)
+    with pytest.raises(UserError, match="--size 64 differs from the run's 32"):
+        train(config(tmp_path / "run", two_domains, size=64, resume=True), "cyclegan-lite", noisy)
+    assert checkpoint.saved_step(tmp_path / "run") == 2

@@ -88,7 +88,7 @@ def check_config(config: TrainConfig) -> None:
         raise UserError("--mixed-precision fp16 needs a CUDA GPU; on the CPU use bf16 or no")
 
 
-def prepare_run(config: TrainConfig, family_name: str) -> int | None:
+def prepare_run(config: TrainConfig, family_name: str, model: ModelConfig) -> int | None:
     """Refuse to overwrite another run; return the step to resume from, if any."""
     out = config.out
     if out.exists() and not out.is_dir():
@@ -101,12 +101,28 @@ def prepare_run(config: TrainConfig, family_name: str) -> int | None:
             f"{out} already holds a run; pass --resume to continue it or choose another --out"
         )
     if config.resume:
-        saved = read_run_config(out).family
-        if saved != family_name:
-            raise UserError(
-                f"{out} holds a {saved!r} run; resume it with `facefilter train {saved}`"
-            )
+        check_same_model(out, family_name, model, config.size)
     return step
+
+
+def check_same_model(out: Path, family_name: str, model: ModelConfig, size: int) -> None:
+    """A resume must rebuild the very model it continues: one line names the first flag
+    whose value differs from the run's config.json (a changed loss weight or noise would
+    otherwise silently end the promise that resume is exact)."""
+    saved = read_run_config(out)
+    if saved.family != family_name:
+        raise UserError(
+            f"{out} holds a {saved.family!r} run; resume it with `facefilter train {saved.family}`"
+        )
+    given = {**asdict(model), "size": size}
+    kept = {**asdict(saved.model_config()), "size": saved.image_size}
+    for name, value in given.items():
+        if kept.get(name) != value:
+            raise UserError(
+                f"--resume: --{name.replace('_', '-')} {value} differs from the run's "
+                f"{kept.get(name)} ({out / checkpoint.CONFIG_FILE}); resume with the run's "
+                "settings, or train a new run"
+            )
 
 
 def to_device(batch: dict[str, Tensor], device: torch.device, channels_last: bool):
@@ -164,7 +180,7 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
     check_config(config)
     model_config = model_config if model_config is not None else config_class(family_name)()
     model_config.validate(config.size)  # before anything is read or written
-    resume_step = prepare_run(config, family_name)
+    resume_step = prepare_run(config, family_name, model_config)
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > 1 and "MASTER_ADDR" not in os.environ:
         raise UserError(
