@@ -159,6 +159,23 @@ class ResnetGenerator(nn.Module):
         return self.model(images)
 
 
+def strided_stem(
+    in_ch: int, ndf: int, n_layers: int, norm: NormKind
+) -> tuple[list[nn.Module], int]:
+    """The discriminators' stem: `n_layers` 4x4 stride-2 convs, LeakyReLU 0.2, widths
+    ndf, 2ndf, 4ndf, ... (8ndf at most), no norm on the first. Returns (layers, channels)."""
+    make_norm = norm_layer(norm)
+    use_bias = norm == "none"  # a norm right after removes any bias anyway
+    layers: list[nn.Module] = [nn.Conv2d(in_ch, ndf, 4, 2, 1), activation("lrelu")]
+    channels = ndf
+    for i in range(1, n_layers):
+        out = ndf * min(2**i, 8)
+        layers += [nn.Conv2d(channels, out, 4, 2, 1, bias=use_bias), make_norm(out)]
+        layers.append(activation("lrelu"))
+        channels = out
+    return layers, channels
+
+
 class PatchDiscriminator(nn.Module):
     """PatchGAN: a map of real/fake scores, one per overlapping 70x70 patch (n_layers=3).
 
@@ -187,13 +204,7 @@ class PatchDiscriminator(nn.Module):
         super().__init__()
         make_norm = norm_layer(norm)
         use_bias = norm == "none"  # a norm right after removes any bias anyway
-        layers: list[nn.Module] = [nn.Conv2d(in_ch, ndf, 4, 2, 1), activation("lrelu")]
-        channels = ndf
-        for i in range(1, n_layers):
-            out = ndf * min(2**i, 8)
-            layers += [nn.Conv2d(channels, out, 4, 2, 1, bias=use_bias), make_norm(out)]
-            layers.append(activation("lrelu"))
-            channels = out
+        layers, channels = strided_stem(in_ch, ndf, n_layers, norm)
         out = ndf * min(2**n_layers, 8)
         pad = 0 if same_padding else 1
         layers += self._pad(same_padding)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from facefilter.models.blocks import NormKind, activation, conv_norm_act, norm_layer
+from facefilter.models.blocks import NormKind, conv_norm_act, strided_stem
 
 STEM_LAYERS = 3  # stride-2 4x4 convs before the dilated chain (total stride 8)
 MIN_DILATIONS = (2, 4, 8)  # GANimorph's chain
@@ -58,15 +58,7 @@ class DilatedDiscriminator(nn.Module):
         self, in_ch: int = 3, ndf: int = 64, image_size: int = 128, norm: NormKind = "instance"
     ) -> None:
         super().__init__()
-        make_norm = norm_layer(norm)
-        bias = norm == "none"  # a norm right after removes any bias anyway
-        stem: list[nn.Module] = [nn.Conv2d(in_ch, ndf, 4, 2, 1), activation("lrelu")]
-        channels = ndf
-        for i in range(1, STEM_LAYERS):
-            out = ndf * 2**i
-            stem += [nn.Conv2d(channels, out, 4, 2, 1, bias=bias), make_norm(out),
-                     activation("lrelu")]  # fmt: skip
-            channels = out
+        stem, channels = strided_stem(in_ch, ndf, STEM_LAYERS, norm)  # the PatchGAN's stem
         self.stem = nn.Sequential(*stem, self._conv(channels, channels, norm))
         self.rates = dilations_for(image_size)
         self.dilated = nn.Sequential(
