@@ -69,7 +69,7 @@ def test_apply_reports_bad_files_and_goes_on(trained_run, tmp_path, capsys):
     [
         (["--to", "cartoon"], "unknown target 'cartoon'; this model offers anime, selfie"),
         (["--to", "anime", "--from", "anime"], "no translation from 'anime' to 'anime'"),
-        (["--to", "+Smiling"], "unknown target '+Smiling'"),
+        (["--to", "+Smiling"], "no attribute vectors, so no edit such as '+Smiling'"),
         (["--to", "a b"], "is not a name"),
         (["--to", "anime", "--strength", "-1"], "--strength -1.0 must be a number >= 0"),
         (["--to", "anime", "--strength", "nan"], "--strength nan must be a number >= 0"),

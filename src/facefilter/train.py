@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs
 from torch import Tensor
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
@@ -190,10 +191,12 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
     # torchrun on a machine without GPUs: Accelerate would run every process alone (each
     # writing the same run) unless told to use the CPU, where processes meet over gloo.
     on_cpu = config.cpu or (launched > 1 and not torch.cuda.is_available())
+    unused = family_class(family_name).unused_parameters  # e.g. blocks not grown yet
     accelerator = Accelerator(
         mixed_precision=config.mixed_precision,
         cpu=on_cpu,
         dynamo_backend="inductor" if config.compile else "no",
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused)],
     )
     if launched != accelerator.num_processes:
         raise UserError(
@@ -206,6 +209,8 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
     )  # fmt: skip
     torch.manual_seed(config.seed)  # same seed, same initial weights
     family = create_family(family_name, model_config, data.domains, config.size)
+    for note in family.start_notes():
+        accelerator.print(note)
     if config.channels_last:
         for net in family.nets.values():
             net.to(memory_format=torch.channels_last)

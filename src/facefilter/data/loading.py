@@ -88,6 +88,27 @@ class Labelled(Dataset):
         return {"image": item["image"], "label": torch.tensor(item["label"])}
 
 
+class Attributed(Dataset):
+    """Items {"image", "attrs"} of one source with an attribute table (for attribute editors)."""
+
+    def __init__(self, source: ImageSource) -> None:
+        self.source = source
+        self.attr_names = source.attr_names
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.source[index]
+        return {"image": item["image"], "attrs": item["attrs"]}
+
+    def attribute_table(self) -> Tensor:
+        """(N, A) float in {0, 1}, read without decoding images."""
+        table = self.source.attribute_table()
+        assert table is not None, "Attributed wraps sources with an attribute table"
+        return table
+
+
 @dataclass
 class TrainingData:
     dataset: Dataset
@@ -124,26 +145,34 @@ def build_training_data(
             raise UserError(
                 "this family trains on two domains: pass --data-a SPEC and --data-b SPEC"
             )
-        a, b = (
-            open_source(data_a, size, "train", seed=seed),
-            open_source(data_b, size, "train", seed=seed),
-        )
-        if a.name == b.name:
-            raise UserError(
-                f"--data-a and --data-b are both named {a.name!r}; use distinct domains"
-            )
-        held_a = _held_out(data_a, size, seed, a)
-        held_b = _held_out(data_b, size, seed, b)
-        sample = {
-            "real_a": torch.stack([held_a[i]["image"] for i in spread_indices(len(held_a))]),
-            "real_b": torch.stack([held_b[i]["image"] for i in spread_indices(len(held_b))]),
-        }
-        streams = [Stream(len(a), seed), Stream(len(b), seed + 1)]
-        return TrainingData(UnpairedPairs(a, b), streams, [a.name, b.name], sample, len(a))
+        return _unpaired_data(data_a, data_b, size, seed)
     if data is None:
-        raise UserError(
-            "this family trains on labelled classes: pass --data SPEC (e.g. classes:DIR)"
-        )
+        what = "faces with an attribute table (e.g. synth:photo or celeba:DIR)" if (
+            kind == "attributes") else "labelled classes (e.g. classes:DIR)"  # fmt: skip
+        raise UserError(f"this family trains on {what}: pass --data SPEC")
+    if kind == "attributes":
+        return _attribute_data(data, size, seed)
+    return _class_data(data, size, seed)
+
+
+def _unpaired_data(data_a: str, data_b: str, size: int, seed: int) -> TrainingData:
+    a, b = (
+        open_source(data_a, size, "train", seed=seed),
+        open_source(data_b, size, "train", seed=seed),
+    )
+    if a.name == b.name:
+        raise UserError(f"--data-a and --data-b are both named {a.name!r}; use distinct domains")
+    held_a = _held_out(data_a, size, seed, a)
+    held_b = _held_out(data_b, size, seed, b)
+    sample = {
+        "real_a": torch.stack([held_a[i]["image"] for i in spread_indices(len(held_a))]),
+        "real_b": torch.stack([held_b[i]["image"] for i in spread_indices(len(held_b))]),
+    }
+    streams = [Stream(len(a), seed), Stream(len(b), seed + 1)]
+    return TrainingData(UnpairedPairs(a, b), streams, [a.name, b.name], sample, len(a))
+
+
+def _class_data(data: str, size: int, seed: int) -> TrainingData:
     source = open_source(data, size, "train", seed=seed)
     if len(source.class_names) < 2:
         raise UserError(
@@ -158,6 +187,26 @@ def build_training_data(
     }
     return TrainingData(Labelled(source), [Stream(len(source), seed)], source.class_names,
                         sample, len(source))  # fmt: skip
+
+
+def _attribute_data(data: str, size: int, seed: int) -> TrainingData:
+    source = open_source(data, size, "train", seed=seed)
+    if source.attribute_table() is None:
+        raise UserError(
+            f"{data} has no attribute table; an attribute editor learns from one: "
+            "synth:photo, or celeba:DIR (list_attr_celeba.txt beside the images)"
+        )
+    if len(source.attr_names) < 2:
+        raise UserError(f"{data} has {len(source.attr_names)} attribute(s); give at least two")
+    held = Attributed(_held_out(data, size, seed, source))
+    items = [held[i] for i in spread_indices(len(held), 2 * SAMPLE_COUNT)]
+    sample = {
+        "image": torch.stack([it["image"] for it in items]),
+        "attrs": torch.stack([it["attrs"] for it in items]),
+    }
+    dataset = Attributed(source)
+    return TrainingData(dataset, [Stream(len(source), seed)], dataset.attr_names, sample,
+                        len(source))  # fmt: skip
 
 
 def _held_out(spec: str, size: int, seed: int, train: ImageSource) -> ImageSource:

@@ -111,6 +111,9 @@ class FileImageSource(ImageSource):
             return self._item(candidate, to_tensor(image, self.size))
         raise UserError(f"{self.name}: none of its {len(self)} image files can be decoded")
 
+    def attribute_table(self) -> torch.Tensor | None:
+        return self._attrs
+
     def _item(self, index: int, image: torch.Tensor) -> dict[str, Any]:
         item: dict[str, Any] = {"image": image, "label": self._labels[index], "index": index}
         if self._attrs is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from facefilter.errors import UserError
@@ -106,6 +107,11 @@ class ImageSource(Dataset[dict[str, Any]], abc.ABC):
 
     @abc.abstractmethod
     def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    def attribute_table(self) -> Tensor | None:
+        """(N, A) float in {0, 1}: row i is item i's attributes, read without decoding a
+        single image (None when the source has no attribute table)."""
+        return None
 
     def __repr__(self) -> str:
         classes = f", classes {self.class_names}" if len(self.class_names) > 1 else ""

@@ -24,7 +24,7 @@ from facefilter.data.framing import align_config
 from facefilter.errors import UserError
 from facefilter.face import AlignConfig
 from facefilter.models.base import Family
-from facefilter.models.targets import Direction, Target, expand, resolve, targets_of
+from facefilter.models.targets import Direction, Target, combine, expand, resolve, targets_of
 from facefilter.pixels import from_pixels, to_pixels
 from facefilter.run import RunConfig, load_family, read_run_config
 
@@ -67,9 +67,22 @@ class OnnxBackend:
     def run(self, direction: Direction, images: Tensor, strength: Tensor) -> Tensor:
         from facefilter.inference.onnx import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME
 
+        if self.family is None:  # an export holds one graph per offered direction
+            direction, strength = self._exported(direction, strength)
         session = self.sessions.get(direction) or self._open(direction)
         feeds = {INPUT_NAME: images.cpu().numpy(), STRENGTH_NAME: strength.cpu().numpy()}
         return torch.from_numpy(session.run([OUTPUT_NAME], feeds)[0])  # type: ignore[attr-defined]
+
+    def _exported(self, direction: Direction, strength: Tensor) -> tuple[Direction, Tensor]:
+        """The exported graph for `direction`: an edit's amount is a factor of its strength
+        (z + strength * amount * v), but edits applied together need one graph of their own."""
+        if direction.also:
+            raise UserError(
+                f"an ONNX export runs one edit at a time, not "
+                f"{' '.join(map(str, direction.targets))}; combine edits with the run directory "
+                "(--engine torch, or --engine onnx on it)"
+            )
+        return direction.units[0], strength * direction.target.amount
 
     def _open(self, direction: Direction) -> object:
         from facefilter.inference.onnx import exported_bytes, session
@@ -93,6 +106,8 @@ class Filter:
         self.size = config.image_size
         self.directions = list(directions)
         self.backend = backend
+        # The trained model itself, where there is one (not for an ONNX export).
+        self.family: Family | None = getattr(backend, "family", None)
 
     @classmethod
     def load(cls, path: Path | str, engine: Engine = "torch", device: str | None = None) -> Filter:
@@ -130,6 +145,10 @@ class Filter:
         """The directions `--to TARGET` (or `--to all`) names."""
         return expand(self.directions, target, source)
 
+    def combine(self, edits: Sequence[str]) -> Direction:
+        """One direction that applies every edit together (`--edit +Smiling=1.5 --edit -Bangs`)."""
+        return combine([self.resolve(edit) for edit in edits])
+
     def align_config(self, **override: float | None) -> AlignConfig:
         """The framing the model was trained on, with any `override` (margin, eye_height, ...)."""
         framing = dict(self.config.framing or {})
@@ -141,8 +160,10 @@ class Filter:
     # --- translating -----------------------------------------------------------------
     def translate(self, images: Tensor, direction: Direction, strength: float = 1.0) -> Tensor:
         """(B, 3, S, S) float in [-1, 1] -> the same faces in `direction.target`."""
-        if direction not in self.directions:
-            raise UserError(f"this filter does not offer {direction}; it offers {self.targets()}")
+        missing = [unit for unit in direction.units if unit not in self.directions]
+        if missing:
+            offered = ", ".join(self.targets()) or "nothing yet"
+            raise UserError(f"this filter does not offer {missing[0]}; it offers {offered}")
         strengths = torch.full((images.shape[0],), float(strength))
         return self.backend.run(direction, images, strengths).clamp(-1, 1)
 

@@ -4,7 +4,8 @@ Layout of an export (`facefilter export RUN -o DIR`):
 
     DIR/config.json          the run's config.json plus an "onnx" table: file -> direction
     DIR/to-anime.onnx        one file per direction; named by the target alone when the
-    DIR/photo-to-anime.onnx  target fixes the source (CycleGAN), else by source and target
+    DIR/photo-to-anime.onnx  target fixes the source (CycleGAN), else by source and target;
+    DIR/add-Smiling.onnx     an attribute edit (remove-Smiling.onnx takes it away)
 
 `-o FILE.onnx` exports one direction (pick it with --to / --from) and writes its
 config beside it as FILE.json. Each graph is pure tensor-in tensor-out: inputs
@@ -37,7 +38,11 @@ PARITY_TOLERANCE = 1e-4
 
 
 def file_name(direction: Direction, directions: Sequence[Direction]) -> str:
-    """`to-anime.onnx` when only one direction reaches the target, else `photo-to-anime.onnx`."""
+    """`to-anime.onnx` when only one direction reaches the target, else `photo-to-anime.onnx`;
+    `add-Smiling.onnx` and `remove-Eyeglasses.onnx` for attribute edits."""
+    target = direction.target
+    if target.is_edit:
+        return f"{'add' if target.sign > 0 else 'remove'}-{target.name}.onnx"
     same_target = [d for d in directions if d.target == direction.target]
     prefix = f"{direction.source}-" if direction.source and len(same_target) > 1 else ""
     return f"{prefix}to-{direction.target}.onnx"

@@ -115,13 +115,29 @@ class PhotoFilter:
         if faces:
             return self.translate_faces(image, faces, request)
         height, width = image.shape[:2]
-        limit = WHOLE_IMAGE_FACTOR * self.size
-        if self.options.detect == "auto" and height <= limit and width <= limit:
+        if self.may_be_a_crop(image):
             return self.translate_whole(image, request)
         raise NoFaceError(
             f"{name}: no face found in this {width}x{height} image; if it is a face crop, "
             "use --detect never to translate it whole"
         )
+
+    def may_be_a_crop(self, image: np.ndarray) -> bool:
+        """`detect="auto"` takes an image with no face whole when it is small enough to be
+        a ready face crop (at most WHOLE_IMAGE_FACTOR times the model's size a side)."""
+        limit = WHOLE_IMAGE_FACTOR * self.size
+        return self.options.detect == "auto" and max(image.shape[:2]) <= limit
+
+    def face_crop(self, image: np.ndarray, name: str = "image") -> np.ndarray:
+        """The largest face of `image` aligned as the model was trained, (S, S, 3) uint8; an
+        image with no face is taken whole where `__call__` would; else NoFaceError."""
+        faces = self.find_faces(image) if self.detects else []
+        if faces:
+            return align_face(image, faces[0], self.align)[0]
+        if not self.detects or self.may_be_a_crop(image):
+            return square_crop(Image.fromarray(as_rgb_uint8(image)), self.size)
+        height, width = image.shape[:2]
+        raise NoFaceError(f"{name}: no face found in this {width}x{height} image")
 
     def translate_faces(
         self, image: np.ndarray, faces: Sequence[Face], request: Request

@@ -19,6 +19,8 @@ Batches are dicts of tensors. Which keys a family receives depends on its `data_
   domains are named by ``domains[0]`` and ``domains[1]``.
 - ``"classes"``: ``{"image": (B, 3, H, W), "label": (B,) long}``; ``label`` indexes
   ``domains`` (the class names).
+- ``"attributes"``: ``{"image": (B, 3, H, W), "attrs": (B, A) float in {0, 1}}``; the
+  columns are ``domains`` (the attribute table's names), for attribute editors.
 
 Images are float32 in [-1, 1] everywhere. A translator is `module(images, strength)`
 with strength (B,) float: 0 returns the input, 1 the full translation.
@@ -41,7 +43,7 @@ from facefilter.models.targets import Direction, Target, resolve, targets_of
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
-DataKind = Literal["unpaired", "classes"]
+DataKind = Literal["unpaired", "classes", "attributes"]
 
 
 @dataclass
@@ -73,6 +75,9 @@ class Family(abc.ABC):
 
     name: ClassVar[str]  # registry name, e.g. "cyclegan"
     data_kind: ClassVar[DataKind]
+    # Some parameters get no gradient in some steps (the blocks a progressive autoencoder
+    # has not grown yet): DDP must then look for them after every backward.
+    unused_parameters: ClassVar[bool] = False
 
     def __init__(
         self, config: ModelConfig, domains: Sequence[str], image_size: int, *,
@@ -134,6 +139,10 @@ class Family(abc.ABC):
     def build_helpers(self) -> dict[str, nn.Module]:
         """Frozen networks the losses use (a VGG feature net): not trained, not saved."""
         return {}
+
+    def start_notes(self) -> list[str]:
+        """Lines the engine prints when training starts (e.g. a loss left out, and why)."""
+        return []
 
     def ema_networks(self) -> tuple[str, ...]:
         """Inference networks with an EMA copy, which the engine updates and apply uses."""

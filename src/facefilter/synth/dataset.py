@@ -66,6 +66,10 @@ class SynthFaces(Dataset):
     def __len__(self) -> int:
         return len(self.ids)
 
+    def attribute_table(self) -> Tensor:
+        """(N, A) float in {0, 1}: every face's attributes (as forced), without rendering."""
+        return self._attrs.float()
+
     def _chunk(self, chunk: int) -> Tensor:
         if chunk not in self._cache:
             rows = slice(chunk * _DATASET_CHUNK, (chunk + 1) * _DATASET_CHUNK)

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from torch import Tensor
+
 from facefilter.data.spec import ImageSource, SourceSpec, int_option
 from facefilter.errors import UserError
 from facefilter.synth.dataset import SynthFaces
@@ -51,6 +53,9 @@ class SynthSource(ImageSource):
 
     def __len__(self) -> int:
         return self._faces_per_style * len(self._per_style)
+
+    def attribute_table(self) -> Tensor:
+        return self._per_style[0].attribute_table().repeat(len(self._per_style), 1)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
