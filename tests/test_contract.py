@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from facefilter import checkpoint
+from facefilter.data.loading import TrainingData
 from facefilter.models import FAMILIES, FamilyEntry, config_class, create_family, family_class
 from facefilter.models.base import Family, Progress
 from facefilter.models.cyclegan import CycleGAN, CycleGANConfig
@@ -29,9 +30,15 @@ TINY: dict[str, tuple[dict[str, Any], str]] = {
     "cyclegan-lite": ({"ngf": 8, "ndf": 8, "n_blocks": 1, "pool_size": 2}, "g_total"),
     "trvae": ({"channels": (8, 16), "latent_dim": 8, "mmd_dim": 16, "lr": 3e-3,
                "kl_warmup_steps": 0, "mmd_warmup_steps": 0}, "recon"),
+    "dcae": ({"channels": 8, "max_channels": 16, "latent_dim": 8, "lr": 3e-3,
+              "vector_count": 3}, "pixel"),
+    "pgae": ({"channels": 8, "max_channels": 16, "latent_dim": 8, "lr": 3e-3,
+              "vector_count": 3, "phase_steps": 2}, "pixel"),
 }  # fmt: skip
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "cyclegan-lite+dilated+noise": ("cyclegan-lite", {"disc": "dilated", "input_noise": 0.1}),
+    "dcae+variational": ("dcae", {"variational": True, "kl_weight": 1e-4}),
+    "pgae+variational+fading": ("pgae", {"variational": True, "phase_steps": 3}),
 }
 CASES = sorted(TINY)  # every family
 TRAINING_CASES = sorted([*TINY, *VARIANTS])  # and the variants that change training only
@@ -45,10 +52,37 @@ def case(case_id: str) -> tuple[str, dict[str, Any], str]:
     return name, settings | extra, watched
 
 
+class TinyAttributes(torch.utils.data.Dataset):
+    """Six faces with two attributes (named like DOMAINS), the first of which brightens
+    the face: what an attribute editor fits its vectors on."""
+
+    attr_names = DOMAINS
+
+    def __len__(self) -> int:
+        return 6
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        attrs = self.attribute_table()[index]
+        return {"image": smooth(6, 3)[index] * 0.3 + attrs[0] - 0.5, "attrs": attrs}
+
+    def attribute_table(self) -> Tensor:
+        return torch.tensor([[i % 2, i // 3] for i in range(6)], dtype=torch.float32)
+
+
 def tiny_family(case_id: str, **overrides: Any) -> Family:
+    """A tiny family of the case, ready to apply (an attribute editor has its vectors)."""
     name, settings, _ = case(case_id)
     torch.manual_seed(0)
-    return create_family(name, config_class(name)(**(settings | overrides)), DOMAINS, SIZE)
+    family = create_family(name, config_class(name)(**(settings | overrides)), DOMAINS, SIZE)
+    if family.data_kind == "attributes":  # an untrained encoder maps every face near 0
+        data = TinyAttributes()
+        batch = {"image": torch.stack([data[i]["image"] for i in range(6)])}
+        family.opts = family.build_optimizers()
+        for step in range(20):
+            family.train_step(batch, Progress(step, 20))
+        family.opts = {}
+        family.after_training(TrainingData(data, [], DOMAINS, {}, 6))
+    return family
 
 
 def smooth(count: int, seed: int) -> Tensor:
@@ -60,13 +94,19 @@ def smooth(count: int, seed: int) -> Tensor:
 def batch_for(family: Family, count: int = 4) -> dict[str, Tensor]:
     if family.data_kind == "unpaired":
         return {"real_a": smooth(count, 1), "real_b": smooth(count, 2) * 0.5 + 0.3}
+    if family.data_kind == "attributes":
+        return {"image": smooth(count, 1), "attrs": TinyAttributes().attribute_table()[:count]}
     return {"image": smooth(count, 1), "label": torch.arange(count) % len(family.domains)}
 
 
 def data_flags(family_name: str) -> dict[str, str]:
-    """TrainConfig data fields for a family: two domains or two classes of synthetic faces."""
-    if family_class(family_name).data_kind == "unpaired":
+    """TrainConfig data fields for a family: two domains, two classes, or faces with an
+    attribute table, all synthetic."""
+    kind = family_class(family_name).data_kind
+    if kind == "unpaired":
         return {"data_a": "synth:photo?count=10", "data_b": "synth:anime?count=10"}
+    if kind == "attributes":
+        return {"data": "synth:photo?count=20"}
     return {"data": "synth:photo,anime?count=10"}
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 import torch.distributed
+from safetensors.torch import load_file
 
 from conftest import TINY_CYCLEGAN
 from facefilter import checkpoint
@@ -176,3 +177,25 @@ def test_a_stray_world_size_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "WORLD_SIZE=2 is set but no launcher" in err[0], err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_progressive_autoencoder_grows_under_two_processes(tmp_path):
+    """pgae's blocks that have not grown yet get no gradient: DDP must be told to look for
+    unused parameters, or the second step fails. Growth, vectors and one writer, checked."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
+    env |= {"OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+        "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "facefilter.cli",
+        "train", "pgae", "--data", "synth:photo?count=24", "--size", "32", "--batch-size", "2",
+        "--max-steps", "10", "--phase-steps", "2", "--num-workers", "0", "--no-progress",
+        "--channels", "8", "--max-channels", "16", "--latent-dim", "8", "--vector-count", "4",
+        "--out", str(tmp_path / "run"),
+    ]  # fmt: skip
+    code, output = run_until_done(command, env, LAUNCH_TIMEOUT_S)
+    assert code == 0, output[-3000:]
+    state = load_file(tmp_path / "run" / "model.safetensors")
+    assert int(state["ae.level"]) == 2 and float(state["ae.alpha"]) == 1.0  # grown to 32 px
+    assert (state["state.vector_counts"] > 0).any()
+    states = [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith("state")]
+    assert states == ["state"]  # no state.tmp/ from a second writer

@@ -6,6 +6,8 @@ family's `train_step` reads as a sum of named terms and the logs stay generic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -80,4 +82,14 @@ def mmd_across_classes(features: Tensor, labels: Tensor, name: str = "mmd") -> t
         for b in present[i + 1 :]
     ]
     loss = torch.stack(terms).mean() if terms else features.sum() * 0.0
+    return loss, {name: loss.item()}
+
+
+def feature_mse(
+    predicted: Sequence[Tensor], target: Sequence[Tensor], name: str = "dfc"
+) -> tuple[Tensor, Logs]:
+    """Deep-feature-consistent loss (Hou et al. 2016): the MSE between the activations of
+    a fixed network (VGG19) for the output and for the target, summed over layers."""
+    terms = [F.mse_loss(p, t) for p, t in zip(predicted, target, strict=True)]
+    loss = torch.stack(terms).sum()
     return loss, {name: loss.item()}

@@ -36,6 +36,14 @@ FAMILIES: dict[str, FamilyEntry] = {
         "facefilter.models.trvae", "TrVAE", "TrVAEConfig",
         "transfer VAE: one conditional VAE + MMD moves a face between any classes",
     ),
+    "dcae": FamilyEntry(
+        "facefilter.models.dcae", "DCAE", "DCAEConfig",
+        "feature editor: a convolutional autoencoder + attribute vectors (+Smiling, -Eyeglasses)",
+    ),
+    "pgae": FamilyEntry(
+        "facefilter.models.pgae", "PGAE", "PGAEConfig",
+        "feature editor: an autoencoder grown 8 -> 16 -> 32 -> 64 px + attribute vectors",
+    ),
 }  # fmt: skip
 
 

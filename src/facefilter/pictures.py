@@ -1,0 +1,98 @@
+"""Labelled pictures: grids of faces with a title, row and column labels, and GIFs.
+
+Every picture a command writes goes through `save_picture` / `save_gif`, which write
+beside the target and rename it into place, so a failure never leaves half a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from facefilter.run import atomic_write
+
+INK, PAPER = (20, 20, 20), (250, 250, 247)
+_LINE = 12  # pixels per line of PIL's default font
+_PAD = 4
+
+
+def _text_width(text: str) -> int:
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    return int(draw.textlength(text)) + 2 * _PAD
+
+
+def _vertical_label(text: str, height: int, width: int) -> Image.Image:
+    """`text` written bottom to top in a (height, width) box, for narrow columns."""
+    strip = Image.new("RGB", (height, width), PAPER)
+    ImageDraw.Draw(strip).text((_PAD, (width - _LINE) // 2), text, fill=INK)
+    return strip.rotate(90, expand=True)
+
+
+def labelled_grid(
+    tiles: np.ndarray,
+    *,
+    rows: Sequence[str] = (),
+    columns: Sequence[str] = (),
+    title: str = "",
+    gap: int = 2,
+) -> np.ndarray:
+    """(R, C, H, W, 3) uint8 tiles -> one (H', W', 3) picture with a title line, a label
+    left of each row and one above each column (written upwards when wider than a tile)."""
+    n_rows, n_cols, height, width = tiles.shape[:4]
+    left = max((_text_width(t) for t in rows), default=0)
+    vertical = any(_text_width(t) > width + gap for t in columns)
+    head = max((_text_width(t) for t in columns), default=0) if vertical else _LINE + _PAD
+    head = head if columns else 0
+    top = (_LINE + 2 * _PAD if title else 0) + head
+    sheet = Image.new("RGB", (left + n_cols * (width + gap) + gap,
+                              top + n_rows * (height + gap) + gap), PAPER)  # fmt: skip
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((_PAD, _PAD), title, fill=INK)
+    for col, label in enumerate(columns):
+        x = left + gap + col * (width + gap)
+        if vertical:
+            sheet.paste(_vertical_label(label, head, width), (x, top - head))
+        else:
+            draw.text((x + (width - _text_width(label)) // 2 + _PAD, top - _LINE - 2), label,
+                      fill=INK)  # fmt: skip
+    for row in range(n_rows):
+        y = top + gap + row * (height + gap)
+        if row < len(rows):
+            draw.text((_PAD, y + (height - _LINE) // 2), rows[row], fill=INK)
+        for col in range(n_cols):
+            sheet.paste(Image.fromarray(tiles[row, col]), (left + gap + col * (width + gap), y))
+    return np.asarray(sheet)
+
+
+def enlarge(images: np.ndarray, factor: int) -> np.ndarray:
+    """(..., H, W, 3) -> (..., H * factor, W * factor, 3), nearest: pixels stay visible."""
+    if factor <= 1:
+        return images
+    return images.repeat(factor, axis=-3).repeat(factor, axis=-2)
+
+
+def save_picture(path: Path, picture: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 picture as PNG (or JPEG by suffix), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(picture)
+    kind = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    atomic_write(path, lambda tmp: image.save(tmp, format=kind, **({"quality": 95} if
+                                              kind == "JPEG" else {})))  # fmt: skip
+
+
+def save_gif(path: Path, frames: Sequence[np.ndarray], seconds: float = 2.0) -> None:
+    """Write (H, W, 3) uint8 frames as a looping GIF that plays forth and back in
+    `seconds` each way, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [Image.fromarray(frame) for frame in frames]
+    images = images + images[-2:0:-1]  # forth and back: the loop has no jump
+    duration = max(20, int(1000 * seconds / max(1, len(frames))))
+    atomic_write(path, lambda tmp: images[0].save(
+        tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0,
+    ))  # fmt: skip
