@@ -16,6 +16,15 @@ from typing import Annotated, Any, Literal, Union
 import tyro
 
 from facefilter import __version__
+from facefilter.cli_edits import (
+    Grid,
+    Lerp,
+    Vectors,
+    glue_edit_values,
+    run_grid,
+    run_lerp,
+    run_vectors,
+)
 from facefilter.errors import UserError
 from facefilter.models import FAMILIES, config_class
 from facefilter.train import TrainConfig
@@ -118,6 +127,10 @@ class Apply:
     run: tyro.conf.Positional[Path]  # run directory, export folder or exported .onnx file
     inputs: tyro.conf.Positional[Path | None] = None  # image, folder of images or video file
     to: str | None = None  # target, e.g. anime or +Smiling; `all`: every one side by side
+    # attribute edits applied together (dcae, pgae): --edit +Smiling=1.5 --edit -Eyeglasses
+    edit: Annotated[
+        tuple[str, ...], tyro.conf.arg(metavar="+NAME[=AMOUNT]"), tyro.conf.UseAppendAction
+    ] = ()
     output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("out")  # file or folder
     source: Annotated[str | None, tyro.conf.arg(name="from")] = None  # input's class (trVAE)
     strength: float = 1.0  # 0 returns the face unchanged, 1 the full filter, >1 exaggerates
@@ -145,7 +158,9 @@ def run_apply(command: Apply) -> int:
     from facefilter.inference import Filter, Request
     from facefilter.inference.files import is_video, require_input
 
-    if not command.list_targets and command.to is None:
+    if command.to is not None and command.edit:
+        raise UserError("give --to or --edit, not both (--to +Smiling is --edit +Smiling)")
+    if not command.list_targets and command.to is None and not command.edit:
         raise UserError("--to is required: the target (see --list-targets), or all")
     if not command.list_targets and command.inputs is None and not command.webcam:
         raise UserError("give an image, folder or video to filter (or --webcam)")
@@ -155,11 +170,15 @@ def run_apply(command: Apply) -> int:
     if command.list_targets:
         print("\n".join(flt.targets()))
         return 0
-    assert command.to is not None
-    request = Request(tuple(flt.expand(command.to, command.source)), command.strength)
+    if command.edit:
+        request = Request((flt.combine(command.edit),), command.strength)
+        suffix = "_" + "_".join(str(t) for t in request.directions[0].targets)
+    else:
+        assert command.to is not None
+        request = Request(tuple(flt.expand(command.to, command.source)), command.strength)
+        suffix = f"_{command.to}"
     video = command.webcam or (command.inputs is not None and is_video(command.inputs))
     photo_filter = build_photo_filter(command, flt, video)
-    suffix = f"_{command.to}"
     if command.webcam:
         from facefilter.inference.video import run_webcam
 
@@ -331,6 +350,9 @@ def parser_type() -> Any:
         Annotated[train, tyro.conf.subcommand("train", description=train_help, prefix_name=False)],
         Annotated[Apply, tyro.conf.subcommand("apply", prefix_name=False)],
         Annotated[Export, tyro.conf.subcommand("export", prefix_name=False)],
+        Annotated[Vectors, tyro.conf.subcommand("vectors", prefix_name=False)],
+        Annotated[Grid, tyro.conf.subcommand("grid", prefix_name=False)],
+        Annotated[Lerp, tyro.conf.subcommand("lerp", prefix_name=False)],
         Annotated[
             DataCommand, tyro.conf.subcommand("data", description=data_help, prefix_name=False)
         ],
@@ -339,13 +361,14 @@ def parser_type() -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `facefilter` console script."""
-    if (sys.argv[1:] if argv is None else argv)[:1] == ["--version"]:
+    args = glue_edit_values(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--version"]:
         print(f"facefilter {__version__}")
         return 0
     try:
         command = tyro.cli(
             parser_type(),
-            args=argv,
+            args=args,
             prog="facefilter",
             description="Trainable face filters: train on your faces, apply to any photo. "
             "(facefilter --version prints the version.)",
@@ -356,6 +379,13 @@ def main(argv: list[str] | None = None) -> int:
             return run_apply(command)
         if isinstance(command, Export):
             return run_export(command)
+        edits: dict[type, Callable[[Any], int]] = {
+            Vectors: run_vectors,
+            Grid: run_grid,
+            Lerp: run_lerp,
+        }
+        if type(command) in edits:
+            return edits[type(command)](command)
         return run_data(command)
     except UserError as error:
         print(f"facefilter: error: {error}", file=sys.stderr)

@@ -1,0 +1,161 @@
+"""The feature editors' commands: `vectors`, `grid` and `lerp` (parsed here, run by
+`facefilter.inference.edits`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import numpy as np
+import tyro
+
+from facefilter.errors import UserError
+
+if TYPE_CHECKING:
+    from facefilter.inference import Filter, PhotoFilter
+
+EDIT_FLAGS = ("--edit", "--to")  # their values may start with "-" (-Eyeglasses)
+
+
+@dataclass
+class Vectors:
+    """Compute a feature editor's attribute vectors (dcae, pgae): for each attribute, the
+    mean code of faces that have it minus the mean code of faces that lack it. Training
+    computes them on its own data; this recomputes them on any data with an attribute
+    table, and saves them in the run (model.safetensors)."""
+
+    run: tyro.conf.Positional[Path]  # run directory of a dcae or pgae model
+    data: str | None = None  # faces with an attribute table; default: the run's training data
+    count: int | None = None  # faces with and without each attribute; default up to 1000 each
+    attributes: str | None = None  # comma list, e.g. Smiling,Eyeglasses; default: every one
+
+
+@dataclass
+class Grid:
+    """Write a feature grid: faces in rows, each attribute added and removed in columns
+    (z + strength * v), labelled."""
+
+    run: tyro.conf.Positional[Path]  # run directory or export of a dcae or pgae model
+    inputs: tyro.conf.Positional[tuple[Path, ...]] = ()  # face images or folders (optional)
+    output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("feature_grid.png")
+    data: str | None = None  # faces to show when no images are given; default: the run's data
+    faces: int = 6  # rows
+    attributes: str | None = None  # comma list of columns; default: every attribute with a vector
+    strength: float = 1.5  # how far along each vector: beyond 1 exaggerates, so edits show
+    enlarge: int = 2  # show each pixel this many times wider (32 px faces are small)
+    engine: Literal["torch", "onnx"] = "torch"  # onnx: run with onnxruntime
+    detector: str = "auto"  # face detector for photos: auto, dlib, yunet or center
+    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
+
+
+@dataclass
+class Lerp:
+    """Write a GIF: one face (or photo) moving along an edit (--edit -Smiling=2: from z to
+    z - 2 v, pasted back into the photo), or, given two faces, one morphing into the other
+    (the decodes of the codes between them: dcae and pgae)."""
+
+    run: tyro.conf.Positional[Path]  # run directory
+    inputs: tyro.conf.Positional[tuple[Path, ...]]  # one photo (with --edit) or two faces
+    edit: Annotated[
+        tuple[str, ...], tyro.conf.arg(metavar="+NAME[=AMOUNT]"), tyro.conf.UseAppendAction
+    ] = ()  # e.g. --edit -Smiling=2; several add up. For other families: --edit anime
+    source: Annotated[str | None, tyro.conf.arg(name="from")] = None  # input's class (trVAE)
+    output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("lerp.gif")
+    frames: int = 16  # frames one way (the GIF plays forth and back)
+    seconds: float = 2.0  # one way
+    detector: str = "auto"  # face detector for photos: auto, dlib, yunet or center
+    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
+
+
+def glue_edit_values(argv: list[str]) -> list[str]:
+    """`--edit -Eyeglasses` -> `--edit=-Eyeglasses`: the parser would take -Eyeglasses for
+    a flag. Short flags (-o, -h) are never glued."""
+    glued: list[str] = []
+    for arg in argv:
+        if glued and glued[-1] in EDIT_FLAGS and arg[:1] == "-" and arg[1:2].isalnum() and (
+                len(arg) > 2):  # fmt: skip
+            glued[-1] = f"{glued[-1]}={arg}"
+        else:
+            glued.append(arg)
+    return glued
+
+
+def run_vectors(command: Vectors) -> int:
+    from facefilter.inference.edits import compute_vectors
+
+    report = compute_vectors(command.run, command.data, command.count, command.attributes)
+    counts = report.fit.counts.tolist()
+    print(f"attribute vectors from {report.spec} ({report.faces} faces):")
+    for name, (with_it, without), vector in zip(report.fit.names, counts, report.fit.vectors,
+                                                strict=True):  # fmt: skip
+        if with_it and without:
+            print(f"  {name:<20} {with_it:>5} with, {without:>5} without, |v| {vector.norm():.3f}")
+    print(f"saved in {command.run}; list them with facefilter apply {command.run} --list-targets")
+    return 0
+
+
+def _photo_filter(flt: Filter, detector: str, yunet_model: Path | None) -> PhotoFilter:
+    from facefilter.face import create_detector
+    from facefilter.face.detect import DEFAULT_ROTATIONS
+    from facefilter.inference import PhotoFilter
+
+    found = create_detector(detector, model_path=yunet_model, rotations=DEFAULT_ROTATIONS)
+    return PhotoFilter(flt, found)
+
+
+def run_grid(command: Grid) -> int:
+    from facefilter.inference import Filter
+    from facefilter.inference.edits import (
+        edited_attributes,
+        feature_grid,
+        parse_names,
+        read_faces,
+        training_spec,
+    )
+    from facefilter.pictures import save_picture
+
+    if command.faces < 1 or command.enlarge < 1:
+        raise UserError("--faces and --enlarge must be at least 1")
+    flt = Filter.load(command.run, engine=command.engine)
+    edited_attributes(flt)  # before any face is read
+    spec = None if command.inputs else training_spec(command.run, command.data)
+    photo_filter = _photo_filter(flt, command.detector, command.yunet_model)
+    crops, names = read_faces(photo_filter, command.inputs, spec, command.faces)
+    picture = feature_grid(flt, crops, names, parse_names(command.attributes), command.strength,
+                           command.enlarge)  # fmt: skip
+    save_picture(command.output, picture)
+    print(f"wrote {command.output}: {len(crops)} face(s)")
+    return 0
+
+
+def run_lerp(command: Lerp) -> int:
+    from facefilter.data.images import load_image
+    from facefilter.inference import Filter, Request
+    from facefilter.inference.edits import edit_frames, morph_frames
+    from facefilter.pictures import save_gif
+
+    if command.frames < 2 or not command.seconds > 0:
+        raise UserError("--frames must be at least 2 and --seconds positive")
+    for path in command.inputs:
+        if not path.is_file():
+            raise UserError(f"input {path} is not an image file")
+    flt = Filter.load(command.run)
+    photo_filter = _photo_filter(flt, command.detector, command.yunet_model)
+    images = [np.asarray(load_image(path)) for path in command.inputs]
+    if len(images) == 2 and not command.edit:
+        if flt.family is None:
+            raise UserError(f"{command.run} is an ONNX export; a morph needs the run directory")
+        crops = [photo_filter.face_crop(image, str(path))
+                 for image, path in zip(images, command.inputs, strict=True)]  # fmt: skip
+        frames = morph_frames(flt.family, command.run, crops[0], crops[1], command.frames)
+    elif len(images) == 1 and command.edit:
+        direction = (flt.combine(command.edit) if len(command.edit) > 1 else
+                     flt.resolve(command.edit[0], command.source))  # fmt: skip
+        Request((direction,))  # checks it
+        frames = edit_frames(photo_filter, images[0], direction, command.frames)
+    else:
+        raise UserError("give one photo with --edit (a lerp along it) or two faces (a morph)")
+    save_gif(command.output, frames, command.seconds)
+    print(f"wrote {command.output}: {command.frames} frames each way")
+    return 0

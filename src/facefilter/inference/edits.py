@@ -1,0 +1,173 @@
+"""What a feature editor's code space offers beyond `apply`: attribute vectors
+recomputed on any data (`facefilter vectors`), the feature grid (`facefilter grid`)
+and interpolation GIFs (`facefilter lerp`).
+
+The grid and the edit GIFs go through `Filter` and `PhotoFilter`, like `apply`, so
+they show exactly what users get (and work with the onnx engine, and, for the GIFs,
+with any family: a CycleGAN's strength fades from the photo to the drawing). The
+face-to-face morph interpolates codes, so it needs the autoencoder itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+
+from facefilter.data.images import list_images, load_image
+from facefilter.data.loading import Attributed
+from facefilter.data.sources import open_source
+from facefilter.errors import UserError
+from facefilter.inference.filter import Filter
+from facefilter.inference.photo import PhotoFilter, Request
+from facefilter.models import family_class
+from facefilter.models.base import Family
+from facefilter.models.featureae import FeatureAutoencoder
+from facefilter.models.targets import Direction
+from facefilter.models.vectors import VectorFit, check_count, check_names
+from facefilter.pictures import enlarge, labelled_grid
+from facefilter.pixels import from_pixels, to_pixels
+from facefilter.run import WEIGHTS_FILE, load_family, read_run_config, save_weights, write_json
+
+DEFAULT_COUNT = 1000  # the write-up's N, where the data has that many
+
+
+def editor(family: Family, run: Path) -> FeatureAutoencoder:
+    if not isinstance(family, FeatureAutoencoder):
+        raise UserError(
+            f"{run} is a {family.registry_name} model, which has no code space to edit; "
+            "attribute vectors, grids and morphs need a dcae or pgae run"
+        )
+    return family
+
+
+def training_spec(run: Path, given: str | None, flag: str = "--data") -> str:
+    """`given`, or the data the run trained on (recorded in its config.json)."""
+    if given:
+        return given
+    spec = read_run_config(run).train.get("data")
+    if not spec:
+        raise UserError(f"{run} records no training data; pass {flag} SPEC")
+    return str(spec)
+
+
+def parse_names(text: str | None) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+@dataclass
+class VectorsReport:
+    fit: VectorFit
+    spec: str
+    faces: int  # faces in the data
+
+
+def compute_vectors(
+    run: Path, spec: str | None = None, count: int | None = None, attributes: str | None = None
+) -> VectorsReport:
+    """Recompute the run's attribute vectors on `spec` and save them in model.safetensors.
+
+    Without `count`, up to 1000 faces with and 1000 without each attribute are averaged
+    (fewer where the data has fewer); an explicit `count` must be met for every attribute.
+    """
+    run = Path(run)
+    family = editor(load_family(run), run)
+    spec = training_spec(run, spec)
+    if count is not None and count < 1:
+        raise UserError(f"--count {count} must be at least 1")
+    source = open_source(spec, family.image_size, "train")
+    table = source.attribute_table()
+    if table is None:
+        raise UserError(f"{spec} has no attribute table; use synth:photo or celeba:DIR")
+    chosen = parse_names(attributes)
+    check_names(chosen, source.attr_names, "--attributes (the data's table)")
+    check_names(chosen, family.domains, "--attributes (the attributes this model learned)")
+    shared = [name for name in (chosen or family.domains) if name in source.attr_names]
+    if count is not None:
+        check_count(table, source.attr_names, shared, count)
+    weights = run / WEIGHTS_FILE
+    with safe_open(weights, "pt") as handle:
+        step = int((handle.metadata() or {}).get("step", 0))
+    fit = family.fit_vectors(Attributed(source), count or DEFAULT_COUNT, chosen or None)
+    save_weights(weights, family, step)
+    config = read_run_config(run)
+    config.extra["vectors"] = {"data": spec, "count": count or DEFAULT_COUNT,
+                               "attributes": family.edited_attributes()}  # fmt: skip
+    write_json(config.source, config.to_dict())
+    return VectorsReport(fit, spec, len(source))
+
+
+def read_faces(
+    photo_filter: PhotoFilter, inputs: Sequence[Path], spec: str | None, count: int
+) -> tuple[list[np.ndarray], list[str]]:
+    """Face crops (S, S, 3) uint8 and their names: from image files and folders (each
+    photo's largest face, aligned), or else `count` held-out faces of `spec`."""
+    if inputs:
+        paths = [p for path in inputs for p in (list_images(path) if path.is_dir() else [path])]
+        missing = [path for path in paths if not path.is_file()]
+        if missing or not paths:
+            raise UserError(f"no image at {missing[0] if missing else inputs[0]}")
+        crops = [photo_filter.face_crop(np.asarray(load_image(p)), str(p)) for p in paths]
+        return crops[:count], [p.stem for p in paths[:count]]
+    if spec is None:
+        raise UserError("give face images, or --data SPEC to take held-out faces from")
+    source = open_source(spec, photo_filter.size, "val")
+    chosen = [i * len(source) // min(count, len(source)) for i in range(min(count, len(source)))]
+    images = torch.stack([source[i]["image"] for i in chosen])
+    crops = list(to_pixels(images).permute(0, 2, 3, 1).numpy())
+    return crops, [f"face {i}" for i in chosen]
+
+
+def edited_attributes(flt: Filter) -> list[str]:
+    """The attributes `flt` edits; UserError when it edits none."""
+    offered = list(dict.fromkeys(d.target.name for d in flt.directions if d.target.is_edit))
+    if not offered:
+        run = flt.config.source.parent
+        if family_class(flt.config.family).data_kind != "attributes":
+            raise UserError(f"{run} is a {flt.config.family} model: it has no attribute edits "
+                            "to grid; the feature grid needs a dcae or pgae run")  # fmt: skip
+        raise UserError(f"{run} has no attribute vectors yet: facefilter vectors {run}")
+    return offered
+
+
+def feature_grid(
+    flt: Filter, crops: Sequence[np.ndarray], names: Sequence[str], attributes: Sequence[str],
+    strength: float, enlarge_by: int = 1,
+) -> np.ndarray:  # fmt: skip
+    """Rows: faces; columns: the face, then each attribute added and removed (the
+    write-up's feature grid), labelled."""
+    offered = edited_attributes(flt)
+    check_names(attributes, offered, "--attributes")
+    chosen = list(attributes) or offered
+    columns = [flt.resolve(f"{sign}{name}") for name in chosen for sign in "+-"]
+    outputs = [flt.translate_crops(list(crops), d, strength) for d in columns]
+    tiles = np.stack([np.stack([crop, *row]) for crop, *row in zip(crops, *outputs, strict=True)])
+    labels = ["face", *(str(d.target) for d in columns)]
+    title = (
+        f"{flt.config.family}: each attribute added (+) and removed (-) at strength {strength:g}"
+    )
+    return labelled_grid(enlarge(tiles, enlarge_by), rows=list(names), columns=labels, title=title)
+
+
+def edit_frames(
+    photo_filter: PhotoFilter, image: np.ndarray, direction: Direction, frames: int
+) -> list[np.ndarray]:
+    """The photo as the edit grows from strength 0 (the photo) to 1 (`direction` in full,
+    e.g. -Smiling=2: z - 2 v), faces pasted back: one frame per strength."""
+    strengths = np.linspace(0.0, 1.0, frames)
+    return [photo_filter(image, Request((direction,), float(s))).photos[0] for s in strengths]
+
+
+def morph_frames(
+    family: Family, run: Path, start: np.ndarray, end: np.ndarray, frames: int
+) -> list[np.ndarray]:
+    """Decodes of the codes between two face crops: the autoencoder's own interpolation."""
+    model = editor(family, run)
+    images = [from_pixels(np.array(crop)).permute(2, 0, 1)[None] for crop in (start, end)]
+    weights = np.linspace(0.0, 1.0, frames).tolist()
+    decoded = model.interpolate(images[0], images[1], weights)[:, 0]  # (frames, 3, S, S)
+    return list(to_pixels(decoded).permute(0, 2, 3, 1).cpu().numpy())
