@@ -38,7 +38,7 @@ TINY: dict[str, tuple[dict[str, Any], str]] = {
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "cyclegan-lite+dilated+noise": ("cyclegan-lite", {"disc": "dilated", "input_noise": 0.1}),
     "dcae+variational": ("dcae", {"variational": True, "kl_weight": 1e-4}),
-    "pgae+variational+fading": ("pgae", {"variational": True, "phase_steps": 3}),
+    "pgae+variational": ("pgae", {"variational": True, "phase_steps": 1}),  # grows every step
 }
 CASES = sorted(TINY)  # every family
 TRAINING_CASES = sorted([*TINY, *VARIANTS])  # and the variants that change training only

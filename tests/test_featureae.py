@@ -31,7 +31,7 @@ def test_growth_fades_each_resolution_in_then_trains_it():
     assert phase_length(800, levels, 0) == 100 and phase_length(800, levels, 7) == 7
 
 
-def test_pgae_grid_and_translator_run_at_the_resolution_reached():
+def test_pgae_runs_at_the_resolution_reached_and_its_grid_says_so():
     family = create_family("pgae", config_class("pgae")(**TINY), ["Smiling", "Male"], 32)
     net = family.nets["ae"]
     net.set_growth(1, 0.25)  # 16 px, fading in
@@ -43,6 +43,9 @@ def test_pgae_grid_and_translator_run_at_the_resolution_reached():
     family.vector_counts[0] = torch.tensor([3, 3])
     out = family.translate(images, "+Smiling")
     assert out.shape == images.shape  # back at the run's size
+    assert family.growth_note() == ", fading in (alpha 0.25)"
+    grid = family.sample_grid({"image": images})
+    assert grid.shape[0] == 3 and grid.shape[2] > 3 * 64  # input, decoded, +Smiling; enlarged
 
 
 # --- attribute vectors -----------------------------------------------------------------------
@@ -113,7 +116,7 @@ def test_amounts_scale_the_strength_and_edits_add_up(editor):
     assert torch.equal(editor.translator(both)(images, torch.zeros(2)), images)
 
 
-def test_keep_detail_adds_the_edit_and_decode_mode_returns_the_decode(editor):
+def test_keep_adds_the_edit_to_the_photo_and_decode_returns_the_decode(editor):
     images = torch.rand(2, 3, 32, 32) * 2 - 1
     direction = Direction(None, Target("Smiling", 1))
     ae = editor.nets["ae"]
@@ -122,10 +125,10 @@ def test_keep_detail_adds_the_edit_and_decode_mode_returns_the_decode(editor):
     editor.config.edit_focus = 0.0  # the edit everywhere, as the write-up applies it
     kept = editor.translator(direction)(images, torch.ones(2))
     torch.testing.assert_close(kept, (images + (edited - plain)).clamp(-1, 1))
-    editor.config.keep_detail = False
+    editor.config.edit_detail = "decode"
     decoded = editor.translator(direction)
     torch.testing.assert_close(decoded(images, torch.ones(2)), edited)
-    torch.testing.assert_close(decoded(images, torch.zeros(2)), images, atol=1e-6, rtol=0)
+    assert torch.equal(decoded(images, torch.zeros(2)), images)  # to the bit
 
 
 def test_focus_keeps_the_edit_where_the_decoded_change_is_strong(editor):
@@ -207,3 +210,29 @@ def test_a_pgae_run_resumed_in_the_middle_of_a_fade_continues_exactly(tmp_path):
     b = load_file(paused.out / "state" / "networks.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert float(a["ae.alpha"]) == 0.75 and int(a["ae.level"]) == 1  # the last step's
+
+
+def test_a_pgae_run_continued_with_more_steps_keeps_its_phases(tmp_path):
+    """The automatic phase length is fixed when training starts: raising --max-steps on
+    resume must not shrink the network back to a lower resolution."""
+    settings = dict(data="synth:photo?count=20", size=32, batch_size=4, num_workers=0,
+                    progress=False, save_every=100, sample_every=100)  # fmt: skip
+    model = config_class("pgae")(**TINY)  # phase_steps 0: 12 steps / 6 phases = 2 a phase
+    first = TrainConfig(out=tmp_path / "run", max_steps=12, **settings)
+    train(first, "pgae", model)
+    first.resume, first.max_steps = True, 40
+    train(first, "pgae", model)
+    state = load_file(tmp_path / "run" / "state" / "networks.safetensors")
+    assert int(state["ae.phase"]) == 2 and int(state["ae.level"]) == 2  # still at 32 px
+
+
+def test_settings_that_only_change_inference_may_change_on_resume(tmp_path):
+    settings = dict(data="synth:photo?count=20", size=32, batch_size=4, num_workers=0,
+                    progress=False, max_steps=4)  # fmt: skip
+    run = TrainConfig(out=tmp_path / "run", stop_at=2, **settings)
+    train(run, "dcae", config_class("dcae")(**TINY))
+    run.resume, run.stop_at = True, None
+    train(run, "dcae", config_class("dcae")(**TINY, edit_focus=0.0, edit_detail="decode"))
+    assert '"edit_focus": 0.0' in (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(UserError, match="--latent-dim 16 differs"):
+        train(run, "dcae", config_class("dcae")(**(TINY | {"latent_dim": 16})))

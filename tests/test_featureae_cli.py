@@ -3,6 +3,7 @@ train, vectors, apply --edit, grid, lerp, export, and the bad inputs."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,8 @@ def test_apply_several_edits_at_once(run, tmp_path):
     assert np.array_equal(np.asarray(Image.open(zero)), before)
 
 
-def test_vectors_recomputes_on_other_data_and_says_what_it_used(run, capsys):
+def test_vectors_recomputes_on_other_data_and_says_what_it_used(run, tmp_path, capsys):
+    run = shutil.copytree(run, tmp_path / "run")  # the module's run stays as trained
     before = load_file(run / "model.safetensors")["state.vectors"]
     assert main(["vectors", str(run), "--data", "synth:photo?count=80&seed=3", "--count", "5",
                  "--attributes", "Smiling,Male"]) == 0  # fmt: skip
@@ -69,6 +71,26 @@ def test_vectors_recomputes_on_other_data_and_says_what_it_used(run, capsys):
     assert not torch.equal(after["state.vectors"][12], before[12])  # Smiling: recomputed
     assert torch.equal(after["state.vectors"][0], before[0])  # Bald: kept
     assert after["state.vector_counts"][12].tolist() == [5, 5]
+
+
+def test_an_attribute_the_new_data_lacks_loses_its_vector_and_says_so(run, tmp_path, capsys):
+    run = shutil.copytree(run, tmp_path / "run")
+    assert main(["vectors", str(run), "--data", "synth:photo?count=80&where=-Bald"]) == 0
+    assert "Bald                 no vector: 0 of the" in capsys.readouterr().out
+    assert main(["apply", str(run), "--list-targets"]) == 0
+    offered = capsys.readouterr().out.split()
+    assert "+Bald" not in offered and "+Smiling" in offered
+
+
+def test_a_run_stopped_before_its_vectors_says_how_to_get_them(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "dcae", "--data", "synth:photo?count=20", "--size", "32",
+                 "--max-steps", "4", "--stop-at", "1", "--batch-size", "4", "--num-workers", "0",
+                 "--no-progress", "--out", str(out), *TINY]) == 0  # fmt: skip
+    assert "no --vgg-weights" in capsys.readouterr().out  # the start note
+    assert main(["apply", str(out), "--list-targets"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"facefilter vectors {out}" in captured.err
 
 
 @pytest.mark.parametrize(
@@ -113,6 +135,9 @@ def test_edits_on_a_family_without_vectors_are_one_line(tmp_path, capsys):
     assert len(err) == 1 and "no attribute vectors" in err[0] and "anime" in err[0]
     assert main(["vectors", str(out)]) == 2
     assert "need a dcae or pgae run" in lines(capsys)[0]
+    assert main(["apply", str(out), str(image), "--to", "anime", "--edit-focus", "0", "-o",
+                 str(tmp_path / "y.png")]) == 2  # fmt: skip
+    assert "--edit-focus is not a setting of a cyclegan-lite model" in lines(capsys)[0]
 
 
 def test_feature_grid_and_gifs(run, tmp_path):
@@ -146,6 +171,9 @@ def test_onnx_export_runs_single_edits_with_their_amount(run, tmp_path, capsys):
     assert main(["apply", str(tmp_path / "filter"), face(run), "--edit", "+Smiling", "--edit",
                  "-Bald", "--engine", "onnx", "-o", str(tmp_path / "x.png")]) == 2  # fmt: skip
     assert "one edit at a time" in lines(capsys)[-1]
+    assert main(["apply", str(tmp_path / "filter"), face(run), "--edit", "+Smiling", "--engine",
+                 "onnx", "--edit-focus", "0", "-o", str(tmp_path / "x.png")]) == 2  # fmt: skip
+    assert "settings are built in" in lines(capsys)[-1]
 
 
 def test_a_wrong_vgg_file_stops_training_before_anything_is_written(tmp_path, capsys):
@@ -174,9 +202,31 @@ def test_a_wrong_vgg_file_stops_training_before_anything_is_written(tmp_path, ca
     assert not out.exists()
 
 
-def test_without_vgg_weights_training_says_it_uses_the_pixel_loss(run):
+def test_without_vgg_weights_training_logs_the_pixel_loss_alone(run):
     assert "pixel" in (run / "metrics.jsonl").read_text()
     assert "dfc" not in (run / "metrics.jsonl").read_text()
+
+
+def test_apply_may_override_how_edits_are_output(run, tmp_path, capsys):
+    outputs = {}
+    for name, extra in {"default": [], "decode": ["--edit-detail", "decode", "--edit-focus", "0"],
+                        }.items():  # fmt: skip
+        out = tmp_path / f"{name}.png"
+        assert main(["apply", str(run), face(run), "--edit", "+Smiling=2", "-o", str(out),
+                     "--detect", "never", *extra]) == 0  # fmt: skip
+        outputs[name] = np.asarray(Image.open(out)).astype(int)
+    assert np.abs(outputs["default"] - outputs["decode"]).mean() > 1
+    assert main(["apply", str(run), face(run), "--edit", "+Smiling", "--edit-focus", "1.5",
+                 "-o", str(tmp_path / "x.png")]) == 2  # fmt: skip
+    assert "--edit-focus 1.5 must lie in [0, 1)" in lines(capsys)[-1]
+
+
+def test_an_amount_is_not_exported(run, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    assert main(["export", str(run), "-o", str(tmp_path / "f.onnx"), "--to", "+Smiling=1.5"]) == 2
+    err = lines(capsys)
+    assert len(err) == 1 and "export the edit itself (+Smiling)" in err[0]
+    assert not (tmp_path / "f.onnx").exists()
 
 
 def test_trains_on_a_celeba_layout_with_a_filter(run, tmp_path):

@@ -17,9 +17,11 @@ import tyro
 
 from facefilter import __version__
 from facefilter.cli_edits import (
+    EditDetail,
     Grid,
     Lerp,
     Vectors,
+    edit_overrides,
     glue_edit_values,
     run_grid,
     run_lerp,
@@ -131,6 +133,8 @@ class Apply:
     edit: Annotated[
         tuple[str, ...], tyro.conf.arg(metavar="+NAME[=AMOUNT]"), tyro.conf.UseAppendAction
     ] = ()
+    edit_detail: EditDetail | None = None  # feature editors: keep or decode (default: the run's)
+    edit_focus: float | None = None  # feature editors: 0 edits everywhere (default: the run's)
     output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("out")  # file or folder
     source: Annotated[str | None, tyro.conf.arg(name="from")] = None  # input's class (trVAE)
     strength: float = 1.0  # 0 returns the face unchanged, 1 the full filter, >1 exaggerates
@@ -166,9 +170,14 @@ def run_apply(command: Apply) -> int:
         raise UserError("give an image, folder or video to filter (or --webcam)")
     if command.inputs is not None and not command.list_targets:
         require_input(command.inputs)  # before the model and detector load
-    flt = Filter.load(command.run, engine=command.engine, device=command.device)
+    flt = Filter.load(command.run, engine=command.engine, device=command.device,
+                      overrides=edit_overrides(command))  # fmt: skip
     if command.list_targets:
-        print("\n".join(flt.targets()))
+        if flt.targets():
+            print("\n".join(flt.targets()))
+        else:
+            print(f"{command.run} offers no targets yet: a dcae or pgae run gets its edits from "
+                  f"`facefilter vectors {command.run}`", file=sys.stderr)  # fmt: skip
         return 0
     if command.edit:
         request = Request((flt.combine(command.edit),), command.strength)

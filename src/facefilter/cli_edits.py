@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from facefilter.inference import Filter, PhotoFilter
 
 EDIT_FLAGS = ("--edit", "--to")  # their values may start with "-" (-Eyeglasses)
+EditDetail = Literal["keep", "decode"]
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Grid:
     attributes: str | None = None  # comma list of columns; default: every attribute with a vector
     strength: float = 1.5  # how far along each vector: beyond 1 exaggerates, so edits show
     enlarge: int = 2  # show each pixel this many times wider (32 px faces are small)
+    edit_detail: EditDetail | None = None  # keep (photo + edit) or decode (default: the run's)
+    edit_focus: float | None = None  # 0 edits everywhere (default: the run's)
     engine: Literal["torch", "onnx"] = "torch"  # onnx: run with onnxruntime
     detector: str = "auto"  # face detector for photos: auto, dlib, yunet or center
     yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
@@ -55,17 +58,28 @@ class Lerp:
     z - 2 v, pasted back into the photo), or, given two faces, one morphing into the other
     (the decodes of the codes between them: dcae and pgae)."""
 
-    run: tyro.conf.Positional[Path]  # run directory
+    run: tyro.conf.Positional[Path]  # run directory or export
     inputs: tyro.conf.Positional[tuple[Path, ...]]  # one photo (with --edit) or two faces
+    # the edit to grow, e.g. -Smiling=2 (several add up); for other families a target: anime
     edit: Annotated[
         tuple[str, ...], tyro.conf.arg(metavar="+NAME[=AMOUNT]"), tyro.conf.UseAppendAction
-    ] = ()  # e.g. --edit -Smiling=2; several add up. For other families: --edit anime
+    ] = ()
     source: Annotated[str | None, tyro.conf.arg(name="from")] = None  # input's class (trVAE)
     output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("lerp.gif")
     frames: int = 16  # frames one way (the GIF plays forth and back)
     seconds: float = 2.0  # one way
+    enlarge: int = 1  # show each pixel this many times wider (for small face crops)
+    edit_detail: EditDetail | None = None  # keep (photo + edit) or decode (default: the run's)
+    edit_focus: float | None = None  # 0 edits everywhere (default: the run's)
+    engine: Literal["torch", "onnx"] = "torch"  # onnx: run with onnxruntime (not for morphs)
     detector: str = "auto"  # face detector for photos: auto, dlib, yunet or center
     yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
+
+
+def edit_overrides(command: object) -> dict[str, object]:
+    """The feature-editor settings a command overrides (None: the run's own)."""
+    names = ("edit_detail", "edit_focus")
+    return {name: getattr(command, name) for name in names if getattr(command, name) is not None}
 
 
 def glue_edit_values(argv: list[str]) -> list[str]:
@@ -85,12 +99,17 @@ def run_vectors(command: Vectors) -> int:
     from facefilter.inference.edits import compute_vectors
 
     report = compute_vectors(command.run, command.data, command.count, command.attributes)
-    counts = report.fit.counts.tolist()
+    fit = report.fit
     print(f"attribute vectors from {report.spec} ({report.faces} faces):")
-    for name, (with_it, without), vector in zip(report.fit.names, counts, report.fit.vectors,
-                                                strict=True):  # fmt: skip
+    for name in report.chosen:
+        row = fit.names.index(name)
+        with_it, without = fit.counts[row].tolist()
         if with_it and without:
-            print(f"  {name:<20} {with_it:>5} with, {without:>5} without, |v| {vector.norm():.3f}")
+            print(f"  {name:<20} {with_it:>5} with, {without:>5} without, "
+                  f"|v| {fit.vectors[row].norm():.3f}")  # fmt: skip
+        else:
+            print(f"  {name:<20} no vector: {report.have[name]} of the {report.faces} faces have "
+                  "it (it is no longer offered)")  # fmt: skip
     print(f"saved in {command.run}; list them with facefilter apply {command.run} --list-targets")
     return 0
 
@@ -117,7 +136,7 @@ def run_grid(command: Grid) -> int:
 
     if command.faces < 1 or command.enlarge < 1:
         raise UserError("--faces and --enlarge must be at least 1")
-    flt = Filter.load(command.run, engine=command.engine)
+    flt = Filter.load(command.run, engine=command.engine, overrides=edit_overrides(command))
     edited_attributes(flt)  # before any face is read
     spec = None if command.inputs else training_spec(command.run, command.data)
     photo_filter = _photo_filter(flt, command.detector, command.yunet_model)
@@ -131,31 +150,31 @@ def run_grid(command: Grid) -> int:
 
 def run_lerp(command: Lerp) -> int:
     from facefilter.data.images import load_image
-    from facefilter.inference import Filter, Request
+    from facefilter.inference import Filter
     from facefilter.inference.edits import edit_frames, morph_frames
-    from facefilter.pictures import save_gif
+    from facefilter.pictures import enlarge, save_gif
 
-    if command.frames < 2 or not command.seconds > 0:
-        raise UserError("--frames must be at least 2 and --seconds positive")
+    if command.frames < 2 or not command.seconds > 0 or command.enlarge < 1:
+        raise UserError("--frames must be at least 2, --seconds positive, --enlarge at least 1")
     for path in command.inputs:
         if not path.is_file():
             raise UserError(f"input {path} is not an image file")
-    flt = Filter.load(command.run)
+    flt = Filter.load(command.run, engine=command.engine, overrides=edit_overrides(command))
     photo_filter = _photo_filter(flt, command.detector, command.yunet_model)
     images = [np.asarray(load_image(path)) for path in command.inputs]
     if len(images) == 2 and not command.edit:
         if flt.family is None:
-            raise UserError(f"{command.run} is an ONNX export; a morph needs the run directory")
+            raise UserError(f"{command.run} is an ONNX export; a morph needs the run directory "
+                            "(and --engine torch)")  # fmt: skip
         crops = [photo_filter.face_crop(image, str(path))
                  for image, path in zip(images, command.inputs, strict=True)]  # fmt: skip
         frames = morph_frames(flt.family, command.run, crops[0], crops[1], command.frames)
     elif len(images) == 1 and command.edit:
         direction = (flt.combine(command.edit) if len(command.edit) > 1 else
                      flt.resolve(command.edit[0], command.source))  # fmt: skip
-        Request((direction,))  # checks it
         frames = edit_frames(photo_filter, images[0], direction, command.frames)
     else:
         raise UserError("give one photo with --edit (a lerp along it) or two faces (a morph)")
-    save_gif(command.output, frames, command.seconds)
+    save_gif(command.output, [enlarge(frame, command.enlarge) for frame in frames], command.seconds)
     print(f"wrote {command.output}: {command.frames} frames each way")
     return 0

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from facefilter.run import atomic_write
 
 INK, PAPER = (20, 20, 20), (250, 250, 247)
+JPEG_QUALITY = 95
 _LINE = 12  # pixels per line of PIL's default font
 _PAD = 4
 
@@ -76,13 +77,14 @@ def enlarge(images: np.ndarray, factor: int) -> np.ndarray:
 
 
 def save_picture(path: Path, picture: np.ndarray) -> None:
-    """Write an (H, W, 3) uint8 picture as PNG (or JPEG by suffix), atomically."""
+    """Write an (H, W, 3) uint8 picture in the format its suffix names (PNG when PIL knows
+    none), beside `path` and renamed into place: a failure leaves the old file whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(picture)
-    kind = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
-    atomic_write(path, lambda tmp: image.save(tmp, format=kind, **({"quality": 95} if
-                                              kind == "JPEG" else {})))  # fmt: skip
+    kind = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    quality = {"quality": JPEG_QUALITY} if kind == "JPEG" else {}
+    atomic_write(path, lambda tmp: image.save(tmp, format=kind, **quality))
 
 
 def save_gif(path: Path, frames: Sequence[np.ndarray], seconds: float = 2.0) -> None:

@@ -215,6 +215,15 @@ def load_flat_state(
         module.load_state_dict({k.replace(COMPILED_PREFIX, ""): v for k, v in own.items()})
 
 
+def with_overrides(model: ModelConfig, overrides: Mapping[str, Any], family: str) -> ModelConfig:
+    """`model` with inference-only settings replaced; one line for a setting it lacks."""
+    for name in overrides:
+        if name not in model.inference_only:
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{flag} is not a setting of a {family} model; drop it")
+    return dataclasses.replace(model, **overrides) if overrides else model
+
+
 def save_weights(path: Path, family: Family, step: int) -> None:
     """model.safetensors: inference networks (EMA where kept) and the inference state."""
     tensors = flat_state(family.inference_modules())
@@ -224,17 +233,22 @@ def save_weights(path: Path, family: Family, step: int) -> None:
     atomic_write(path, lambda tmp: save_file(tensors, tmp, meta))
 
 
-def load_family(run: Path, family_name: str | None = None, *, training: bool = False) -> Family:
+def load_family(
+    run: Path, family_name: str | None = None, *, training: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+) -> Family:  # fmt: skip
     """The trained family in `run`, its inference networks loaded, in eval mode.
 
     Only inference networks are built unless `training` (no discriminators to apply a CycleGAN).
+    `overrides` replaces settings that only change inference (`ModelConfig.inference_only`).
     """
     run = Path(run)
     config = read_run_config(run)
     if family_name is not None and config.family != family_name:
         raise UserError(f"{run} holds a {config.family!r} model, not {family_name!r}")
-    family = create_family(config.family, config.model_config(), config.domains,
-                           config.image_size, training=training)  # fmt: skip
+    model = with_overrides(config.model_config(), overrides or {}, config.family)
+    family = create_family(config.family, model, config.domains, config.image_size,
+                           training=training)  # fmt: skip
     weights = run / WEIGHTS_FILE
     if not weights.is_file():
         raise UserError(f"{run} has no {WEIGHTS_FILE}: training never saved; resume or retrain")

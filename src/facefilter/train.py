@@ -42,7 +42,7 @@ class TrainConfig:
     out: Path  # run directory: config.json, model.safetensors, state/, samples/, loss.png
     data_a: str | None = None  # two-domain families: source domain spec, e.g. synth:photo
     data_b: str | None = None  # two-domain families: target domain spec, e.g. synth:anime
-    data: str | None = None  # class-conditioned families: e.g. synth:photo,anime,cartoon
+    data: str | None = None  # one-set families: classes (trvae) or an attribute table (dcae, pgae)
     size: int = 128  # image side in pixels (each family sets its own default)
     batch_size: int = 1  # images per step (each family sets its own default)
     max_steps: int = 20_000  # stop here; schedules (lr decay, annealing) span these steps
@@ -118,7 +118,7 @@ def check_same_model(out: Path, family_name: str, model: ModelConfig, size: int)
     given = {**asdict(model), "size": size}
     kept = {**asdict(saved.model_config()), "size": saved.image_size}
     for name, value in given.items():
-        if kept.get(name) != value:
+        if kept.get(name) != value and name not in model.inference_only:
             raise UserError(
                 f"--resume: --{name.replace('_', '-')} {value} differs from the run's "
                 f"{kept.get(name)} ({out / checkpoint.CONFIG_FILE}); resume with the run's "
@@ -176,12 +176,8 @@ class StopRequest:
         signal.signal(signal.SIGINT, self.previous)
 
 
-def train(config: TrainConfig, family_name: str, model_config: ModelConfig | None = None) -> Path:
-    """Train family `family_name` as `config` says; return the run directory."""
-    check_config(config)
-    model_config = model_config if model_config is not None else config_class(family_name)()
-    model_config.validate(config.size)  # before anything is read or written
-    resume_step = prepare_run(config, family_name, model_config)
+def make_accelerator(config: TrainConfig, family_name: str) -> Accelerator:
+    """Accelerate for this launch: one process, or the group torchrun / accelerate formed."""
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > 1 and "MASTER_ADDR" not in os.environ:
         raise UserError(
@@ -203,6 +199,16 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
             f"WORLD_SIZE={launched} is set, but Accelerate formed a group of "
             f"{accelerator.num_processes}; launch with torchrun, or unset WORLD_SIZE"
         )
+    return accelerator
+
+
+def train(config: TrainConfig, family_name: str, model_config: ModelConfig | None = None) -> Path:
+    """Train family `family_name` as `config` says; return the run directory."""
+    check_config(config)
+    model_config = model_config if model_config is not None else config_class(family_name)()
+    model_config.validate(config.size)  # before anything is read or written
+    resume_step = prepare_run(config, family_name, model_config)
+    accelerator = make_accelerator(config, family_name)
     data = build_training_data(
         family_class(family_name).data_kind, size=config.size, seed=config.seed,
         data=config.data, data_a=config.data_a, data_b=config.data_b,

@@ -162,8 +162,8 @@ def _unpaired_data(data_a: str, data_b: str, size: int, seed: int) -> TrainingDa
     )
     if a.name == b.name:
         raise UserError(f"--data-a and --data-b are both named {a.name!r}; use distinct domains")
-    held_a = _held_out(data_a, size, seed, a)
-    held_b = _held_out(data_b, size, seed, b)
+    held_a = held_out(data_a, size, seed, a)
+    held_b = held_out(data_b, size, seed, b)
     sample = {
         "real_a": torch.stack([held_a[i]["image"] for i in spread_indices(len(held_a))]),
         "real_b": torch.stack([held_b[i]["image"] for i in spread_indices(len(held_b))]),
@@ -179,7 +179,7 @@ def _class_data(data: str, size: int, seed: int) -> TrainingData:
             f"{data} gives one class ({source.class_names[0]}); this family needs two or more, "
             "e.g. synth:photo,anime,cartoon or classes:DIR with one sub-folder per class"
         )
-    held = Labelled(_held_out(data, size, seed, source))
+    held = Labelled(held_out(data, size, seed, source))
     items = [held[i] for i in spread_indices(len(held), SAMPLE_COUNT * len(source.class_names))]
     sample = {
         "image": torch.stack([it["image"] for it in items]),
@@ -198,7 +198,7 @@ def _attribute_data(data: str, size: int, seed: int) -> TrainingData:
         )
     if len(source.attr_names) < 2:
         raise UserError(f"{data} has {len(source.attr_names)} attribute(s); give at least two")
-    held = Attributed(_held_out(data, size, seed, source))
+    held = Attributed(held_out(data, size, seed, source))
     items = [held[i] for i in spread_indices(len(held), 2 * SAMPLE_COUNT)]
     sample = {
         "image": torch.stack([it["image"] for it in items]),
@@ -209,7 +209,7 @@ def _attribute_data(data: str, size: int, seed: int) -> TrainingData:
                         len(source))  # fmt: skip
 
 
-def _held_out(spec: str, size: int, seed: int, train: ImageSource) -> ImageSource:
+def held_out(spec: str, size: int, seed: int, train: ImageSource) -> ImageSource:
     """The validation split, or the training set when the source has no held-out images."""
     try:
         held = open_source(spec, size, "val", seed=seed)

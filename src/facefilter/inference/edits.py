@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 
 from facefilter.data.images import list_images, load_image
-from facefilter.data.loading import Attributed
+from facefilter.data.loading import Attributed, held_out, spread_indices
 from facefilter.data.sources import open_source
 from facefilter.errors import UserError
 from facefilter.inference.filter import Filter
@@ -32,8 +32,6 @@ from facefilter.models.vectors import VectorFit, check_count, check_names
 from facefilter.pictures import enlarge, labelled_grid
 from facefilter.pixels import from_pixels, to_pixels
 from facefilter.run import WEIGHTS_FILE, load_family, read_run_config, save_weights, write_json
-
-DEFAULT_COUNT = 1000  # the write-up's N, where the data has that many
 
 
 def editor(family: Family, run: Path) -> FeatureAutoencoder:
@@ -64,6 +62,8 @@ class VectorsReport:
     fit: VectorFit
     spec: str
     faces: int  # faces in the data
+    chosen: list[str]  # the attributes computed (those of the model that the data has)
+    have: dict[str, int]  # faces of the data with each attribute
 
 
 def compute_vectors(
@@ -71,10 +71,14 @@ def compute_vectors(
 ) -> VectorsReport:
     """Recompute the run's attribute vectors on `spec` and save them in model.safetensors.
 
-    Without `count`, up to 1000 faces with and 1000 without each attribute are averaged
-    (fewer where the data has fewer); an explicit `count` must be met for every attribute.
+    Without `count`, up to the run's --vector-count faces with, and as many without, each
+    attribute are averaged (fewer where the data has fewer); an explicit `count` must be
+    met for every attribute. An attribute no face of the data has (or every face has)
+    loses its vector (the report says which).
     """
     run = Path(run)
+    if read_run_config(run).onnx is not None:
+        raise UserError(f"{run} is an ONNX export; compute vectors in the run directory")
     family = editor(load_family(run), run)
     spec = training_spec(run, spec)
     if count is not None and count < 1:
@@ -92,13 +96,15 @@ def compute_vectors(
     weights = run / WEIGHTS_FILE
     with safe_open(weights, "pt") as handle:
         step = int((handle.metadata() or {}).get("step", 0))
-    fit = family.fit_vectors(Attributed(source), count or DEFAULT_COUNT, chosen or None)
+    used = count or family.config.vector_count  # up to this many, fewer where there are fewer
+    fit = family.fit_vectors(Attributed(source), used, chosen or None)
     save_weights(weights, family, step)
     config = read_run_config(run)
-    config.extra["vectors"] = {"data": spec, "count": count or DEFAULT_COUNT,
+    config.extra["vectors"] = {"data": spec, "count": used,
                                "attributes": family.edited_attributes()}  # fmt: skip
     write_json(config.source, config.to_dict())
-    return VectorsReport(fit, spec, len(source))
+    have = dict(zip(source.attr_names, (table > 0.5).sum(0).tolist(), strict=True))
+    return VectorsReport(fit, spec, len(source), shared, have)
 
 
 def read_faces(
@@ -111,12 +117,14 @@ def read_faces(
         missing = [path for path in paths if not path.is_file()]
         if missing or not paths:
             raise UserError(f"no image at {missing[0] if missing else inputs[0]}")
+        paths = paths[:count]
         crops = [photo_filter.face_crop(np.asarray(load_image(p)), str(p)) for p in paths]
-        return crops[:count], [p.stem for p in paths[:count]]
+        return crops, [p.stem for p in paths]
     if spec is None:
         raise UserError("give face images, or --data SPEC to take held-out faces from")
-    source = open_source(spec, photo_filter.size, "val")
-    chosen = [i * len(source) // min(count, len(source)) for i in range(min(count, len(source)))]
+    train = open_source(spec, photo_filter.size, "train")
+    source = held_out(spec, photo_filter.size, 0, train)  # the training set when none is held out
+    chosen = spread_indices(len(source), count)
     images = torch.stack([source[i]["image"] for i in chosen])
     crops = list(to_pixels(images).permute(0, 2, 3, 1).numpy())
     return crops, [f"face {i}" for i in chosen]
@@ -158,8 +166,12 @@ def edit_frames(
 ) -> list[np.ndarray]:
     """The photo as the edit grows from strength 0 (the photo) to 1 (`direction` in full,
     e.g. -Smiling=2: z - 2 v), faces pasted back: one frame per strength."""
-    strengths = np.linspace(0.0, 1.0, frames)
-    return [photo_filter(image, Request((direction,), float(s))).photos[0] for s in strengths]
+    strengths = [float(s) for s in np.linspace(0.0, 1.0, frames)]
+    faces = photo_filter.find_faces(image) if photo_filter.detects else []
+    if not faces:  # a ready crop (or no face: the filter says so on the first frame)
+        return [photo_filter(image, Request((direction,), s)).photos[0] for s in strengths]
+    return [photo_filter.translate_faces(image, faces, Request((direction,), s)).photos[0]
+            for s in strengths]  # fmt: skip
 
 
 def morph_frames(

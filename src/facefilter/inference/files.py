@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm.auto import tqdm
 
 from facefilter.data.images import IMAGE_EXTENSIONS, ImageError, list_images, load_image
@@ -26,10 +25,10 @@ from facefilter.inference.photo import (
     contact_sheet,
     side_by_side,
 )
+from facefilter.pictures import save_picture
 
 MIN_SIDE = 16  # pixels; below this there is no face left to translate
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-JPEG_QUALITY = 95
 
 
 @dataclass(frozen=True)
@@ -129,15 +128,6 @@ def numbered(destination: Path, count: int) -> list[Path]:
         return [destination]
     return [destination.with_name(f"{destination.stem}_face{i + 1}{destination.suffix}")
             for i in range(count)]  # fmt: skip
-
-
-def save_picture(path: Path, picture: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = Image.fromarray(picture)
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        image.save(path, quality=JPEG_QUALITY)
-    else:
-        image.save(path)
 
 
 def default_warn(message: str) -> None:

@@ -12,9 +12,9 @@ that applies a filter (files, video, webcam, the demo, eval) goes through this c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -110,24 +110,33 @@ class Filter:
         self.family: Family | None = getattr(backend, "family", None)
 
     @classmethod
-    def load(cls, path: Path | str, engine: Engine = "torch", device: str | None = None) -> Filter:
-        """From a run directory, an export folder or an exported FILE.onnx."""
+    def load(
+        cls, path: Path | str, engine: Engine = "torch", device: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Filter:  # fmt: skip
+        """From a run directory, an export folder or an exported FILE.onnx. `overrides`
+        replaces settings that only change inference (e.g. a feature editor's edit_focus)."""
         path = Path(path)
         if engine not in ENGINES:
             raise UserError(f"unknown engine {engine!r}; choose {' or '.join(ENGINES)}")
         config = read_run_config(path)
+        overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        if config.onnx is not None and overrides:
+            flag = "--" + next(iter(overrides)).replace("_", "-")
+            raise UserError(f"{path} is an ONNX export, whose settings are built in; apply the "
+                            f"run directory to change {flag}")  # fmt: skip
         if engine == "torch":
             if config.onnx is not None:
                 raise UserError(f"{path} is an ONNX export; run it with --engine onnx")
             chosen = pick_device(device)  # a bad --device is refused before the model loads
-            family = load_family(path)
+            family = load_family(path, overrides=overrides)
             for name in family.inference_names:
                 family.nets[name].to(chosen)
             return cls(config, family.directions(), TorchBackend(family, chosen))
         if device not in (None, "cpu"):
             raise UserError(f"--device {device}: the onnx engine runs on the CPU; drop --device")
         if config.onnx is None:  # a run directory: graphs exported as they are first used
-            family = load_family(path)
+            family = load_family(path, overrides=overrides)
             return cls(config, family.directions(), OnnxBackend({}, family, config.image_size))
         folder = path.parent if path.suffix == ".onnx" else path
         files = {d: (path if path.suffix == ".onnx" else folder / name)

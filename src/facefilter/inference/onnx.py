@@ -53,7 +53,13 @@ def chosen_directions(family: Family, to: str | None, source: str | None) -> lis
     chosen = from_source(family.directions(), source)
     if to is None or to == ALL_TARGETS:
         return chosen
-    towards = [d for d in chosen if d.target == Target.parse(to)]
+    wanted = Target.parse(to)
+    if wanted.amount != 1.0:
+        raise UserError(
+            f"--to {to}: export the edit itself ({wanted.unit}); its amount is a strength, "
+            f"given when applying (--edit {wanted} works on the exported graph)"
+        )
+    towards = [d for d in chosen if d.target == wanted]
     return towards or [family.resolve(to, source)]  # resolve says why there is none
 
 

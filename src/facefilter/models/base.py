@@ -52,6 +52,9 @@ class ModelConfig:
 
     # `facefilter train <family>` defaults that suit this family (TrainConfig field -> value).
     train_defaults: ClassVar[dict[str, Any]] = {}
+    # Fields that change only what inference outputs, not what training learns: `apply`
+    # may override them, and a resume may change them.
+    inference_only: ClassVar[tuple[str, ...]] = ()
 
     def validate(self, image_size: int) -> None:
         """Raise UserError for a value that cannot work, naming the value and the fix."""

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from facefilter.errors import UserError
-from facefilter.models.featureae import Autoencoder, FeatureAEConfig, FeatureAutoencoder
+from facefilter.models.featureae import (
+    Autoencoder,
+    CodeHead,
+    FeatureAEConfig,
+    FeatureAutoencoder,
+)
 
 MIN_SIZE, MAX_SIZE = 32, 128
 
@@ -63,9 +68,7 @@ class DCAENet(Autoencoder):
         for in_ch, out_ch in zip([3, *widths], widths, strict=False):
             encoder += [*conv_bn(in_ch, out_ch), nn.MaxPool2d(2)]
         self.encoder = nn.Sequential(*encoder, nn.Flatten())
-        self.variational = config.variational
-        self.to_code = nn.Linear(flat, config.latent_dim * (2 if config.variational else 1))
-        self.from_code = nn.Sequential(nn.Linear(config.latent_dim, flat), nn.LeakyReLU(0.2))
+        self.head = CodeHead(flat, config.latent_dim, config.variational)
         decoder: list[nn.Module] = []
         for in_ch, out_ch in zip(widths[::-1], [*widths[::-1][1:], widths[0]], strict=True):
             decoder += [nn.Upsample(scale_factor=2.0, mode="nearest"), *conv_bn(in_ch, out_ch)]
@@ -76,14 +79,10 @@ class DCAENet(Autoencoder):
         return self.size
 
     def encode(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        code = self.to_code(self.encoder(images))
-        if not self.variational:
-            return code, None
-        mean, logvar = code.chunk(2, dim=1)
-        return mean, logvar.clamp(-10, 10)  # exp() of a wild log-variance overflows
+        return self.head.encode(self.encoder(images))
 
     def decode(self, codes: Tensor) -> Tensor:
-        return self.decoder(self.from_code(codes).view(-1, *self.shape))
+        return self.decoder(self.head.decode(codes).view(-1, *self.shape))
 
 
 class DCAE(FeatureAutoencoder):

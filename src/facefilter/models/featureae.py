@@ -10,11 +10,13 @@ VGG19 weights), optionally as a VAE (`--variational`: the DFC-VAE, whose edits u
 the mean code). After training, every attribute of the data's table gets a vector
 (`models/vectors.py`), saved beside the weights; `facefilter vectors` recomputes them.
 
-The output keeps the photo's detail (`keep_detail`, the default): the edit is the
-difference of two decodes, x + decode(z') - decode(z), so what the autoencoder cannot
-draw (skin texture, a sharp background, noise) stays as it was, and strength 0 is the
-input exactly. `--no-keep-detail` returns decode(z') itself, as the write-up does,
-blended with the input below strength 1 (0 is still the input).
+The output keeps the photo's detail (`--edit-detail keep`, the default): the edit is
+the difference of two decodes, x + decode(z') - decode(z), so what the autoencoder
+cannot draw (skin texture, a sharp background, noise) stays as it was, and strength 0
+is the input exactly. `--edit-detail decode` returns decode(z') itself, as the
+original feature changer did, blended with the input below strength 1 (0 is still the
+input). Both, and `--edit-focus`, only change what inference outputs: `apply`, `grid`
+and `lerp` may override the run's choice (`ModelConfig.inference_only`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import abc
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -47,24 +49,26 @@ class FeatureAEConfig(ModelConfig):
 
     # Batch norm needs a batch to normalise over; 64 faces of 32 px are cheap even on a CPU.
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 64, "size": 32}
+    inference_only: ClassVar[tuple[str, ...]] = ("edit_detail", "edit_focus")
 
     latent_dim: int = 100  # code length: room for identity, pose and every attribute
     channels: int = 32  # feature maps at full resolution, doubled at each halving
     max_channels: int = 256  # cap on the doubling: the deep layers stay affordable
     variational: bool = False  # DFC-VAE: sample the code and add a KL term; edits use the mean
-    # KL is summed over the code while the pixel loss is a per-pixel mean: a small weight keeps
-    # the prior a regulariser (the attribute directions need a code that still reconstructs).
+    # --variational: weight of the KL term. It is summed over the code while the pixel loss is a
+    # per-pixel mean, so a small weight keeps the prior a regulariser, not the goal.
     kl_weight: float = 1e-3
     vgg_weights: str | None = None  # VGG19 file for the DFC loss (vgg19-dcbb9e9d.pth); none: pixels
     feature_weight: float = 1.0  # DFC loss: MSE of VGG19 relu1_1, relu2_1, relu3_1, summed
     pixel_weight: float = 1.0  # pixel MSE beside the DFC loss (0: DFC alone, as Hou et al.)
-    dfc_min_size: int = 32  # below this resolution (pgae's first phases) pixel MSE only
+    dfc_min_size: int = 32  # images smaller than this (pgae's first phases): pixel MSE only
     lr: float = 1e-3  # Adam; no adversary, so the default betas
     beta1: float = 0.9
     beta2: float = 0.999
     decay_start: float = 0.5  # lr constant for this fraction of the steps, then linearly to 0
     vector_count: int = 1000  # faces with, and faces without, each attribute for its vector
-    keep_detail: bool = True  # add the edit to the photo (x + D(z') - D(z)), not D(z') alone
+    # keep: the photo plus the edit, x + D(z') - D(z); decode: the decode D(z') alone (blurrier)
+    edit_detail: Literal["keep", "decode"] = "keep"
     # Apply the decoded change only where it is at least this share of its peak, so an edit
     # stays where the attribute is (the glasses) and leaves the rest of the face alone; 0
     # applies it everywhere. The README has the measurements behind the default.
@@ -88,6 +92,8 @@ class FeatureAEConfig(ModelConfig):
             raise UserError(f"--beta1 {self.beta1} / --beta2 {self.beta2} must lie in [0, 1)")
         if not 0 <= self.decay_start <= 1:
             raise UserError(f"--decay-start {self.decay_start} must lie in [0, 1] (1 = no decay)")
+        if self.edit_detail not in ("keep", "decode"):
+            raise UserError(f"--edit-detail {self.edit_detail!r}: choose keep or decode")
         if not 0 <= self.edit_focus < 1:
             raise UserError(f"--edit-focus {self.edit_focus} must lie in [0, 1) (0: no focus)")
 
@@ -98,6 +104,27 @@ class AEPass(NamedTuple):
     image: Tensor  # (B, 3, h, w) reconstruction in [-1, 1], at the working size
     mean: Tensor  # (B, latent_dim) the code (the posterior mean for a VAE)
     logvar: Tensor | None  # (B, latent_dim) for a VAE, else None
+
+
+class CodeHead(nn.Module):
+    """Flat features -> the code (and its log-variance for a VAE), and the code -> features."""
+
+    def __init__(self, features: int, latent_dim: int, variational: bool) -> None:
+        super().__init__()
+        self.variational = variational
+        self.to_code = nn.Linear(features, latent_dim * (2 if variational else 1))
+        self.from_code = nn.Sequential(nn.Linear(latent_dim, features), nn.LeakyReLU(0.2))
+
+    def encode(self, features: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(B, F) -> mean (B, D) and log-variance (B, D) for a VAE, else None."""
+        code = self.to_code(features)
+        if not self.variational:
+            return code, None
+        mean, logvar = code.chunk(2, dim=1)
+        return mean, logvar.clamp(-10, 10)  # exp() of a wild log-variance overflows
+
+    def decode(self, codes: Tensor) -> Tensor:
+        return self.from_code(codes)  # (B, F)
 
 
 class Autoencoder(nn.Module, abc.ABC):
@@ -151,12 +178,12 @@ class EditTranslator(nn.Module):
     def __init__(self, ae: Autoencoder, delta: Tensor, scale: float, config: FeatureAEConfig):
         super().__init__()
         self.ae, self.scale = ae, scale
-        self.keep_detail, self.focus = config.keep_detail, config.edit_focus
+        self.keep_detail, self.focus = config.edit_detail == "keep", config.edit_focus
         self.register_buffer("delta", delta.clone())
 
     def forward(self, images: Tensor, strength: Tensor) -> Tensor:
         size = images.shape[-1]
-        weight = strength.to(images.dtype).reshape(-1, 1) * self.scale  # (B, 1)
+        weight = strength.to(images).reshape(-1, 1) * self.scale  # (B, 1), images' device
         mean, _ = self.ae.encode(to_size(images, self.ae.working_size))
         decoded = to_size(self.ae.decode(torch.cat([mean + weight * self.delta, mean])), size)
         edited, plain = decoded.chunk(2)  # one decoder call: the same arithmetic for both
@@ -165,8 +192,10 @@ class EditTranslator(nn.Module):
             change = change * focus_mask(change, self.focus)
         if self.keep_detail:
             return (images + change).clamp(-1, 1)
-        keep = 1 - strength_column(weight.flatten(), images).clamp(0, 1)
-        return (plain + change + keep * (images - plain)).clamp(-1, 1)
+        # The input fades into the decode D(z) as the strength rises to 1, and the change is
+        # added whole (it is already scaled in the code); at 0 both terms are exactly 0.
+        shown = strength_column(weight.flatten(), images).clamp(0, 1)
+        return (images + shown * (plain - images) + change).clamp(-1, 1)
 
 
 class FeatureAutoencoder(Family):
@@ -334,9 +363,11 @@ class FeatureAutoencoder(Family):
         """Decodes of codes between `start` and `end` faces (B, 3, S, S) at each weight
         (0: start's code, 1: end's): (len(weights), B, 3, S, S)."""
         ae = self.autoencoder()
+        was_training = ae.training
         ae.eval()
         first, last = self.codes(start), self.codes(end)
         frames = [to_size(ae.decode(torch.lerp(first, last, w)), start.shape[-1]) for w in weights]
+        ae.train(was_training)
         return torch.stack(frames)
 
     @torch.no_grad()
@@ -360,7 +391,8 @@ class FeatureAutoencoder(Family):
         offered = self.edited_attributes()
         for name in [n for n in SHOWCASE if n in offered][:3] or offered[:3]:
             direction = Direction(None, Target(name, 1, SAMPLE_STRENGTH))
-            rows.append(self.translator(direction).to(self.device)(images, torch.ones(len(images))))
+            edit = self.translator(direction).to(images.device)
+            rows.append(edit(images, torch.ones(len(images), device=images.device)))
             labels.append(str(direction.target))
         ae.train(was_training)
         tiles = to_pixels(torch.stack(rows)).permute(0, 1, 3, 4, 2).cpu().numpy()

@@ -12,7 +12,9 @@ phase, and the next one fades in.
     trains:  8 px     16 fades   16 px    32 fades   32 px    64 fades   64 px to the end
 
 Phases last `--phase-steps` steps (0: the run is cut into equal phases, the last
-resolution keeping two of them). Resolution and alpha are a function of the step
+resolution keeping two of them; that length is fixed when training starts, so a run
+resumed with a raised `--max-steps` keeps its schedule). Resolution and alpha are a
+function of the step
 (`growth`), set before every step, so a run resumed in the middle of a fade goes on
 exactly; they live in the network's buffers, so a saved model, its ONNX export and
 its sample grids all run at the resolution training had reached. Layers follow
@@ -32,7 +34,12 @@ from torch import Tensor, nn
 from facefilter.errors import UserError
 from facefilter.models.base import Progress
 from facefilter.models.dcae import conv_bn
-from facefilter.models.featureae import Autoencoder, FeatureAEConfig, FeatureAutoencoder
+from facefilter.models.featureae import (
+    Autoencoder,
+    CodeHead,
+    FeatureAEConfig,
+    FeatureAutoencoder,
+)
 
 START_SIZE = 8  # the write-up's (and Karras et al.'s 4 x 4, one doubling later)
 BOTTOM = 4  # the map the encoder ends on, before the linear layer to the code
@@ -85,6 +92,7 @@ class PGAENet(Autoencoder):
 
     level: Tensor  # () long: index of the current resolution in `self.sizes`
     alpha: Tensor  # () float: how far the current resolution has faded in (1: fully)
+    phase: Tensor  # () long: steps per phase, fixed at the first step (0: not yet)
 
     def __init__(self, config: FeatureAEConfig, size: int) -> None:
         super().__init__()
@@ -100,12 +108,10 @@ class PGAENet(Autoencoder):
                                 for s in self.sizes)  # fmt: skip
         self.to_rgb = nn.ModuleList(nn.Conv2d(width[s], 3, 1) for s in self.sizes)
         self.shape = (width[BOTTOM], BOTTOM, BOTTOM)
-        flat = width[BOTTOM] * BOTTOM**2
-        self.variational = config.variational
-        self.to_code = nn.Linear(flat, config.latent_dim * (2 if config.variational else 1))
-        self.from_code = nn.Sequential(nn.Linear(config.latent_dim, flat), nn.LeakyReLU(0.2))
+        self.head = CodeHead(width[BOTTOM] * BOTTOM**2, config.latent_dim, config.variational)
         self.register_buffer("level", torch.tensor(len(self.sizes) - 1))
         self.register_buffer("alpha", torch.tensor(1.0))
+        self.register_buffer("phase", torch.tensor(0))
 
     def set_growth(self, level: int, alpha: float) -> None:
         self.level.fill_(level)
@@ -123,15 +129,11 @@ class PGAENet(Autoencoder):
             hidden = alpha * hidden + (1 - alpha) * previous
         for index in range(level - 1, -1, -1):
             hidden = self.down[index](hidden)  # down to (B, C, 4, 4)
-        code = self.to_code(hidden.flatten(1))
-        if not self.variational:
-            return code, None
-        mean, logvar = code.chunk(2, dim=1)
-        return mean, logvar.clamp(-10, 10)
+        return self.head.encode(hidden.flatten(1))
 
     def decode(self, codes: Tensor) -> Tensor:
         level, alpha = int(self.level), float(self.alpha)
-        hidden = self.from_code(codes).view(-1, *self.shape)
+        hidden = self.head.decode(codes).view(-1, *self.shape)
         for index in range(level):
             hidden = self.up[index](hidden)  # up to (B, C, s/2, s/2)
         rgb = self.to_rgb[level](self.up[level](hidden))
@@ -153,8 +155,10 @@ class PGAE(FeatureAutoencoder):
         net = self.autoencoder(live=True)
         assert isinstance(net, PGAENet)
         levels = len(net.sizes)
-        length = phase_length(progress.total, levels, self.config.phase_steps)
-        net.set_growth(*growth(progress.step, length, levels))
+        if int(net.phase) == 0:  # the first step: the phase length is fixed for the run, so
+            # a resume with a raised --max-steps keeps growing instead of shrinking back
+            net.phase.fill_(phase_length(progress.total, levels, self.config.phase_steps))
+        net.set_growth(*growth(progress.step, int(net.phase), levels))
 
     def growth_note(self) -> str:
         net = self.autoencoder()

@@ -1,0 +1,51 @@
+"""Labelled grids, GIFs, and pictures written beside their target and renamed into place."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facefilter.pictures import enlarge, labelled_grid, save_gif, save_picture
+
+
+def test_a_picture_is_written_in_the_format_its_suffix_names(tmp_path):
+    picture = np.full((8, 8, 3), 200, np.uint8)
+    for name, kind in (("a.png", "PNG"), ("a.jpg", "JPEG"), ("a.webp", "WEBP"), ("a.x", "PNG")):
+        save_picture(tmp_path / "out" / name, picture)
+        assert Image.open(tmp_path / "out" / name).format == kind
+
+
+def test_a_failed_write_leaves_the_old_picture_whole_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "out.png"
+    save_picture(path, np.zeros((8, 8, 3), np.uint8))
+    before = path.read_bytes()
+
+    def full_disk(self, fp, *args, **kwargs):
+        with open(fp, "wb") as handle:
+            handle.write(b"half a pic")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        save_picture(path, np.ones((8, 8, 3), np.uint8))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_labelled_grid_has_room_for_its_labels():
+    tiles = np.zeros((2, 3, 16, 16, 3), np.uint8)
+    plain = labelled_grid(tiles)
+    names = {"rows": ["first face", "second"], "columns": ["a", "+Blond_Hair", "b"]}
+    labelled = labelled_grid(tiles, **names, title="a title")
+    assert plain.shape[0] >= 2 * 16 and plain.shape[1] >= 3 * 16
+    assert labelled.shape[0] > plain.shape[0] + 40  # a title and upward column labels
+    assert labelled.shape[1] > plain.shape[1] + 40  # row labels on the left
+    assert enlarge(tiles, 2).shape == (2, 3, 32, 32, 3)
+
+
+def test_a_gif_plays_forth_and_back(tmp_path):
+    frames = [np.full((8, 8, 3), 40 * i, np.uint8) for i in range(4)]
+    save_gif(tmp_path / "a.gif", frames, seconds=1.0)
+    gif = Image.open(tmp_path / "a.gif")
+    assert gif.n_frames == 6 and gif.info["loop"] == 0
