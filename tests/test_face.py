@@ -388,3 +388,21 @@ def test_paste_in_place_matches_a_fresh_copy():
     assert np.array_equal(target, expected)
     with pytest.raises(ValueError, match="in_place"):
         paste_back(image[:, :, 0], crop, matrix, in_place=True)
+
+
+def test_pasting_a_change_keeps_the_photos_own_detail():
+    """With `base`, only the change (crop - base) is warped back and added: no change is
+    the photo to the bit, and a flat change shifts the photo, its fine texture kept."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(40, 200, (120, 160, 3), dtype=np.uint8)  # fine noise: detail
+    matrix = np.array([[0.25, 0.0, -5.0], [0.0, 0.25, -3.0]])  # image -> a 32 px crop
+    crop = np.full((32, 32, 3), 100, np.uint8)  # what the model was given
+    assert np.array_equal(paste_back(image, crop, matrix, base=crop), image)
+    brighter = crop + 20
+    pasted = paste_back(image, brighter, matrix, base=crop, feather=0.0)
+    inside = np.abs(pasted.astype(int) - image).sum(-1) > 0
+    difference = pasted.astype(int) - image
+    core = difference[inside & (np.abs(difference - 20).max(-1) == 0)]
+    assert inside.sum() > 1000 and len(core) > 0.8 * inside.sum()  # +20 everywhere it lands
+    whole = paste_back(image, brighter, matrix, feather=0.0)  # the crop itself: flat 120
+    assert np.std(whole[inside].astype(int)) < np.std(pasted[inside].astype(int)) / 4

@@ -251,8 +251,12 @@ def test_an_edit_on_a_whole_photo_is_pasted_back(run, tmp_path):
     before, after = np.asarray(Image.open(photo)), np.asarray(Image.open(out))
     assert before.shape == after.shape
     changed = np.abs(after.astype(int) - before).sum(-1) > 0
-    assert changed[76:166, 175:265].mean() > 0.5  # the face (as test_pipeline finds it)
+    assert changed[76:166, 175:265].mean() > 0.2  # in the face (as test_pipeline finds it)
     assert not changed[400:].any()  # far from the face: bit-identical
+    # The change is pasted, not the 32 px crop: the face keeps the photo's fine detail.
+    face_before, face_after = (np.diff(x[76:166, 175:265].astype(int), axis=1) for x in
+                               (before, after))  # fmt: skip
+    assert np.abs(face_after).mean() > 0.8 * np.abs(face_before).mean()
 
 
 def test_a_grid_of_a_model_without_edits_is_one_line(tmp_path, capsys):

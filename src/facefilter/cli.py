@@ -133,8 +133,8 @@ class Apply:
     edit: Annotated[
         tuple[str, ...], tyro.conf.arg(metavar="+NAME[=AMOUNT]"), tyro.conf.UseAppendAction
     ] = ()
-    edit_detail: EditDetail | None = None  # feature editors: keep or decode (default: the run's)
-    edit_focus: float | None = None  # feature editors: 0 edits everywhere (default: the run's)
+    edit_detail: EditDetail | None = None  # editors: keep (photo + edit), decode; unset: the run's
+    edit_focus: float | None = None  # editors: 0 edits everywhere; unset: the run's
     output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("out")  # file or folder
     source: Annotated[str | None, tyro.conf.arg(name="from")] = None  # input's class (trVAE)
     strength: float = 1.0  # 0 returns the face unchanged, 1 the full filter, >1 exaggerates

@@ -45,8 +45,8 @@ class Grid:
     attributes: str | None = None  # comma list of columns; default: every attribute with a vector
     strength: float = 1.5  # how far along each vector: beyond 1 exaggerates, so edits show
     enlarge: int = 2  # show each pixel this many times wider (32 px faces are small)
-    edit_detail: EditDetail | None = None  # keep (photo + edit) or decode (default: the run's)
-    edit_focus: float | None = None  # 0 edits everywhere (default: the run's)
+    edit_detail: EditDetail | None = None  # keep (photo + edit) or decode; unset: the run's
+    edit_focus: float | None = None  # 0 edits everywhere; unset: the run's
     engine: Literal["torch", "onnx"] = "torch"  # onnx: run with onnxruntime
     detector: str = "auto"  # face detector for photos: auto, dlib, yunet or center
     yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
@@ -69,8 +69,8 @@ class Lerp:
     frames: int = 16  # frames one way (the GIF plays forth and back)
     seconds: float = 2.0  # one way
     enlarge: int = 1  # show each pixel this many times wider (for small face crops)
-    edit_detail: EditDetail | None = None  # keep (photo + edit) or decode (default: the run's)
-    edit_focus: float | None = None  # 0 edits everywhere (default: the run's)
+    edit_detail: EditDetail | None = None  # keep (photo + edit) or decode; unset: the run's
+    edit_focus: float | None = None  # 0 edits everywhere; unset: the run's
     engine: Literal["torch", "onnx"] = "torch"  # onnx: run with onnxruntime (not for morphs)
     detector: str = "auto"  # face detector for photos: auto, dlib, yunet or center
     yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet

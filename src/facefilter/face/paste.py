@@ -81,6 +81,7 @@ def paste_back(
     feather: float = 0.1,
     color_match: bool = False,
     in_place: bool = False,
+    base: np.ndarray | None = None,
 ) -> np.ndarray:
     """Blend `crop` into a copy of `image` where `align_face` took it from. (H, W, 3) uint8
 
@@ -90,12 +91,17 @@ def paste_back(
     mean and spread to the photo's under the mask (off by default: it can undo a filter
     that is meant to change colours). in_place: blend into `image` itself (it must then
     be (H, W, 3) uint8), so pasting many faces copies the photo once, not once a face.
+    base: the aligned crop the model was given; with it, only the change (crop - base) is
+    warped back and added, so the photo keeps its own resolution and detail wherever the
+    model changed nothing (for filters whose output is their input plus a change).
     """
     cv2 = import_cv2()
     if in_place and not (image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
         raise ValueError("in_place needs an (H, W, 3) uint8 image to write into")
     result = image if in_place else as_rgb_uint8(image).copy()
     crop_pixels = crop_to_pixels(crop)  # (S, S, 3) float32 0..255
+    if base is not None:  # the change alone, -255..255
+        crop_pixels = crop_pixels - crop_to_pixels(base)
     mask = _cached_mask(crop_pixels.shape[0], crop_pixels.shape[1], feather)  # (S, S)
     to_image = invert_affine(matrix)
     bounds = _footprint(to_image, crop_pixels.shape[:2], result.shape[:2])
@@ -117,10 +123,11 @@ def paste_back(
     )  # (h, w)
     region = result[y0:y1, x0:x1]  # a view: writes land in `result`
     inside = alpha > 0
-    if color_match:
+    if color_match and base is None:
         warped = _match_colors(warped, region, alpha > 0.5)
     alpha3 = alpha[:, :, None]  # (h, w, 1)
-    blended = region + alpha3 * (warped - region)  # float32; equals region where alpha is 0
+    change = warped if base is not None else warped - region
+    blended = region + alpha3 * change  # float32; equals region where alpha or the change is 0
     np.copyto(region, np.rint(blended).clip(0, 255).astype(np.uint8), where=inside[:, :, None])
     return result
 

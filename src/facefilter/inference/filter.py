@@ -108,6 +108,8 @@ class Filter:
         self.backend = backend
         # The trained model itself, where there is one (not for an ONNX export).
         self.family: Family | None = getattr(backend, "family", None)
+        model = self.family.config if self.family is not None else config.model_config()
+        self.adds_changes = model.adds_changes()  # paste the change back, not the crop
 
     @classmethod
     def load(

@@ -150,10 +150,11 @@ class PhotoFilter:
         photos = []
         for translated in outputs:
             photo = as_rgb_uint8(image).copy()  # one copy per target; faces blend into it
-            for result, (_, matrix) in zip(translated, aligned, strict=True):
+            for result, (crop, matrix) in zip(translated, aligned, strict=True):
                 paste_back(
                     photo, result, matrix, feather=self.options.feather,
                     color_match=self.options.color_match, in_place=True,
+                    base=crop if self.filter.adds_changes else None,
                 )  # fmt: skip
             photos.append(photo)
         return Translated(image, photos, crops, outputs, list(faces), whole=False)

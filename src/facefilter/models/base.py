@@ -60,6 +60,12 @@ class ModelConfig:
         """Raise UserError for a value that cannot work, naming the value and the fix."""
         del image_size
 
+    def adds_changes(self) -> bool:
+        """True when a translation is its input plus a change (an edit that keeps the
+        photo's detail): the photo pipeline then pastes back the change alone, at the
+        photo's own resolution, instead of the model-sized crop."""
+        return False
+
 
 @dataclass(frozen=True)
 class Progress:

@@ -74,6 +74,9 @@ class FeatureAEConfig(ModelConfig):
     # applies it everywhere. The README has the measurements behind the default.
     edit_focus: float = 0.35
 
+    def adds_changes(self) -> bool:
+        return self.edit_detail == "keep"
+
     def validate(self, image_size: int) -> None:
         positive = {"latent_dim": self.latent_dim, "channels": self.channels,
                     "max_channels": self.max_channels, "lr": self.lr,
