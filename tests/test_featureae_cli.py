@@ -34,6 +34,17 @@ def run(tmp_path_factory) -> Path:
     return root / "run"
 
 
+@pytest.fixture(scope="module")
+def cyclegan(tmp_path_factory) -> Path:
+    """A tiny CycleGAN run: a family with domains and no attribute vectors."""
+    out = tmp_path_factory.mktemp("cyclegan") / "run"
+    assert main(["train", "cyclegan-lite", "--data-a", "synth:photo?count=10", "--data-b",
+                 "synth:anime?count=10", "--size", "32", "--batch-size", "2", "--max-steps", "1",
+                 "--num-workers", "0", "--no-progress", "--out", str(out), "--ngf", "8",
+                 "--ndf", "8", "--n-blocks", "1"]) == 0  # fmt: skip
+    return out
+
+
 def face(run: Path, number: int = 1) -> str:
     return str(run.parent / "faces" / "photo" / f"00000{number}.png")
 
@@ -120,13 +131,8 @@ def test_an_unknown_attribute_lists_the_valid_ones(run, tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_edits_on_a_family_without_vectors_are_one_line(tmp_path, capsys):
-    out = tmp_path / "cyclegan"
-    assert main(["train", "cyclegan-lite", "--data-a", "synth:photo?count=10", "--data-b",
-                 "synth:anime?count=10", "--size", "32", "--batch-size", "2", "--max-steps", "1",
-                 "--num-workers", "0", "--no-progress", "--out", str(out), "--ngf", "8",
-                 "--ndf", "8", "--n-blocks", "1"]) == 0  # fmt: skip
-    capsys.readouterr()
+def test_edits_on_a_family_without_vectors_are_one_line(cyclegan, tmp_path, capsys):
+    out = cyclegan
     image = tmp_path / "x.png"
     Image.new("RGB", (32, 32)).save(image)
     assert main(["apply", str(out), str(image), "--edit", "-Eyeglasses", "-o",
@@ -259,13 +265,8 @@ def test_an_edit_on_a_whole_photo_is_pasted_back(run, tmp_path):
     assert np.abs(face_after).mean() > 0.8 * np.abs(face_before).mean()
 
 
-def test_a_grid_of_a_model_without_edits_is_one_line(tmp_path, capsys):
-    out = tmp_path / "cyclegan"
-    assert main(["train", "cyclegan-lite", "--data-a", "synth:photo?count=10", "--data-b",
-                 "synth:anime?count=10", "--size", "32", "--batch-size", "2", "--max-steps", "1",
-                 "--num-workers", "0", "--no-progress", "--out", str(out), "--ngf", "8",
-                 "--ndf", "8", "--n-blocks", "1"]) == 0  # fmt: skip
-    capsys.readouterr()
+def test_a_grid_of_a_model_without_edits_is_one_line(cyclegan, tmp_path, capsys):
+    out = cyclegan
     assert main(["grid", str(out), "-o", str(tmp_path / "grid.png")]) == 2
     err = lines(capsys)
     assert len(err) == 1 and "needs a dcae or pgae run" in err[0], err
