@@ -34,11 +34,19 @@ TINY: dict[str, tuple[dict[str, Any], str]] = {
               "vector_count": 3}, "pixel"),
     "pgae": ({"channels": 8, "max_channels": 16, "latent_dim": 8, "lr": 3e-3,
               "vector_count": 3, "phase_steps": 2}, "pixel"),
+    # the critic learns to tell the two sets apart: the share it misjudges falls
+    "makeover": ({"encoder": (8, 16), "decoder": (48, 16), "width": 8, "critic": (8, 16),
+                  "lr_start": 1e-3, "lr_end": 1e-4, "annealing_half_life": 20}, "d_error"),
 }  # fmt: skip
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "cyclegan-lite+dilated+noise": ("cyclegan-lite", {"disc": "dilated", "input_noise": 0.1}),
     "dcae+variational": ("dcae", {"variational": True, "kl_weight": 1e-4}),
     "pgae+variational": ("pgae", {"variational": True, "phase_steps": 1}),  # grows every step
+    "makeover+gan": ("makeover", {"gan_loss": "gan"}),
+    "makeover+wgan-clip+ema": (
+        "makeover",
+        {"gan_loss": "wgan-clip", "critic_steps": 2, "ema_decay": 0.9},
+    ),
 }
 CASES = sorted(TINY)  # every family
 TRAINING_CASES = sorted([*TINY, *VARIANTS])  # and the variants that change training only

@@ -128,7 +128,7 @@ class Apply:
 
     run: tyro.conf.Positional[Path]  # run directory, export folder or exported .onnx file
     inputs: tyro.conf.Positional[Path | None] = None  # image, folder of images or video file
-    to: str | None = None  # target, e.g. anime or +Smiling; `all`: every one side by side
+    to: str | None = None  # target, e.g. anime or +Smiling; `all`: every one (one-way runs: theirs)
     # attribute edits applied together (dcae, pgae): --edit +Smiling=1.5 --edit -Eyeglasses
     edit: Annotated[
         tuple[str, ...], tyro.conf.arg(metavar="+NAME[=AMOUNT]"), tyro.conf.UseAppendAction
@@ -164,8 +164,6 @@ def run_apply(command: Apply) -> int:
 
     if command.to is not None and command.edit:
         raise UserError("give --to or --edit, not both (--to +Smiling is --edit +Smiling)")
-    if not command.list_targets and command.to is None and not command.edit:
-        raise UserError("--to is required: the target (see --list-targets), or all")
     if not command.list_targets and command.inputs is None and not command.webcam:
         raise UserError("give an image, folder or video to filter (or --webcam)")
     if command.inputs is not None and not command.list_targets:
@@ -179,6 +177,10 @@ def run_apply(command: Apply) -> int:
             print(f"{command.run} offers no targets yet: a dcae or pgae run gets its edits from "
                   f"`facefilter vectors {command.run}`", file=sys.stderr)  # fmt: skip
         return 0
+    if command.to is None and not command.edit:
+        if len(flt.targets()) != 1:  # a one-way model (makeover) needs no --to
+            raise UserError("--to is required: the target (see --list-targets), or all")
+        command.to = flt.targets()[0]
     if command.edit:
         request = Request((flt.combine(command.edit),), command.strength)
         suffix = "_" + "_".join(str(t) for t in request.directions[0].targets)

@@ -93,3 +93,40 @@ def feature_mse(
     terms = [F.mse_loss(p, t) for p, t in zip(predicted, target, strict=True)]
     loss = torch.stack(terms).sum()
     return loss, {name: loss.item()}
+
+
+def wgan_critic(real_scores: Tensor, fake_scores: Tensor, name: str = "d") -> tuple[Tensor, Logs]:
+    """Wasserstein critic loss (Arjovsky et al. 2017): score real images up, fakes down.
+    `name`_distance is the critic's estimate of the distance between the two sets."""
+    distance = real_scores.mean() - fake_scores.mean()
+    return -distance, {name: -distance.item(), f"{name}_distance": distance.item()}
+
+
+def wgan_generator(fake_scores: Tensor, name: str = "g_gan") -> tuple[Tensor, Logs]:
+    loss = -fake_scores.mean()
+    return loss, {name: loss.item()}
+
+
+def gradient_penalty(
+    scores: Tensor, inputs: Tensor, name: str = "d_penalty"
+) -> tuple[Tensor, Logs]:
+    """WGAN-GP (Gulrajani et al. 2017): mean (||d score / d input|| - 1)^2 per image, for
+    `scores` (B,) computed from `inputs` (B, ...), which must require grad."""
+    (grads,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    penalty = (grads.flatten(1).norm(dim=1) - 1).pow(2).mean()
+    return penalty, {name: penalty.item()}
+
+
+def bce_discriminator(
+    real_logits: Tensor, fake_logits: Tensor, name: str = "d"
+) -> tuple[Tensor, Logs]:
+    """The original GAN's discriminator loss (DCGAN): -log D(real) - log(1 - D(fake))."""
+    real, fake = F.softplus(-real_logits).mean(), F.softplus(fake_logits).mean()
+    loss = real + fake
+    return loss, {name: loss.item(), f"{name}_real": real.item(), f"{name}_fake": fake.item()}
+
+
+def bce_generator(fake_logits: Tensor, name: str = "g_gan") -> tuple[Tensor, Logs]:
+    """The non-saturating generator loss, -log D(fake) (Goodfellow et al. 2014)."""
+    loss = F.softplus(-fake_logits).mean()
+    return loss, {name: loss.item()}

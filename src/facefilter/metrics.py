@@ -19,6 +19,7 @@ from torch import Tensor
 
 from facefilter.models.base import Family
 from facefilter.pixels import to_unit
+from facefilter.sizes import ImageSize
 
 
 def l1_distance(prediction: Tensor, target: Tensor) -> Tensor:
@@ -132,23 +133,27 @@ def synth_pairs(
 
 
 def synth_edit_pairs(
-    attribute: str, add: bool, size: int, count: int = 32, seed: int = 12345,
+    attribute: str, add: bool, size: int | ImageSize, count: int = 32, seed: int = 12345,
     style: str = "photo",
 ) -> tuple[Tensor, Tensor]:  # fmt: skip
     """Synthetic faces that lack `attribute` (`add`) or have it, and the true renderings
-    of the very same faces with it flipped: (N, 3, S, S) each, N = `count`.
+    of the very same faces with it flipped: (N, 3, H, W) each, N = `count`.
 
     `seed` defaults to one no training run uses, so every face is held out.
     """
+    from facefilter.data.images import center_crop
     from facefilter.synth import SynthFaces
 
+    size = ImageSize.parse(size)
     where = f"{'-' if add else ''}{attribute}"
     pool = count * 20  # enough faces for `count` of the rarest drawn attribute
-    plain = SynthFaces(style, size, count=pool, seed=seed, where=where)
-    flipped = SynthFaces(style, size, count=pool, seed=seed, where=where, force={attribute: add})
+    plain = SynthFaces(style, size.side, count=pool, seed=seed, where=where)
+    flipped = SynthFaces(style, size.side, count=pool, seed=seed, where=where,
+                         force={attribute: add})  # fmt: skip
     n = min(count, len(plain))
-    return (torch.stack([cast(Tensor, plain[i]["image"]) for i in range(n)]),
-            torch.stack([cast(Tensor, flipped[i]["image"]) for i in range(n)]))  # fmt: skip
+    faces = torch.stack([cast(Tensor, plain[i]["image"]) for i in range(n)])
+    twins = torch.stack([cast(Tensor, flipped[i]["image"]) for i in range(n)])
+    return center_crop(faces, size), center_crop(twins, size)
 
 
 CHANGE_THRESHOLD = 0.1  # [-1, 1] units: a pixel the true edit changes (about 13 / 255)

@@ -30,6 +30,7 @@ from facefilter.errors import UserError
 from facefilter.models import FAMILIES, config_class, create_family
 from facefilter.models.base import Family, ModelConfig
 from facefilter.models.targets import Direction, Target
+from facefilter.sizes import ImageSize
 
 FORMAT_VERSION = 1  # bump when the run-directory layout changes incompatibly
 CONFIG_FILE = "config.json"
@@ -60,7 +61,7 @@ class RunConfig:
     family: str
     model: dict[str, Any]
     domains: list[str]
-    image_size: int
+    image_size: ImageSize  # config.json: a side (128), or "80x100" when not square
     train: dict[str, Any] = field(default_factory=dict)
     onnx: dict[str, dict[str, Any]] | None = None  # export table: file -> direction
     source: Path = Path(CONFIG_FILE)  # the file it was read from
@@ -88,7 +89,7 @@ class RunConfig:
             "family": self.family,
             "model": self.model,
             "domains": self.domains,
-            "image_size": self.image_size,
+            "image_size": self.image_size.json(),
             "normalization": {"range": [-1.0, 1.0], "layout": "RGB, (B, 3, H, W)"},
             "train": self.train,
         }
@@ -100,7 +101,7 @@ class RunConfig:
 def run_config(family: Family, train: Mapping[str, Any] | None = None) -> RunConfig:
     """The config.json of a trained `family`."""
     return RunConfig(family.registry_name, dataclasses.asdict(family.config), family.domains,
-                     family.image_size, dict(train or {}))  # fmt: skip
+                     family.size, dict(train or {}))  # fmt: skip
 
 
 def config_from_dict(
@@ -170,8 +171,11 @@ def read_run_config(path: Path) -> RunConfig:
         fields = {k: raw[k] for k in known if k in raw}
         extra = {k: v for k, v in raw.items() if k not in known}
         config = RunConfig(**fields, source=file, extra=extra)
+        config.image_size = ImageSize.parse(config.image_size)
     except TypeError as error:
         raise UserError(f"{file} lacks a required key ({error}); restore it or retrain") from None
+    except UserError as error:
+        raise UserError(f"{file}: {error}; restore it or retrain") from None
     return narrowed(config, path)
 
 

@@ -33,6 +33,7 @@ from facefilter.models import config_class, create_family, family_class
 from facefilter.models.base import Family, ModelConfig, Progress
 from facefilter.run import atomic_write, read_run_config
 from facefilter.runlog import RunLog, plot_losses
+from facefilter.sizes import ImageSize
 
 
 @dataclass
@@ -43,7 +44,8 @@ class TrainConfig:
     data_a: str | None = None  # two-domain families: source domain spec, e.g. synth:photo
     data_b: str | None = None  # two-domain families: target domain spec, e.g. synth:anime
     data: str | None = None  # one-set families: classes (trvae) or an attribute table (dcae, pgae)
-    size: int = 128  # image side in pixels (each family sets its own default)
+    # pixels per side, or WIDTHxHEIGHT (80x100, makeover); each family sets its default
+    size: int | str = 128
     batch_size: int = 1  # images per step (each family sets its own default)
     max_steps: int = 20_000  # stop here; schedules (lr decay, annealing) span these steps
     epochs: float | None = None  # if set, train this many passes over the data instead
@@ -73,7 +75,8 @@ def total_steps(config: TrainConfig, epoch_size: int, processes: int = 1) -> int
 
 
 def check_config(config: TrainConfig) -> None:
-    for name in ("size", "batch_size", "max_steps", "log_every", "sample_every", "save_every"):
+    ImageSize.parse(config.size)  # one line for "80x" or "0"
+    for name in ("batch_size", "max_steps", "log_every", "sample_every", "save_every"):
         if getattr(config, name) < 1:
             flag = "--" + name.replace("_", "-")
             raise UserError(f"{flag} must be at least 1, got {getattr(config, name)}")
@@ -102,11 +105,11 @@ def prepare_run(config: TrainConfig, family_name: str, model: ModelConfig) -> in
             f"{out} already holds a run; pass --resume to continue it or choose another --out"
         )
     if config.resume:
-        check_same_model(out, family_name, model, config.size)
+        check_same_model(out, family_name, model, ImageSize.parse(config.size))
     return step
 
 
-def check_same_model(out: Path, family_name: str, model: ModelConfig, size: int) -> None:
+def check_same_model(out: Path, family_name: str, model: ModelConfig, size: ImageSize) -> None:
     """A resume must rebuild the very model it continues: one line names the first flag
     whose value differs from the run's config.json (a changed loss weight or noise would
     otherwise silently end the promise that resume is exact)."""
@@ -115,8 +118,8 @@ def check_same_model(out: Path, family_name: str, model: ModelConfig, size: int)
         raise UserError(
             f"{out} holds a {saved.family!r} run; resume it with `facefilter train {saved.family}`"
         )
-    given = {**asdict(model), "size": size}
-    kept = {**asdict(saved.model_config()), "size": saved.image_size}
+    given = {**asdict(model), "size": str(size)}
+    kept = {**asdict(saved.model_config()), "size": str(saved.image_size)}
     for name, value in given.items():
         if kept.get(name) != value and name not in model.inference_only:
             raise UserError(
@@ -206,15 +209,16 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
     """Train family `family_name` as `config` says; return the run directory."""
     check_config(config)
     model_config = model_config if model_config is not None else config_class(family_name)()
-    model_config.validate(config.size)  # before anything is read or written
+    size = ImageSize.parse(config.size)
+    model_config.validate_size(size)  # before anything is read or written
     resume_step = prepare_run(config, family_name, model_config)
     accelerator = make_accelerator(config, family_name)
     data = build_training_data(
-        family_class(family_name).data_kind, size=config.size, seed=config.seed,
+        family_class(family_name).data_kind, size=size, seed=config.seed,
         data=config.data, data_a=config.data_a, data_b=config.data_b,
     )  # fmt: skip
     torch.manual_seed(config.seed)  # same seed, same initial weights
-    family = create_family(family_name, model_config, data.domains, config.size)
+    family = create_family(family_name, model_config, data.domains, size)
     for note in family.start_notes():
         accelerator.print(note)
     if config.channels_last:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from facefilter.face.template import MOUTH_DROP, MOUTH_WIDTH, NOSE_DROP, AlignConfig
+from facefilter.sizes import ImageSize
 
 # CelebA's img_align_celeba template (178x218 px): left eye, right eye, nose, mouth corners.
 CELEBA_ALIGNED_POINTS = np.array(
@@ -110,13 +111,16 @@ def framing_for_spec(spec: str | None) -> dict[str, float]:
 
 
 def align_config(
-    framing: dict[str, float] | None, size: int, margin: float | None = None
+    framing: dict[str, float] | None, size: int | ImageSize, margin: float | None = None
 ) -> AlignConfig:
     """An AlignConfig at `size` with a recorded framing (the crop framing when None);
-    `margin`, when given (0 included), overrides the recorded one."""
+    `margin`, when given (0 included), overrides the recorded one. A non-square size is
+    the middle of the square at its longer side, as the training data cut it."""
     framing = framing or CROP_FRAMING
+    size = ImageSize.parse(size)
     return AlignConfig(
-        size=size,
+        size=size.side,
+        crop=None if size.square else (size.width, size.height),
         margin=float(framing.get("margin", 0.0)) if margin is None else margin,
         eye_height=float(framing["eye_height"]),
         eye_distance=float(framing["eye_distance"]),

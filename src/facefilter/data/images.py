@@ -22,6 +22,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from facefilter.errors import UserError
 from facefilter.pixels import from_pixels, to_pixels
+from facefilter.sizes import ImageSize
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -156,17 +157,29 @@ def list_images(root: Path | str, recursive: bool = True) -> list[Path]:
     return sorted(found, key=lambda path: path.relative_to(root).parts)
 
 
-def to_tensor(image: Image.Image, size: int) -> torch.Tensor:
-    """RGB picture -> (3, size, size) float32 in [-1, 1]: short side resized to `size`, centre crop.
+def to_tensor(image: Image.Image, size: int | ImageSize) -> torch.Tensor:
+    """RGB picture -> (3, H, W) float32 in [-1, 1]: short side resized to the size's longer
+    side, centre square, and for a non-square size the middle of that square (so the face
+    sits where the square framing, and `apply`'s alignment, put it).
 
     Bicubic with antialiasing on the PIL image: sharper than bilinear when shrinking
     photos, and PIL clamps to 0..255 so there is no overshoot.
     """
+    size = ImageSize.parse(size)
     if image.mode != "RGB":
         image = image.convert("RGB")
-    resized = TF.resize(image, [size], interpolation=InterpolationMode.BICUBIC, antialias=True)
-    cropped = TF.center_crop(resized, [size, size])
-    return from_pixels(TF.pil_to_tensor(cropped))  # (3, size, size) in [-1, 1]
+    side = size.side
+    resized = TF.resize(image, [side], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    cropped = TF.center_crop(resized, [side, side])
+    square = from_pixels(TF.pil_to_tensor(cropped))  # (3, side, side) in [-1, 1]
+    return square if size.square else center_crop(square, size)
+
+
+def center_crop(images: torch.Tensor, size: ImageSize) -> torch.Tensor:
+    """(..., S, S) -> (..., H, W): the middle of square images, for a non-square size."""
+    height, width = images.shape[-2:]
+    top, left = (height - size.height) // 2, (width - size.width) // 2
+    return images[..., top : top + size.height, left : left + size.width]
 
 
 def to_pil(tensor: torch.Tensor) -> Image.Image:

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from facefilter.data.sources import ImageSource, open_source
 from facefilter.errors import UserError
 from facefilter.models.base import DataKind
+from facefilter.sizes import ImageSize
 
 SAMPLE_COUNT = 4  # images per domain in the periodic sample grid
 
@@ -133,7 +134,7 @@ class TrainingData:
 def build_training_data(
     kind: DataKind,
     *,
-    size: int,
+    size: int | ImageSize,
     seed: int,
     data: str | None = None,
     data_a: str | None = None,
@@ -155,13 +156,19 @@ def build_training_data(
     return _class_data(data, size, seed)
 
 
-def _unpaired_data(data_a: str, data_b: str, size: int, seed: int) -> TrainingData:
+def _unpaired_data(data_a: str, data_b: str, size: int | ImageSize, seed: int) -> TrainingData:
     a, b = (
         open_source(data_a, size, "train", seed=seed),
         open_source(data_b, size, "train", seed=seed),
     )
     if a.name == b.name:
         raise UserError(f"--data-a and --data-b are both named {a.name!r}; use distinct domains")
+    same = a.identities()
+    if same is not None and set(same) == set(b.identities() or ()):
+        raise UserError(
+            f"--data-a {data_a} and --data-b {data_b} select the same {len(a)} faces; filter "
+            "the two sides apart (e.g. where=Male and where=-Male)"
+        )
     held_a = held_out(data_a, size, seed, a)
     held_b = held_out(data_b, size, seed, b)
     sample = {
@@ -172,7 +179,7 @@ def _unpaired_data(data_a: str, data_b: str, size: int, seed: int) -> TrainingDa
     return TrainingData(UnpairedPairs(a, b), streams, [a.name, b.name], sample, len(a))
 
 
-def _class_data(data: str, size: int, seed: int) -> TrainingData:
+def _class_data(data: str, size: int | ImageSize, seed: int) -> TrainingData:
     source = open_source(data, size, "train", seed=seed)
     if len(source.class_names) < 2:
         raise UserError(
@@ -189,7 +196,7 @@ def _class_data(data: str, size: int, seed: int) -> TrainingData:
                         sample, len(source))  # fmt: skip
 
 
-def _attribute_data(data: str, size: int, seed: int) -> TrainingData:
+def _attribute_data(data: str, size: int | ImageSize, seed: int) -> TrainingData:
     source = open_source(data, size, "train", seed=seed)
     if source.attribute_table() is None:
         raise UserError(
@@ -209,7 +216,7 @@ def _attribute_data(data: str, size: int, seed: int) -> TrainingData:
                         len(source))  # fmt: skip
 
 
-def held_out(spec: str, size: int, seed: int, train: ImageSource) -> ImageSource:
+def held_out(spec: str, size: int | ImageSize, seed: int, train: ImageSource) -> ImageSource:
     """The validation split, or the training set when the source has no held-out images."""
     try:
         held = open_source(spec, size, "val", seed=seed)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from facefilter.data.spec import (
     parse_spec,
 )
 from facefilter.errors import UserError
+from facefilter.sizes import ImageSize
 from facefilter.synth.source import open_synth
 
 _SPLIT_FALLBACKS = {"train": ("train",), "val": ("val", "test"), "test": ("test", "val")}
@@ -66,7 +67,7 @@ class FileImageSource(ImageSource):
     def __init__(
         self,
         paths: Sequence[Path],
-        size: int,
+        size: int | ImageSize,
         *,
         name: str,
         class_names: Sequence[str],
@@ -81,7 +82,7 @@ class FileImageSource(ImageSource):
         self._labels = [label_list[i] for i in keep]
         # (N, A) float in {0, 1}; 200k CelebA rows x 40 is 32 MB
         self._attrs = None if attrs is None else torch.from_numpy(attrs[keep].astype(np.float32))
-        self.size = size
+        self.size = ImageSize.parse(size)
         self._bad_indices: set[int] = set()  # bounded by len(self)
 
     @property
@@ -104,7 +105,7 @@ class FileImageSource(ImageSource):
             if candidate in self._bad_indices:
                 continue
             try:
-                image = load_image(self._paths[candidate], min_side=self.size)
+                image = load_image(self._paths[candidate], min_side=self.size.side)
             except ImageError as error:
                 self._remember_bad(candidate, error)
                 continue
@@ -113,6 +114,9 @@ class FileImageSource(ImageSource):
 
     def attribute_table(self) -> torch.Tensor | None:
         return self._attrs
+
+    def identities(self) -> list[Hashable]:
+        return [os.path.realpath(path) for path in self._paths]
 
     def _item(self, index: int, image: torch.Tensor) -> dict[str, Any]:
         item: dict[str, Any] = {"image": image, "label": self._labels[index], "index": index}
@@ -154,14 +158,17 @@ def _drop_empty_files(paths: Sequence[Path], name: str) -> list[int]:
     return keep
 
 
-def open_source(spec: str, size: int, split: str = "train", *, seed: int = 0) -> ImageSource:
-    """Open the data a spec string names, at `size` x `size` pixels, for one split."""
+def open_source(
+    spec: str, size: int | ImageSize, split: str = "train", *, seed: int = 0
+) -> ImageSource:
+    """Open the data a spec string names, at `size` (a side, or width x height), for one
+    split. A non-square size is the centre of the square crop, as the framing places it."""
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-    if size < 1:
+    if isinstance(size, int) and size < 1:
         raise UserError(f"image size must be positive, got {size}")
     parsed = parse_spec(spec)
-    return _OPENERS[parsed.kind](parsed, size, split, seed)
+    return _OPENERS[parsed.kind](parsed, ImageSize.parse(size), split, seed)
 
 
 def unpaired_pair(spec: str) -> tuple[str, str]:
@@ -210,7 +217,7 @@ def _split_folder(spec: SourceSpec, root: Path, split: str) -> Path | None:
     raise UserError(f"{spec}: has {', '.join(present)} sub-folders but no {split}/; add one")
 
 
-def _open_folder(spec: SourceSpec, size: int, split: str, seed: int) -> ImageSource:
+def _open_folder(spec: SourceSpec, size: ImageSize, split: str, seed: int) -> ImageSource:
     root = _existing_folder(spec)
     folder = _split_folder(spec, root, split) or root
     name = _domain_name(root)
@@ -225,7 +232,7 @@ def unpaired_domain_names(folder: Path) -> tuple[str, str]:
     return "A", "B"
 
 
-def _open_unpaired(spec: SourceSpec, size: int, split: str, seed: int) -> ImageSource:
+def _open_unpaired(spec: SourceSpec, size: ImageSize, split: str, seed: int) -> ImageSource:
     root = _existing_folder(spec)
     side = spec.options.get("side", "A")
     if side not in ("A", "B"):
@@ -244,7 +251,7 @@ def _open_unpaired(spec: SourceSpec, size: int, split: str, seed: int) -> ImageS
     return FileImageSource(_images_or_error(spec, folder), size, name=name, class_names=[name])
 
 
-def _open_celeba(spec: SourceSpec, size: int, split: str, seed: int) -> ImageSource:
+def _open_celeba(spec: SourceSpec, size: ImageSize, split: str, seed: int) -> ImageSource:
     root = Path(spec.path).expanduser()
     if not root.exists():
         raise UserError(f"{spec}: {root} does not exist")
@@ -271,7 +278,7 @@ def _open_celeba(spec: SourceSpec, size: int, split: str, seed: int) -> ImageSou
     )
 
 
-def _open_classes(spec: SourceSpec, size: int, split: str, seed: int) -> ImageSource:
+def _open_classes(spec: SourceSpec, size: ImageSize, split: str, seed: int) -> ImageSource:
     root = _existing_folder(spec)
     split_root = _split_folder(spec, root, split)
     layout_roots = [root / s for s in SPLITS if (root / s).is_dir()] if split_root else [root]
@@ -300,7 +307,7 @@ def _open_classes(spec: SourceSpec, size: int, split: str, seed: int) -> ImageSo
     return FileImageSource(paths, size, name=name, class_names=class_names, labels=labels)
 
 
-_OPENERS: dict[str, Callable[[SourceSpec, int, str, int], ImageSource]] = {
+_OPENERS: dict[str, Callable[[SourceSpec, ImageSize, str, int], ImageSource]] = {
     "synth": open_synth,
     "folder": _open_folder,
     "unpaired": _open_unpaired,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,11 @@ class ImageSource(Dataset[dict[str, Any]], abc.ABC):
     def attribute_table(self) -> Tensor | None:
         """(N, A) float in {0, 1}: row i is item i's attributes, read without decoding a
         single image (None when the source has no attribute table)."""
+        return None
+
+    def identities(self) -> list[Hashable] | None:
+        """One key per item that names the face itself (its file, or its synthetic seed
+        and number), so two sources can be compared; None when unknown."""
         return None
 
     def __repr__(self) -> str:

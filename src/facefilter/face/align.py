@@ -30,7 +30,7 @@ from facefilter.face.types import Face
 def align_face(
     image: np.ndarray, face: Face, cfg: AlignConfig | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Crop `face` to the template framing. Returns (crop (S, S, 3) uint8, matrix (2, 3)).
+    """Crop `face` to the template framing. Returns (crop (H, W, 3) uint8, matrix (2, 3)).
 
     `matrix` maps image pixels to crop pixels; pass it to `paste_back` unchanged.
     """
@@ -40,18 +40,22 @@ def align_face(
     if landmarks.shape != (5, 2) or not np.isfinite(landmarks).all():
         raise UserError(f"Face.landmarks must be a finite (5, 2) array, got {landmarks.shape}")
     matrix = estimate_similarity(landmarks, template_landmarks(cfg))
-    return warp_to_crop(image, matrix, cfg.size), matrix
+    return warp_to_crop(image, matrix, cfg.crop_size), matrix
 
 
-def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """Sample the (size, size) crop that `matrix` (image -> crop) frames. (S, S, 3) uint8
+def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Sample the crop that `matrix` (image -> crop) frames, `size` a side or (width,
+    height). (H, W, 3) uint8
 
     Only the crop's footprint in the image is touched, so a 100-megapixel photo costs
     no more than a small one; outside the image the border is mirrored (no black corners).
     """
     cv2 = import_cv2()
     height, width = image.shape[:2]
-    corners = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5] * 2])
+    crop_w, crop_h = (size, size) if isinstance(size, int) else size
+    corners = np.array(
+        [[-0.5, -0.5], [crop_w - 0.5, -0.5], [-0.5, crop_h - 0.5], [crop_w - 0.5, crop_h - 0.5]]
+    )
     footprint = apply_affine(invert_affine(matrix), corners)  # (4, 2) in image pixels
     scale = affine_scale(matrix)
     pad = 2 + int(np.ceil(2 / scale))  # a few samples of context for the filters
@@ -66,7 +70,7 @@ def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray
     return cv2.warpAffine(
         np.ascontiguousarray(region),
         to_crop,
-        (size, size),
+        (crop_w, crop_h),
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REFLECT_101,
     )

@@ -28,6 +28,14 @@ class AlignConfig:
     margin: float = 0.0  # extra border per side, as a fraction of the template square
     eye_height: float = 0.40  # eye line from the top (fraction): room for hair above
     eye_distance: float = 0.24  # eye centres apart (fraction): chin lands near 0.86
+    # (width, height) cut from the middle of the size x size square, for a model trained
+    # at a non-square size (deep-makeover's 80x100); None: the square itself
+    crop: tuple[int, int] | None = None
+
+    @property
+    def crop_size(self) -> tuple[int, int]:
+        """(width, height) of the crop `align_face` returns."""
+        return self.crop or (self.size, self.size)
 
     def __post_init__(self) -> None:
         if self.size < 8:
@@ -38,6 +46,8 @@ class AlignConfig:
             raise UserError(f"AlignConfig.eye_height={self.eye_height} must lie in [0.1, 0.6]")
         if not 0.05 <= self.eye_distance <= 0.6:
             raise UserError(f"AlignConfig.eye_distance={self.eye_distance} must lie in [0.05, 0.6]")
+        if self.crop is not None and not all(8 <= side <= self.size for side in self.crop):
+            raise UserError(f"AlignConfig.crop={self.crop} must lie within 8..{self.size} a side")
 
 
 def unit_template(eye_height: float = 0.40, eye_distance: float = 0.24) -> np.ndarray:
@@ -62,4 +72,6 @@ def template_landmarks(cfg: AlignConfig | None = None) -> np.ndarray:
     cfg = cfg or AlignConfig()
     unit = unit_template(cfg.eye_height, cfg.eye_distance)
     framed = (unit + cfg.margin) / (1 + 2 * cfg.margin)  # margin shrinks the face inside
-    return framed * cfg.size - 0.5
+    width, height = cfg.crop_size
+    offset = np.array([(cfg.size - width) / 2, (cfg.size - height) / 2])  # the middle
+    return framed * cfg.size - 0.5 - offset

@@ -27,6 +27,7 @@ from facefilter.models.base import Family
 from facefilter.models.targets import Direction, Target, combine, expand, resolve, targets_of
 from facefilter.pixels import from_pixels, to_pixels
 from facefilter.run import RunConfig, load_family, read_run_config
+from facefilter.sizes import ImageSize
 
 Engine = Literal["torch", "onnx"]
 ENGINES: tuple[str, ...] = ("torch", "onnx")
@@ -60,7 +61,9 @@ class OnnxBackend:
 
     device = torch.device("cpu")
 
-    def __init__(self, files: dict[Direction, Path], family: Family | None, size: int) -> None:
+    def __init__(
+        self, files: dict[Direction, Path], family: Family | None, size: ImageSize
+    ) -> None:
         self.files, self.family, self.size = files, family, size
         self.sessions: dict[Direction, object] = {}
 
@@ -103,7 +106,7 @@ class Filter:
 
     def __init__(self, config: RunConfig, directions: Sequence[Direction], backend: Backend):
         self.config = config
-        self.size = config.image_size
+        self.size = config.image_size  # width x height
         self.directions = list(directions)
         self.backend = backend
         # The trained model itself, where there is one (not for an ONNX export).
@@ -170,7 +173,7 @@ class Filter:
 
     # --- translating -----------------------------------------------------------------
     def translate(self, images: Tensor, direction: Direction, strength: float = 1.0) -> Tensor:
-        """(B, 3, S, S) float in [-1, 1] -> the same faces in `direction.target`."""
+        """(B, 3, H, W) float in [-1, 1] -> the same faces in `direction.target`."""
         missing = [unit for unit in direction.units if unit not in self.directions]
         if missing:
             offered = ", ".join(self.targets()) or "nothing yet"
@@ -181,7 +184,7 @@ class Filter:
     def translate_crops(
         self, crops: Sequence[np.ndarray], direction: Direction, strength: float = 1.0
     ) -> list[np.ndarray]:
-        """uint8 (S, S, 3) RGB crops at the model's size -> translated crops, one batch."""
+        """uint8 (H, W, 3) RGB crops at the model's size -> translated crops, one batch."""
         if not len(crops):
             return []
         pixels = torch.from_numpy(np.stack(crops)).to(self.backend.device)  # (B, S, S, 3)

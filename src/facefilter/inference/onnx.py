@@ -31,6 +31,7 @@ from facefilter.errors import UserError
 from facefilter.models.base import Family
 from facefilter.models.targets import ALL_TARGETS, Direction, Target, from_source
 from facefilter.run import CONFIG_FILE, atomic_write, load_family, read_run_config, write_json
+from facefilter.sizes import ImageSize
 
 OPSET = 17  # onnxruntime 1.16+ runs it; InstanceNorm and reflection pad export cleanly
 INPUT_NAME, STRENGTH_NAME, OUTPUT_NAME = "image", "strength", "translated"
@@ -63,9 +64,9 @@ def chosen_directions(family: Family, to: str | None, source: str | None) -> lis
     return towards or [family.resolve(to, source)]  # resolve says why there is none
 
 
-def accepts_any_size(module: nn.Module, size: int) -> bool:
-    """True when `module` maps other (non-square) sizes to the same size: dynamic H, W."""
-    probe = torch.zeros(1, 3, size, size + size // 2)
+def accepts_any_size(module: nn.Module, size: ImageSize) -> bool:
+    """True when `module` maps other sizes (half as wide again) to the same size: dynamic H, W."""
+    probe = torch.zeros(1, 3, size.height, size.width + size.width // 2)
     try:
         with torch.no_grad():
             out = module(probe, torch.ones(1))
@@ -74,12 +75,13 @@ def accepts_any_size(module: nn.Module, size: int) -> bool:
     return tuple(out.shape) == tuple(probe.shape)
 
 
-def export_module(module: nn.Module, path: Path, size: int) -> bool:
+def export_module(module: nn.Module, path: Path, size: int | ImageSize) -> bool:
     """Write translator `module` as ONNX to `path` atomically; returns whether H, W are dynamic."""
     module = copy.deepcopy(module).cpu().eval()
+    size = ImageSize.parse(size)
     dynamic_size = accepts_any_size(module, size)
     axes = {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
-    example = (torch.zeros(2, 3, size, size), torch.ones(2))
+    example = (torch.zeros(2, 3, *size.hw), torch.ones(2))
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings():
@@ -118,10 +120,10 @@ def session(path: Path | bytes) -> Any:
         ) from None
 
 
-def parity(module: nn.Module, path: Path, size: int, batch: int = 2) -> float:
+def parity(module: nn.Module, path: Path, size: int | ImageSize, batch: int = 2) -> float:
     """Max |torch - onnxruntime| on a random batch in [-1, 1] at random strengths in [0, 1.5]."""
     generator = torch.Generator().manual_seed(0)
-    images = torch.rand(batch, 3, size, size, generator=generator) * 2 - 1
+    images = torch.rand(batch, 3, *ImageSize.parse(size).hw, generator=generator) * 2 - 1
     strength = torch.rand(batch, generator=generator) * 1.5
     with torch.no_grad():
         expected = copy.deepcopy(module).cpu().eval()(images, strength).numpy()
@@ -154,8 +156,8 @@ def export_onnx(
     for direction in chosen:
         path = output if single else folder / file_name(direction, offered)
         module = family.translator(direction)
-        dynamic = export_module(module, path, family.image_size)
-        diffs[path.name] = parity(module, path, family.image_size)
+        dynamic = export_module(module, path, family.size)
+        diffs[path.name] = parity(module, path, family.size)
         table[path.name] = {"source": direction.source, "target": str(direction.target),
                             "dynamic_size": dynamic, "opset": OPSET}  # fmt: skip
     config_file = output.with_suffix(".json") if single else folder / CONFIG_FILE
@@ -163,7 +165,7 @@ def export_onnx(
     return diffs
 
 
-def exported_bytes(module: nn.Module, size: int) -> bytes:
+def exported_bytes(module: nn.Module, size: int | ImageSize) -> bytes:
     """Export `module` to memory (via a temporary file): `--engine onnx` on a run directory."""
     import tempfile
 

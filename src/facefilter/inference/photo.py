@@ -24,6 +24,7 @@ from facefilter.face import Detector, Face, align_face, paste_back
 from facefilter.face.images import as_rgb_uint8
 from facefilter.inference.filter import Filter
 from facefilter.models.targets import Direction
+from facefilter.sizes import ImageSize
 
 DetectMode = Literal["auto", "always", "never"]
 FacesMode = Literal["all", "largest"]
@@ -125,7 +126,7 @@ class PhotoFilter:
     def may_be_a_crop(self, image: np.ndarray) -> bool:
         """`detect="auto"` takes an image with no face whole when it is small enough to be
         a ready face crop (at most WHOLE_IMAGE_FACTOR times the model's size a side)."""
-        limit = WHOLE_IMAGE_FACTOR * self.size
+        limit = WHOLE_IMAGE_FACTOR * self.size.side
         return self.options.detect == "auto" and max(image.shape[:2]) <= limit
 
     def face_crop(self, image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -167,12 +168,16 @@ class PhotoFilter:
         return Translated(image, photos, [crop], outputs, [], whole=True)
 
 
-def square_crop(image: Image.Image, size: int) -> np.ndarray:
-    """Centre square of `image`, resized to `size` (antialiased): (size, size, 3) uint8."""
+def square_crop(image: Image.Image, size: int | ImageSize) -> np.ndarray:
+    """Centre square of `image`, resized to `size` (antialiased): (H, W, 3) uint8. For a
+    non-square size, the middle of the square at its longer side (as training data)."""
+    size = ImageSize.parse(size)
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
     crop = image.crop((left, top, left + side, top + side))
-    return np.asarray(crop.resize((size, size), Image.Resampling.LANCZOS))
+    square = np.asarray(crop.resize((size.side, size.side), Image.Resampling.LANCZOS))
+    top, left = (size.side - size.height) // 2, (size.side - size.width) // 2
+    return square[top : top + size.height, left : left + size.width]
 
 
 def side_by_side(*images: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from facefilter.errors import UserError
 from facefilter.models.base import Family, ModelConfig
+from facefilter.sizes import ImageSize
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ FAMILIES: dict[str, FamilyEntry] = {
         "facefilter.models.pgae", "PGAE", "PGAEConfig",
         "feature editor: an autoencoder grown 8 -> 16 -> 32 -> 64 px + attribute vectors",
     ),
+    "makeover": FamilyEntry(
+        "facefilter.models.makeover", "Makeover", "MakeoverConfig",
+        "makeover GAN: a near-identity ResNet from one face set to another (men -> women)",
+    ),
 }  # fmt: skip
 
 
@@ -66,7 +71,7 @@ def config_class(name: str) -> type[ModelConfig]:
 
 
 def create_family(
-    name: str, config: ModelConfig | None, domains: Sequence[str], image_size: int, *,
+    name: str, config: ModelConfig | None, domains: Sequence[str], image_size: int | ImageSize, *,
     training: bool = True,
 ) -> Family:  # fmt: skip
     """Instantiate family `name` (its default config when `config` is None); with

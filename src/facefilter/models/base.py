@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from facefilter.errors import UserError
 from facefilter.models.targets import Direction, Target, resolve, targets_of
+from facefilter.sizes import ImageSize
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -55,10 +56,22 @@ class ModelConfig:
     # Fields that change only what inference outputs, not what training learns: `apply`
     # may override them, and a resume may change them.
     inference_only: ClassVar[tuple[str, ...]] = ()
+    # Whether the family trains at a non-square size (WIDTHxHEIGHT, e.g. 80x100).
+    non_square: ClassVar[bool] = False
 
     def validate(self, image_size: int) -> None:
         """Raise UserError for a value that cannot work, naming the value and the fix."""
         del image_size
+
+    def validate_size(self, size: ImageSize) -> None:
+        """`validate` at a full size: one line for a non-square size a family cannot take."""
+        if not size.square and not self.non_square:
+            family = type(self).__name__.removesuffix("Config").lower()
+            raise UserError(
+                f"--size {size}: {family} trains on square images only; give one side, "
+                f"e.g. --size {size.side} (makeover takes WIDTHxHEIGHT)"
+            )
+        self.validate(size.side)
 
     def adds_changes(self) -> bool:
         """True when a translation is its input plus a change (an edit that keeps the
@@ -89,7 +102,7 @@ class Family(abc.ABC):
     unused_parameters: ClassVar[bool] = False
 
     def __init__(
-        self, config: ModelConfig, domains: Sequence[str], image_size: int, *,
+        self, config: ModelConfig, domains: Sequence[str], image_size: int | ImageSize, *,
         training: bool = True,
     ) -> None:  # fmt: skip
         if len(set(domains)) != len(domains) or len(domains) < 2:
@@ -99,8 +112,9 @@ class Family(abc.ABC):
         self.registry_name = self.name  # "cyclegan-lite" shares CycleGAN's class
         self.config = config
         self.domains = list(domains)
-        self.image_size = image_size
-        config.validate(image_size)
+        self.size = ImageSize.parse(image_size)  # width x height
+        self.image_size = self.size.side  # the side, for the families that train square
+        config.validate_size(self.size)
         self.nets: dict[str, nn.Module] = self.build_networks()
         self.inference_names = tuple(self.nets)
         self.helpers: dict[str, nn.Module] = {}

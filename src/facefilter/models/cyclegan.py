@@ -47,6 +47,7 @@ from facefilter.models.blocks import (
 from facefilter.models.dilated import DilatedDiscriminator
 from facefilter.models.targets import Direction, Target
 from facefilter.pixels import to_unit
+from facefilter.sizes import ImageSize
 
 N_DOWN = 2  # stride-2 convs in each generator: images must be divisible by 4
 DISCRIMINATORS = ("patch", "dilated")
@@ -137,7 +138,7 @@ class CycleGAN(Family):
     config: CycleGANConfig
 
     def __init__(
-        self, config: ModelConfig, domains: Sequence[str], image_size: int, *,
+        self, config: ModelConfig, domains: Sequence[str], image_size: int | ImageSize, *,
         training: bool = True,
     ) -> None:  # fmt: skip
         if not isinstance(config, CycleGANConfig):

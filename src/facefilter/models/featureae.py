@@ -38,6 +38,7 @@ from facefilter.models.perceptual import VGGFeatures
 from facefilter.models.targets import Direction, Target
 from facefilter.models.vectors import VectorFit, fit_vectors
 from facefilter.pixels import to_pixels
+from facefilter.sizes import ImageSize
 
 SHOWCASE = ("Smiling", "Eyeglasses", "Blond_Hair", "Mustache")  # the write-up's own edits
 SAMPLE_STRENGTH = 1.5  # the write-up's feature-grid strength
@@ -207,7 +208,7 @@ class FeatureAutoencoder(Family):
     data_kind = "attributes"
     config: FeatureAEConfig
 
-    def __init__(self, config: ModelConfig, domains: Any, image_size: int, *,
+    def __init__(self, config: ModelConfig, domains: Any, image_size: int | ImageSize, *,
                  training: bool = True) -> None:  # fmt: skip
         if not isinstance(config, FeatureAEConfig):
             raise TypeError(f"{self.name} needs a FeatureAEConfig, got {type(config).__name__}")

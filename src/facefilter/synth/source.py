@@ -12,13 +12,16 @@ Several styles with the same options are the same faces, paired item by item.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from torch import Tensor
 
+from facefilter.data.celeba import where_domain_name
+from facefilter.data.images import center_crop
 from facefilter.data.spec import ImageSource, SourceSpec, int_option
 from facefilter.errors import UserError
+from facefilter.sizes import ImageSize
 from facefilter.synth.dataset import SynthFaces
 from facefilter.synth.edits import parse_set_option
 from facefilter.synth.styles import STYLES
@@ -33,7 +36,7 @@ class SynthSource(ImageSource):
     def __init__(
         self,
         styles: Sequence[str],
-        size: int,
+        size: int | ImageSize,
         count: int,
         seed: int,
         split: str,
@@ -41,18 +44,30 @@ class SynthSource(ImageSource):
         force: dict[str, bool] | None = None,
         where: str | None = None,
     ) -> None:
+        self.size = ImageSize.parse(size)  # rendered square at the longer side, then cropped
         self._per_style = [
-            SynthFaces(s, size, count=count, seed=seed, split=split, force=force, where=where)
+            SynthFaces(
+                s, self.size.side, count=count, seed=seed, split=split, force=force, where=where
+            )
             for s in styles
         ]
         faces_per_style = {len(faces) for faces in self._per_style}
         assert len(faces_per_style) == 1, "every style renders the same faces"
         self._faces_per_style = faces_per_style.pop()
         name = styles[0] if len(styles) == 1 else "+".join(styles)
+        if where:  # as celeba: names a filter: "Male", "not-Male"; other styles prefix theirs
+            filtered = where_domain_name(where)
+            name = filtered if name == "photo" else f"{name}-{filtered}"
         super().__init__(name, styles, self._per_style[0].attr_names)
 
     def __len__(self) -> int:
         return self._faces_per_style * len(self._per_style)
+
+    def identities(self) -> list[Hashable]:
+        forced = tuple(sorted(self._per_style[0].forced.items()))
+        return [
+            (faces.style, faces.seed, i, forced) for faces in self._per_style for i in faces.ids
+        ]
 
     def attribute_table(self) -> Tensor:
         return self._per_style[0].attribute_table().repeat(len(self._per_style), 1)
@@ -62,15 +77,17 @@ class SynthSource(ImageSource):
             raise IndexError(f"index {index} out of range for {len(self)} faces")
         style_index, face_index = divmod(index, self._faces_per_style)
         face = self._per_style[style_index][face_index]
+        image = face["image"]
+        assert isinstance(image, Tensor)
         return {
-            "image": face["image"],  # (3, S, S) in [-1, 1]
+            "image": image if self.size.square else center_crop(image, self.size),  # (3, H, W)
             "label": style_index,
             "attrs": face["attrs"],  # (A,) float in {0, 1}
             "index": index,
         }
 
 
-def open_synth(spec: SourceSpec, size: int, split: str, seed: int) -> ImageSource:
+def open_synth(spec: SourceSpec, size: ImageSize, split: str, seed: int) -> ImageSource:
     styles = [style.strip() for style in spec.path.split(",")]
     for style in styles:
         if style not in STYLES:

@@ -1,0 +1,292 @@
+"""Makeover GAN (deep-makeover, seed 004): one generator from one face set to another.
+
+A near-identity encoder-decoder ResNet (`makeover_nets`) against a ResNet critic,
+trained between two attribute filters of one table (men -> women is `where=Male` ->
+`where=-Male`). There is no cycle: the generator learns one direction, so a model
+offers one target, and the other way is a second run with the sets swapped.
+
+The loss is annealed, every weight a function of the step (a resumed run continues
+exactly). With a = 0.5 ** (step / half-life):
+- the generator's loss is w * pixel_scale * L1(G(x), x) + (1 - w) * adversarial, with
+  w = pixel_loss_min + (pixel_loss_max - pixel_loss_min) * a: at first G only keeps
+  its input (the critic knows nothing yet), then the critic's pull grows;
+- the critic's inputs get Gaussian instance noise of std instance_noise * a;
+- the learning rate is max(lr_start * a, lr_end).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+from torchvision.utils import make_grid
+
+from facefilter import losses, schedules
+from facefilter.errors import UserError
+from facefilter.models.base import Family, ModelConfig, Progress
+from facefilter.models.blocks import NORM_KINDS, NormKind, instance_noise
+from facefilter.models.cyclegan import StrengthBlend, set_requires_grad
+from facefilter.models.makeover_nets import MakeoverCritic, MakeoverGenerator
+from facefilter.models.targets import Direction, Target
+from facefilter.pixels import to_unit
+from facefilter.sizes import ImageSize
+
+GanLoss = Literal["wgan-gp", "wgan-clip", "gan"]
+GAN_LOSSES = ("wgan-gp", "wgan-clip", "gan")
+
+
+@dataclass
+class MakeoverConfig(ModelConfig):
+    # deep-makeover's crop (80 wide, 100 tall: the face without the hair) and batch.
+    train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 16, "size": "80x100"}
+    non_square: ClassVar[bool] = True
+
+    encoder: tuple[int, ...] = (24, 48)  # widths of the encoder's levels, each then halved
+    decoder: tuple[int, ...] = (96, 64)  # widths of the decoder's levels, each then doubled
+    width: int = 48  # width of the two full-resolution blocks before the RGB projection
+    critic: tuple[int, ...] = (64, 96, 128, 192)  # the critic's block widths (deep-makeover's)
+    norm: NormKind = "batch"  # the generator's normalisation (deep-makeover: batch norm)
+    # wgan-gp: the Wasserstein loss deep-makeover's code ended on, with a gradient penalty
+    # instead of its weight clipping: Adam works and no threshold needs tuning. wgan-clip:
+    # that code's exact critic (clipping, RMSProp). gan: the write-up's DCGAN loss.
+    gan_loss: GanLoss = "wgan-gp"
+    gp_weight: float = 10.0  # wgan-gp: the penalty's weight (Gulrajani et al.)
+    disc_weights_threshold: float = 0.01  # wgan-clip: largest |weight| in the critic
+    critic_steps: int = 1  # critic updates per generator update (the generator skips steps)
+    annealing_half_life: int = 10_000  # steps in which the annealing temperature halves
+    pixel_loss_max: float = 1.0  # pixel loss's share of G's loss at step 0: D is ignored
+    pixel_loss_min: float = 0.7  # the share it anneals towards (deep-makeover's)
+    pixel_scale: float = 100.0  # L1 multiplier: a per-pixel mean is tiny next to a critic
+    instance_noise: float = 0.5  # std of the critic's input noise at step 0, annealed
+    lr_start: float = 1e-4  # learning rate at step 0, annealed ...
+    lr_end: float = 1e-6  # ... down to this floor
+    beta1: float = 0.5  # Adam, both networks (the critic uses RMSProp with wgan-clip)
+    beta2: float = 0.9  # WGAN-GP's
+    ema_decay: float = 0.0  # > 0 keeps an EMA of the generator for apply (0.999: StarGAN v2)
+
+    def validate_size(self, size: ImageSize) -> None:
+        self.validate(size.side)
+        step = 2 ** len(self.encoder)
+        if size.width % step or size.height % step:
+            fixed = ImageSize(_round_up(size.width, step), _round_up(size.height, step))
+            raise UserError(
+                f"--size {size}: makeover needs a width and height divisible by {step} "
+                f"({len(self.encoder)} halvings); use e.g. --size {fixed}"
+            )
+
+    def validate(self, image_size: int) -> None:
+        del image_size
+        self._check_widths()
+        if self.annealing_half_life < 1:
+            raise UserError(
+                f"--annealing-half-life {self.annealing_half_life} must be at least 1 "
+                "(steps until the pixel loss's weight halves; deep-makeover used 10000)"
+            )
+        if self.gan_loss not in GAN_LOSSES:
+            raise UserError(f"--gan-loss {self.gan_loss!r}: choose one of {', '.join(GAN_LOSSES)}")
+        if self.norm not in NORM_KINDS:
+            raise UserError(f"--norm {self.norm!r} unknown; choose one of {', '.join(NORM_KINDS)}")
+        if not 0 <= self.pixel_loss_min <= self.pixel_loss_max <= 1:
+            raise UserError(
+                f"--pixel-loss-min {self.pixel_loss_min} and --pixel-loss-max "
+                f"{self.pixel_loss_max} must satisfy 0 <= min <= max <= 1"
+            )
+        nonnegative = {"gp_weight": self.gp_weight, "pixel_scale": self.pixel_scale,
+                       "instance_noise": self.instance_noise}  # fmt: skip
+        for field, value in nonnegative.items():
+            if not (math.isfinite(value) and value >= 0):
+                raise UserError(f"--{field.replace('_', '-')} {value} must be >= 0")
+        if not 0 < self.lr_end <= self.lr_start:
+            raise UserError(f"--lr-start {self.lr_start} and --lr-end {self.lr_end}: need "
+                            "0 < end <= start")  # fmt: skip
+        if self.disc_weights_threshold <= 0 or self.critic_steps < 1:
+            raise UserError("--disc-weights-threshold must be > 0 and --critic-steps >= 1")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise UserError(f"--beta1 {self.beta1} / --beta2 {self.beta2} must lie in [0, 1)")
+        if not 0 <= self.ema_decay < 1:
+            raise UserError(f"--ema-decay {self.ema_decay} must lie in [0, 1) (0 = no EMA)")
+
+    def _check_widths(self) -> None:
+        """Every level must be wide enough to carry the image's channels through the
+        near-identity start (3 per pixel, x4 per halving), else that start is lost."""
+        if not self.encoder or len(self.decoder) != len(self.encoder):
+            raise UserError(
+                f"--encoder {list(self.encoder)} and --decoder {list(self.decoder)} need the "
+                "same number of levels (one doubling per halving), at least one"
+            )
+        carried = 3
+        for units in self.encoder:  # a block keeps the image in its first channels ...
+            self._check_level("--encoder", units, carried)
+            carried *= 4  # ... and each halving moves 4 pixels into channels
+        for units in self.decoder:
+            self._check_level("--decoder", units, carried)
+            if units % 4:
+                raise UserError(f"--decoder width {units} must be a multiple of 4 (a doubling "
+                                "turns 4 channels into 4 pixels)")  # fmt: skip
+            carried //= 4
+        self._check_level("--width", self.width, carried)
+        if min(self.critic, default=0) < 1:
+            raise UserError(f"--critic {list(self.critic)}: give one or more widths >= 1")
+
+    @staticmethod
+    def _check_level(flag: str, units: int, carried: int) -> None:
+        if units < carried:
+            raise UserError(
+                f"{flag} width {units} is narrower than the {carried} channels that carry the "
+                "image at that level, which the near-identity start needs; widen it"
+            )
+
+
+def misjudged(real_scores: Tensor, fake_scores: Tensor, gan_loss: str) -> float:
+    """The share of images the critic puts on the wrong side: a reading of how well it
+    tells the sets apart, where a Wasserstein loss has no scale. The line is 0 for the
+    GAN loss's logits, halfway between the two mean scores for a critic."""
+    line = 0.0 if gan_loss == "gan" else float(real_scores.mean() + fake_scores.mean()) / 2
+    wrong = (real_scores < line).float().mean() + (fake_scores > line).float().mean()
+    return float(wrong) / 2
+
+
+def _round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+class Makeover(Family):
+    """One near-identity generator A -> B and its critic, with annealed losses."""
+
+    name = "makeover"
+    data_kind = "unpaired"
+    config: MakeoverConfig
+
+    def __init__(
+        self, config: ModelConfig, domains: Sequence[str], image_size: int | ImageSize, *,
+        training: bool = True,
+    ) -> None:  # fmt: skip
+        if not isinstance(config, MakeoverConfig):
+            raise TypeError(f"Makeover needs a MakeoverConfig, got {type(config).__name__}")
+        if len(domains) != 2:
+            raise UserError(f"makeover learns one set from another, got {list(domains)}")
+        super().__init__(config, domains, image_size, training=training)
+
+    def build_networks(self) -> dict[str, nn.Module]:
+        cfg = self.config
+        return {"gen": MakeoverGenerator(cfg.encoder, cfg.decoder, cfg.width, cfg.norm)}
+
+    def build_training_networks(self) -> dict[str, nn.Module]:
+        return {"critic": MakeoverCritic(self.config.critic)}
+
+    def ema_networks(self) -> tuple[str, ...]:
+        return ("gen",) if self.config.ema_decay > 0 else ()
+
+    def ema_decay(self) -> float:
+        return self.config.ema_decay
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        cfg = self.config
+        betas = (cfg.beta1, cfg.beta2)
+        critic_params = self.nets["critic"].parameters()
+        critic: torch.optim.Optimizer = (
+            torch.optim.RMSprop(critic_params, lr=cfg.lr_start)  # momentum hurts WGAN (the code)
+            if cfg.gan_loss == "wgan-clip"
+            else torch.optim.Adam(critic_params, lr=cfg.lr_start, betas=betas)
+        )
+        gen = torch.optim.Adam(self.nets["gen"].parameters(), lr=cfg.lr_start, betas=betas)
+        return {"gen": gen, "critic": critic}
+
+    # --- schedules: functions of the step -----------------------------------------------
+    def annealing(self, progress: Progress) -> float:
+        return schedules.half_life(progress.step, self.config.annealing_half_life)
+
+    def pixel_share(self, progress: Progress) -> float:
+        cfg, a = self.config, self.annealing(progress)
+        return cfg.pixel_loss_min + (cfg.pixel_loss_max - cfg.pixel_loss_min) * a
+
+    def lr_factor(self, progress: Progress) -> float:
+        return max(self.annealing(progress), self.config.lr_end / self.config.lr_start)
+
+    # --- training ---------------------------------------------------------------------
+    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> dict[str, float]:
+        source, target = batch["real_a"], batch["real_b"]  # (B, 3, H, W) each
+        noise = self.config.instance_noise * self.annealing(progress)
+        logs = self._critic_step(source, target, noise)
+        if (progress.step + 1) % self.config.critic_steps == 0:
+            logs |= self._generator_step(source, noise, self.pixel_share(progress))
+        logs |= {"pixel_share": self.pixel_share(progress), "instance_noise": noise}
+        return logs
+
+    def _critic_step(self, source: Tensor, target: Tensor, noise: float) -> dict[str, float]:
+        cfg, critic = self.config, self.nets["critic"]
+        set_requires_grad([critic], True)
+        self.opts["critic"].zero_grad(set_to_none=True)
+        with torch.no_grad():
+            fake = self.nets["gen"](source)
+        real, fake = instance_noise(target, noise), instance_noise(fake, noise)
+        count = min(real.shape[0], fake.shape[0])
+        if cfg.gan_loss != "wgan-gp":  # one call on both: DDP allows one forward per backward
+            scores = critic(torch.cat([real, fake]))
+            real_s, fake_s = scores.split([real.shape[0], fake.shape[0]])
+            if cfg.gan_loss == "gan":
+                loss, logs = losses.bce_discriminator(real_s, fake_s)
+            else:
+                loss, logs = losses.wgan_critic(real_s, fake_s)
+        else:
+            mix = torch.rand(count, 1, 1, 1, device=real.device, dtype=real.dtype)
+            between = (mix * real[:count] + (1 - mix) * fake[:count]).requires_grad_(True)
+            scores = critic(torch.cat([real, fake, between]))
+            real_s, fake_s, between_s = scores.split([real.shape[0], fake.shape[0], count])
+            loss, logs = losses.wgan_critic(real_s, fake_s)
+            penalty, more = losses.gradient_penalty(between_s, between)
+            loss, logs = loss + cfg.gp_weight * penalty, logs | more
+        self.backward(loss)
+        self.opts["critic"].step()
+        logs["d_error"] = misjudged(real_s.detach(), fake_s.detach(), cfg.gan_loss)
+        if cfg.gan_loss == "wgan-clip":
+            with torch.no_grad():
+                for param in self.unwrapped("critic").parameters():
+                    if param.dim() > 1:  # weights, not biases (the code's own TBD)
+                        param.clamp_(-cfg.disc_weights_threshold, cfg.disc_weights_threshold)
+        return logs
+
+    def _generator_step(self, source: Tensor, noise: float, share: float) -> dict[str, float]:
+        cfg = self.config
+        # The critic frozen and called unwrapped: no DDP wait for its unused gradients.
+        set_requires_grad([self.nets["critic"]], False)
+        critic = self.unwrapped("critic")
+        self.opts["gen"].zero_grad(set_to_none=True)
+        fake = self.nets["gen"](source)
+        scores = critic(instance_noise(fake, noise))
+        if cfg.gan_loss == "gan":
+            adversarial, logs = losses.bce_generator(scores)
+        else:
+            adversarial, logs = losses.wgan_generator(scores)
+        pixel, more = losses.l1(fake, source, "pixel")
+        total = share * cfg.pixel_scale * pixel + (1 - share) * adversarial
+        self.backward(total)
+        self.opts["gen"].step()
+        return logs | more | {"g_total": total.item()}
+
+    # --- inference ---------------------------------------------------------------------
+    def directions(self) -> list[Direction]:
+        """One way only: the run's first set to its second."""
+        return [Direction(self.domains[0], Target(self.domains[1]))]
+
+    def translator(self, direction: Direction) -> nn.Module:
+        return StrengthBlend(self.inference_modules()["gen"]).eval()
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, Tensor]) -> Tensor:
+        """Rows: inputs from the first set, their makeovers, faces of the second set."""
+        gen = self.inference_modules()["gen"]
+        was_training = gen.training
+        gen.eval()
+        try:
+            source = batch["real_a"][:4].to(self.device)
+            rows = [source, gen(source).clamp(-1, 1), batch["real_b"][:4].to(self.device)]
+        finally:
+            gen.train(was_training)
+        count = min(row.shape[0] for row in rows)
+        tiles = torch.cat([row[:count] for row in rows]).float()
+        return make_grid(to_unit(tiles), nrow=count, padding=2, pad_value=1.0).cpu()

@@ -1,0 +1,155 @@
+"""The makeover GAN's parts: near-identity start, annealed schedules, width checks, and
+the non-square sizes it brings (parsing, data, alignment)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from facefilter.data.framing import align_config
+from facefilter.data.images import to_tensor
+from facefilter.data.loading import build_training_data
+from facefilter.data.sources import open_source
+from facefilter.errors import UserError
+from facefilter.face.template import template_landmarks
+from facefilter.models import create_family
+from facefilter.models.base import Progress
+from facefilter.models.makeover import MakeoverConfig
+from facefilter.sizes import ImageSize
+
+TINY = {"encoder": (8, 16), "decoder": (48, 16), "width": 8, "critic": (8, 16)}
+
+
+def faces(size: str, count: int = 8) -> torch.Tensor:
+    source = open_source(f"synth:photo?count={count}", size)
+    return torch.stack([source[i]["image"] for i in range(len(source))])
+
+
+@pytest.mark.parametrize("size", ["32x40", "80x100"])
+def test_an_untrained_generator_returns_almost_its_input(size):
+    torch.manual_seed(0)
+    family = create_family("makeover", MakeoverConfig(), ["Male", "not-Male"], size)
+    images = faces(size)
+    family.eval()
+    with torch.no_grad():
+        out = family.nets["gen"](images)
+    assert out.shape == images.shape
+    assert (out - images).abs().mean() < 0.05  # the issue's bar; measured ~0.001
+
+
+def test_near_identity_also_in_training_mode_and_before_the_first_step():
+    torch.manual_seed(0)
+    family = create_family("makeover", MakeoverConfig(**TINY), ["a", "b"], "32x40")
+    images = faces("32x40")
+    family.train()  # batch statistics in the branches: still near the input
+    with torch.no_grad():
+        assert (family.nets["gen"](images) - images).abs().mean() < 0.05
+
+
+def test_annealing_is_a_function_of_the_step():
+    config = MakeoverConfig(annealing_half_life=100, pixel_loss_max=1.0, pixel_loss_min=0.5,
+                            instance_noise=0.4, lr_start=1e-4, lr_end=1e-6)  # fmt: skip
+    family = create_family("makeover", config, ["a", "b"], "32x40")
+    assert family.annealing(Progress(0, 10)) == 1.0
+    assert family.annealing(Progress(100, 10)) == pytest.approx(0.5)
+    assert family.annealing(Progress(300, 10)) == pytest.approx(0.125)
+    assert family.pixel_share(Progress(0, 10)) == 1.0  # the critic is ignored at first
+    assert family.pixel_share(Progress(100, 10)) == pytest.approx(0.75)
+    assert family.pixel_share(Progress(10**6, 10)) == pytest.approx(0.5)
+    assert family.lr_factor(Progress(100, 10)) == pytest.approx(0.5)
+    assert family.lr_factor(Progress(10**6, 10)) == pytest.approx(0.01)  # lr_end / lr_start
+
+
+@pytest.mark.parametrize("loss", ["wgan-gp", "wgan-clip", "gan"])
+def test_each_gan_loss_trains_and_logs_its_terms(loss):
+    torch.manual_seed(0)
+    config = MakeoverConfig(**TINY, gan_loss=loss, critic_steps=2)
+    family = create_family("makeover", config, ["a", "b"], "32x40")
+    family.opts = family.build_optimizers()
+    images = faces("32x40", 4)
+    batch = {"real_a": images, "real_b": images.flip(0)}
+    first = family.train_step(batch, Progress(0, 10))
+    assert "g_total" not in first  # critic_steps 2: the generator waits for the second
+    second = family.train_step(batch, Progress(1, 10))
+    assert {"d", "d_error", "g_total", "pixel", "pixel_share", "instance_noise"} <= set(second)
+    assert ("d_penalty" in second) == (loss == "wgan-gp")
+    if loss == "wgan-clip":
+        weights = [p for p in family.nets["critic"].parameters() if p.dim() > 1]
+        assert max(p.abs().max().item() for p in weights) <= config.disc_weights_threshold
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"annealing_half_life": 0}, "--annealing-half-life 0 must be at least 1"),
+        ({"decoder": (32, 16)}, "--decoder width 32 is narrower than the 48 channels"),
+        ({"decoder": (48,)}, "the same number of levels"),
+        ({"decoder": (50, 16)}, "multiple of 4"),
+        ({"pixel_loss_min": 0.9, "pixel_loss_max": 0.5}, "0 <= min <= max <= 1"),
+        ({"lr_end": 1e-3}, "0 < end <= start"),
+        ({"gan_loss": "hinge"}, "choose one of wgan-gp, wgan-clip, gan"),
+    ],
+)
+def test_bad_settings_are_one_line(settings, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        create_family("makeover", MakeoverConfig(**settings), ["a", "b"], "32x40")
+
+
+def test_a_size_the_halvings_cannot_take_names_one_that_works():
+    with pytest.raises(UserError) as error:
+        create_family("makeover", MakeoverConfig(), ["a", "b"], "80x101")
+    assert "divisible by 4" in str(error.value) and "--size 80x104" in str(error.value)
+
+
+def test_square_families_refuse_a_non_square_size_in_one_line():
+    with pytest.raises(UserError, match="cyclegan trains on square images only"):
+        create_family("cyclegan", None, ["a", "b"], "32x40")
+    create_family("cyclegan", None, ["a", "b"], 32)  # a side still works
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("128", (128, 128)), (128, (128, 128)), ("80x100", (80, 100)), (" 80 X 100 ", (80, 100)),
+     ([80, 100], (80, 100))],
+)  # fmt: skip
+def test_sizes_parse(text, expected):
+    size = ImageSize.parse(text)
+    assert (size.width, size.height) == expected
+    assert ImageSize.parse(size.json()) == size  # what config.json stores reads back
+
+
+@pytest.mark.parametrize("text", ["80x", "x100", "0", "80x0", "big", "1.5"])
+def test_bad_sizes_are_one_line(text):
+    with pytest.raises(UserError, match="size"):
+        ImageSize.parse(text)
+
+
+def test_a_non_square_size_is_the_middle_of_the_square_crop():
+    from PIL import Image
+
+    square = faces("40", 1)[0]  # the synthetic face at 40 px
+    tall = faces("32x40", 1)[0]  # the same face at 32 wide, 40 tall
+    assert tall.shape == (3, 40, 32)
+    torch.testing.assert_close(tall, square[:, :, 4:36])
+    picture = Image.fromarray(np.zeros((60, 90, 3), np.uint8))
+    assert to_tensor(picture, "32x40").shape == (3, 40, 32)
+
+
+def test_alignment_puts_the_landmarks_where_the_cropped_data_has_them():
+    square = template_landmarks(align_config(None, 100))
+    tall = template_landmarks(align_config(None, "80x100"))
+    np.testing.assert_allclose(tall, square - [10, 0])  # 10 px cut from each side
+
+
+def test_two_filters_that_select_the_same_faces_are_refused():
+    with pytest.raises(UserError, match="select the same"):
+        build_training_data(
+            "unpaired", size=32, seed=0, data_a="synth:photo?count=40&where=Male,-Eyeglasses",
+            data_b="synth:photo?count=40&where=-Eyeglasses,Male",
+        )  # fmt: skip
+    data = build_training_data(
+        "unpaired", size=32, seed=0, data_a="synth:photo?count=40&where=Male",
+        data_b="synth:photo?count=40&where=-Male",
+    )  # fmt: skip
+    assert data.domains == ["Male", "not-Male"]
