@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from facefilter.data.images import center_crop
 from facefilter.inference import Filter
 from facefilter.metrics import score_outputs
 from facefilter.synth import SynthFaces
@@ -35,10 +36,10 @@ def main() -> None:
 
     flt = Filter.load(args.run, engine=args.engine)
     direction = flt.resolve(args.target, args.source)
-    faces = {style: SynthFaces(style, flt.size, count=args.count, seed=HELD_OUT_SEED)
+    faces = {style: SynthFaces(style, flt.size.side, count=args.count, seed=HELD_OUT_SEED)
              for style in (args.source, args.target)}  # fmt: skip
-    sources, truths = (torch.stack([faces[s][i]["image"] for i in range(args.count)])
-                       for s in (args.source, args.target))  # fmt: skip
+    sources, truths = (center_crop(torch.stack([faces[s][i]["image"] for i in range(args.count)]),
+                                   flt.size) for s in (args.source, args.target))  # fmt: skip
     outputs = flt.translate(sources, direction, args.strength).cpu()
     score, nothing = score_outputs(outputs, truths), score_outputs(sources, truths)
     spread = outputs.std(0).mean().item()

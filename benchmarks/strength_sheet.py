@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
+from facefilter.data.images import center_crop
 from facefilter.inference import Filter
 from facefilter.pixels import to_unit
 from facefilter.synth import SynthFaces
@@ -32,8 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     flt = Filter.load(args.run)
     direction = flt.resolve(args.target, args.source)
-    faces = SynthFaces(args.source, flt.size, count=args.faces, seed=HELD_OUT_SEED)
-    images = torch.stack([faces[i]["image"] for i in range(args.faces)])  # (F, 3, S, S)
+    faces = SynthFaces(args.source, flt.size.side, count=args.faces, seed=HELD_OUT_SEED)
+    images = center_crop(torch.stack([faces[i]["image"] for i in range(args.faces)]), flt.size)
     columns = [images] + [flt.translate(images, direction, s).cpu() for s in STRENGTHS]
     grid = torch.stack(columns, dim=1).flatten(0, 1)  # row-major: one face per row
     save_image(to_unit(grid), args.output, nrow=len(columns), padding=2, pad_value=1.0)

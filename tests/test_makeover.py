@@ -35,7 +35,7 @@ def test_an_untrained_generator_returns_almost_its_input(size):
     with torch.no_grad():
         out = family.nets["gen"](images)
     assert out.shape == images.shape
-    assert (out - images).abs().mean() < 0.05  # the bar; measured ~0.001
+    assert (out - images).abs().mean() < 0.05  # the bar; measured ~0.0005
 
 
 def test_near_identity_also_in_training_mode_and_before_the_first_step():
@@ -102,8 +102,21 @@ def test_a_size_the_halvings_cannot_take_names_one_that_works():
     assert "divisible by 4" in str(error.value) and "--size 80x104" in str(error.value)
 
 
+def test_a_size_too_small_for_the_critic_is_one_line():
+    with pytest.raises(UserError, match="too small for the critic's 4 halvings; use at least 16"):
+        create_family("makeover", MakeoverConfig(), ["a", "b"], "8x12")
+
+
+def test_the_gradient_penalty_refuses_compile_and_fp16():
+    with pytest.raises(UserError, match="--compile cannot train --gan-loss wgan-gp"):
+        MakeoverConfig().check_engine(compile=True, mixed_precision="no")
+    with pytest.raises(UserError, match="--mixed-precision fp16 cannot"):
+        MakeoverConfig().check_engine(compile=False, mixed_precision="fp16")
+    MakeoverConfig(gan_loss="gan").check_engine(compile=True, mixed_precision="fp16")
+
+
 def test_square_families_refuse_a_non_square_size_in_one_line():
-    with pytest.raises(UserError, match="cyclegan trains on square images only"):
+    with pytest.raises(UserError, match="trains on square images only"):
         create_family("cyclegan", None, ["a", "b"], "32x40")
     create_family("cyclegan", None, ["a", "b"], 32)  # a side still works
 

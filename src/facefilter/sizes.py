@@ -34,7 +34,10 @@ class ImageSize:
         if isinstance(value, int):
             return cls(value, value)
         if isinstance(value, (list, tuple)) and len(value) == 2:
-            return cls(int(value[0]), int(value[1]))
+            try:
+                return cls(int(value[0]), int(value[1]))
+            except (TypeError, ValueError):
+                raise UserError(f"image size {value!r} is not [width, height]") from None
         match = _PATTERN.match(str(value))
         if not match:
             raise UserError(

@@ -44,7 +44,8 @@ class TrainConfig:
     data_a: str | None = None  # two-domain families: source domain spec, e.g. synth:photo
     data_b: str | None = None  # two-domain families: target domain spec, e.g. synth:anime
     data: str | None = None  # one-set families: classes (trvae) or an attribute table (dcae, pgae)
-    # pixels per side, or WIDTHxHEIGHT (80x100, makeover); each family sets its default
+    # pixels per side, or WIDTHxHEIGHT (makeover: 80x100, the middle of the square face
+    # crop at the longer side); each family sets its default
     size: int | str = 128
     batch_size: int = 1  # images per step (each family sets its own default)
     max_steps: int = 20_000  # stop here; schedules (lr decay, annealing) span these steps
@@ -75,7 +76,10 @@ def total_steps(config: TrainConfig, epoch_size: int, processes: int = 1) -> int
 
 
 def check_config(config: TrainConfig) -> None:
-    ImageSize.parse(config.size)  # one line for "80x" or "0"
+    try:
+        ImageSize.parse(config.size)
+    except UserError as error:
+        raise UserError(f"--size: {error}") from None
     for name in ("batch_size", "max_steps", "log_every", "sample_every", "save_every"):
         if getattr(config, name) < 1:
             flag = "--" + name.replace("_", "-")
@@ -211,6 +215,7 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
     model_config = model_config if model_config is not None else config_class(family_name)()
     size = ImageSize.parse(config.size)
     model_config.validate_size(size)  # before anything is read or written
+    model_config.check_engine(config.compile, config.mixed_precision)
     resume_step = prepare_run(config, family_name, model_config)
     accelerator = make_accelerator(config, family_name)
     data = build_training_data(

@@ -163,7 +163,8 @@ def _unpaired_data(data_a: str, data_b: str, size: int | ImageSize, seed: int) -
     )
     if a.name == b.name:
         raise UserError(f"--data-a and --data-b are both named {a.name!r}; use distinct domains")
-    same = a.identities()
+    # Identical sets only: one inside the other is a use (men -> attractive men).
+    same = a.identities() if len(a) == len(b) else None
     if same is not None and set(same) == set(b.identities() or ()):
         raise UserError(
             f"--data-a {data_a} and --data-b {data_b} select the same {len(a)} faces; filter "

@@ -59,7 +59,7 @@ def crop_to_pixels(crop: np.ndarray) -> np.ndarray:
     """uint8 crops as they are; float crops in [-1, 1] (project convention) -> 0..255. float32"""
     crop = np.asarray(crop)
     if crop.ndim != 3 or crop.shape[2] != 3 or min(crop.shape[:2]) < 4:
-        raise UserError(f"the crop must be (S, S, 3) RGB, got shape {crop.shape}")
+        raise UserError(f"the crop must be (H, W, 3) RGB, got shape {crop.shape}")
     if crop.dtype == np.uint8:
         return crop.astype(np.float32)
     if not np.issubdtype(crop.dtype, np.floating):

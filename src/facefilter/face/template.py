@@ -73,5 +73,5 @@ def template_landmarks(cfg: AlignConfig | None = None) -> np.ndarray:
     unit = unit_template(cfg.eye_height, cfg.eye_distance)
     framed = (unit + cfg.margin) / (1 + 2 * cfg.margin)  # margin shrinks the face inside
     width, height = cfg.crop_size
-    offset = np.array([(cfg.size - width) / 2, (cfg.size - height) / 2])  # the middle
+    offset = np.array([(cfg.size - width) // 2, (cfg.size - height) // 2])  # as data are cut
     return framed * cfg.size - 0.5 - offset

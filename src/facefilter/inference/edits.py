@@ -83,7 +83,7 @@ def compute_vectors(
     spec = training_spec(run, spec)
     if count is not None and count < 1:
         raise UserError(f"--count {count} must be at least 1")
-    source = open_source(spec, family.image_size, "train")
+    source = open_source(spec, family.size, "train")
     table = source.attribute_table()
     if table is None:
         raise UserError(f"{spec} has no attribute table; use synth:photo or celeba:DIR")

@@ -65,8 +65,8 @@ def chosen_directions(family: Family, to: str | None, source: str | None) -> lis
 
 
 def accepts_any_size(module: nn.Module, size: ImageSize) -> bool:
-    """True when `module` maps other sizes (half as wide again) to the same size: dynamic H, W."""
-    probe = torch.zeros(1, 3, size.height, size.width + size.width // 2)
+    """True when `module` maps another size (twice as wide) to the same size: dynamic H, W."""
+    probe = torch.zeros(1, 3, size.height, 2 * size.width)
     try:
         with torch.no_grad():
             out = module(probe, torch.ones(1))

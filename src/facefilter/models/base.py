@@ -66,12 +66,15 @@ class ModelConfig:
     def validate_size(self, size: ImageSize) -> None:
         """`validate` at a full size: one line for a non-square size a family cannot take."""
         if not size.square and not self.non_square:
-            family = type(self).__name__.removesuffix("Config").lower()
             raise UserError(
-                f"--size {size}: {family} trains on square images only; give one side, "
-                f"e.g. --size {size.side} (makeover takes WIDTHxHEIGHT)"
+                f"--size {size}: this model family trains on square images only; give one "
+                f"side, e.g. --size {size.side} (makeover takes WIDTHxHEIGHT)"
             )
         self.validate(size.side)
+
+    def check_engine(self, compile: bool, mixed_precision: str) -> None:
+        """Raise UserError for an engine setting this model cannot train with."""
+        del compile, mixed_precision
 
     def adds_changes(self) -> bool:
         """True when a translation is its input plus a change (an edit that keeps the

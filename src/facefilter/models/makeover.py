@@ -56,7 +56,9 @@ class MakeoverConfig(ModelConfig):
     gan_loss: GanLoss = "wgan-gp"
     gp_weight: float = 10.0  # wgan-gp: the penalty's weight (Gulrajani et al.)
     disc_weights_threshold: float = 0.01  # wgan-clip: largest |weight| in the critic
-    critic_steps: int = 1  # critic updates per generator update (the generator skips steps)
+    # critic updates per generator update: the generator skips steps (an EMA still updates
+    # every step, so its decay per generator update is ema_decay ** critic_steps)
+    critic_steps: int = 1
     annealing_half_life: int = 10_000  # steps in which the annealing temperature halves
     pixel_loss_max: float = 1.0  # pixel loss's share of G's loss at step 0: D is ignored
     pixel_loss_min: float = 0.7  # the share it anneals towards (deep-makeover's)
@@ -70,6 +72,10 @@ class MakeoverConfig(ModelConfig):
 
     def validate_size(self, size: ImageSize) -> None:
         self.validate(size.side)
+        smallest = 2 ** len(self.critic)  # the critic halves once per block
+        if min(size.width, size.height) < smallest:
+            raise UserError(f"--size {size} is too small for the critic's {len(self.critic)} "
+                            f"halvings; use at least {smallest} a side")  # fmt: skip
         step = 2 ** len(self.encoder)
         if size.width % step or size.height % step:
             fixed = ImageSize(_round_up(size.width, step), _round_up(size.height, step))
@@ -103,12 +109,24 @@ class MakeoverConfig(ModelConfig):
         if not 0 < self.lr_end <= self.lr_start:
             raise UserError(f"--lr-start {self.lr_start} and --lr-end {self.lr_end}: need "
                             "0 < end <= start")  # fmt: skip
-        if self.disc_weights_threshold <= 0 or self.critic_steps < 1:
-            raise UserError("--disc-weights-threshold must be > 0 and --critic-steps >= 1")
+        if not self.disc_weights_threshold > 0:
+            raise UserError(f"--disc-weights-threshold {self.disc_weights_threshold} must be > 0")
+        if self.critic_steps < 1:
+            raise UserError(f"--critic-steps {self.critic_steps} must be at least 1")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise UserError(f"--beta1 {self.beta1} / --beta2 {self.beta2} must lie in [0, 1)")
         if not 0 <= self.ema_decay < 1:
             raise UserError(f"--ema-decay {self.ema_decay} must lie in [0, 1) (0 = no EMA)")
+
+    def check_engine(self, compile: bool, mixed_precision: str) -> None:
+        # The gradient penalty differentiates the critic twice: compiled graphs cannot, and
+        # under fp16 its inner gradient is not loss-scaled and underflows.
+        if self.gan_loss == "wgan-gp" and (compile or mixed_precision == "fp16"):
+            flag = "--compile" if compile else "--mixed-precision fp16"
+            raise UserError(
+                f"{flag} cannot train --gan-loss wgan-gp (its gradient penalty differentiates "
+                "twice); drop it, use bf16, or choose --gan-loss wgan-clip or gan"
+            )
 
     def _check_widths(self) -> None:
         """Every level must be wide enough to carry the image's channels through the
