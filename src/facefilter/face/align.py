@@ -10,8 +10,6 @@ form `cv2.warpAffine` takes; `invert_affine` gives the way back for paste-back.
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 
 from facefilter.errors import UserError
@@ -54,7 +52,10 @@ def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int | tuple[int, i
     """
     cv2 = import_cv2()
     height, width = image.shape[:2]
-    crop_w, crop_h = (int(size), int(size)) if isinstance(size, Integral) else size
+    if isinstance(size, tuple):
+        crop_w, crop_h = size
+    else:  # a side: int, or a numpy integer
+        crop_w = crop_h = int(size)
     corners = np.array(
         [[-0.5, -0.5], [crop_w - 0.5, -0.5], [-0.5, crop_h - 0.5], [crop_w - 0.5, crop_h - 0.5]]
     )
