@@ -229,18 +229,19 @@ class Makeover(Family):
     def train_step(self, batch: dict[str, Tensor], progress: Progress) -> dict[str, float]:
         source, target = batch["real_a"], batch["real_b"]  # (B, 3, H, W) each
         noise = self.config.instance_noise * self.annealing(progress)
-        logs = self._critic_step(source, target, noise)
-        if (progress.step + 1) % self.config.critic_steps == 0:
-            logs |= self._generator_step(source, noise, self.pixel_share(progress))
+        generator_steps = (progress.step + 1) % self.config.critic_steps == 0
+        with torch.set_grad_enabled(generator_steps):  # one forward: the critic sees it
+            fake = self.nets["gen"](source)  # detached, the generator learns from it
+        logs = self._critic_step(target, fake.detach(), noise)
+        if generator_steps:
+            logs |= self._generator_step(source, fake, noise, self.pixel_share(progress))
         logs |= {"pixel_share": self.pixel_share(progress), "instance_noise": noise}
         return logs
 
-    def _critic_step(self, source: Tensor, target: Tensor, noise: float) -> dict[str, float]:
+    def _critic_step(self, target: Tensor, fake: Tensor, noise: float) -> dict[str, float]:
         cfg, critic = self.config, self.nets["critic"]
         set_requires_grad([critic], True)
         self.opts["critic"].zero_grad(set_to_none=True)
-        with torch.no_grad():
-            fake = self.nets["gen"](source)
         real, fake = instance_noise(target, noise), instance_noise(fake, noise)
         count = min(real.shape[0], fake.shape[0])
         if cfg.gan_loss != "wgan-gp":  # one call on both: DDP allows one forward per backward
@@ -268,13 +269,14 @@ class Makeover(Family):
                         param.clamp_(-cfg.disc_weights_threshold, cfg.disc_weights_threshold)
         return logs
 
-    def _generator_step(self, source: Tensor, noise: float, share: float) -> dict[str, float]:
+    def _generator_step(
+        self, source: Tensor, fake: Tensor, noise: float, share: float
+    ) -> dict[str, float]:
         cfg = self.config
         # The critic frozen and called unwrapped: no DDP wait for its unused gradients.
         set_requires_grad([self.nets["critic"]], False)
         critic = self.unwrapped("critic")
         self.opts["gen"].zero_grad(set_to_none=True)
-        fake = self.nets["gen"](source)
         scores = critic(instance_noise(fake, noise))
         if cfg.gan_loss == "gan":
             adversarial, logs = losses.bce_generator(scores)
