@@ -117,7 +117,7 @@ def test_train_with_empty_domain_b(tmp_path, capsys):
         (["--pool-size", "-1"], "--pool-size -1 must be >= 0"),
         (["--lambda-cycle", "-2"], "--lambda-cycle -2.0 must be >= 0"),
         (["--ngf", "0"], "--ngf 0 must be at least 1"),
-        (["--size", "30"], "image size 30 must be divisible by 4"),
+        (["--size", "30"], "--size 30 must be divisible by 4"),
         (["--ema-decay", "1.5"], "--ema-decay 1.5 must lie in [0, 1)"),
     ],
 )

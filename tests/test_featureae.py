@@ -234,5 +234,5 @@ def test_settings_that_only_change_inference_may_change_on_resume(tmp_path):
     run.resume, run.stop_at = True, None
     train(run, "dcae", config_class("dcae")(**TINY, edit_focus=0.0, edit_detail="decode"))
     assert '"edit_focus": 0.0' in (tmp_path / "run" / "config.json").read_text()
-    with pytest.raises(UserError, match="--latent-dim 16 differs"):
+    with pytest.raises(UserError, match="--latent-dim 16 would change the model"):
         train(run, "dcae", config_class("dcae")(**(TINY | {"latent_dim": 16})))

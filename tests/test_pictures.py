@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facefilter.errors import UserError
 from facefilter.pictures import enlarge, labelled_grid, save_gif, save_picture
 
 
@@ -27,7 +28,7 @@ def test_a_failed_write_leaves_the_old_picture_whole_and_no_temporary(tmp_path, 
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", full_disk)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(UserError, match=r"no space left on .*: free \d+ MB"):
         save_picture(path, np.ones((8, 8, 3), np.uint8))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]

@@ -9,6 +9,7 @@ in the middle of saving leaves the previous checkpoint whole.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from facefilter import __version__
 from facefilter.errors import UserError
@@ -32,6 +34,7 @@ from facefilter.run import (
     save_weights,
     write_run_config,
 )
+from facefilter.safe_io import os_error_message
 
 __all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "load_checkpoint", "save_checkpoint", "saved_step"]
 EMA_PREFIX = "ema."
@@ -55,17 +58,30 @@ def save_state(run: Path, family: Family, step: int) -> None:
     """state/: every network (EMA copies too), optimizer, extra state and the step."""
     tmp, state, old = run / "state.tmp", run / "state", run / "state.old"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     nets = {name: family.unwrapped(name) for name in family.nets}
     nets |= {EMA_PREFIX + name: average for name, average in family.ema.items()}
-    save_file(flat_state(nets), tmp / "networks.safetensors")
-    for name, optimizer in family.opts.items():
-        torch.save(optimizer.state_dict(), tmp / f"optimizer-{name}.pt")
-    save_file({k: v.detach().cpu().contiguous() for k, v in family.extra_state().items()},
-              tmp / "extra.safetensors")  # fmt: skip
     world = family.accelerator.num_processes if family.accelerator is not None else 1
-    trainer = {"step": step, "processes": world, "version": __version__}
-    (tmp / "trainer.json").write_text(json.dumps(trainer))
+    files = {
+        "networks.safetensors": safetensors_bytes(flat_state(nets)),
+        "extra.safetensors": safetensors_bytes(
+            {k: v.detach().cpu().contiguous() for k, v in family.extra_state().items()}),
+        "trainer.json": json.dumps({"step": step, "processes": world,
+                                    "version": __version__}).encode(),
+    }  # fmt: skip
+    for name, optimizer in family.opts.items():
+        buffer = io.BytesIO()
+        torch.save(optimizer.state_dict(), buffer)
+        files[f"optimizer-{name}.pt"] = buffer.getvalue()
+    try:
+        tmp.mkdir(parents=True)
+        for name, data in files.items():  # bytes first: a full disk is a plain OSError
+            (tmp / name).write_bytes(data)
+    except OSError as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = saved_step(run)
+        intact = f"the checkpoint of step {kept} is intact" if kept is not None else (
+            "no checkpoint was saved yet")  # fmt: skip
+        raise UserError(f"{os_error_message(error, tmp / 'file')} ({intact})") from None
     if state.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(state, old)
@@ -78,7 +94,7 @@ def saved_step(run: Path) -> int | None:
     state = _state_dir(run)
     if state is None:
         return None
-    return int(json.loads((state / "trainer.json").read_text())["step"])
+    return int(_trainer(state)["step"])
 
 
 def saved_world(run: Path) -> int:
@@ -86,7 +102,7 @@ def saved_world(run: Path) -> int:
     state = _state_dir(run)
     if state is None:
         return 1
-    return int(json.loads((state / "trainer.json").read_text()).get("processes", 1))
+    return int(_trainer(state).get("processes", 1))
 
 
 def _state_dir(run: Path) -> Path | None:
@@ -95,6 +111,35 @@ def _state_dir(run: Path) -> Path | None:
         if (run / name / "trainer.json").is_file():
             return run / name
     return None
+
+
+def _trainer(state: Path) -> dict[str, Any]:
+    trainer = read_state(state / "trainer.json")
+    if not isinstance(trainer, dict) or not isinstance(trainer.get("step"), int):
+        raise damaged(state / "trainer.json", "no step in it")
+    return trainer
+
+
+def read_state(path: Path, *, torch_file: bool = False) -> Any:
+    """One file of state/, or one line saying it is damaged (truncated, junk, missing)."""
+    try:
+        if path.suffix == ".json":
+            return json.loads(path.read_text())
+        if torch_file:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        return load_file(path)
+    except Exception as error:  # junk fails in many ways (KeyError, UnpicklingError, ...)
+        first = str(error).splitlines()[0] if str(error) else ""
+        why = first if isinstance(error, (OSError, ValueError)) and first else (
+            f"{type(error).__name__}: {first}")  # fmt: skip
+        raise damaged(path, why) from None
+
+
+def damaged(path: Path, why: str) -> UserError:
+    return UserError(
+        f"{path} is damaged ({why}); this checkpoint cannot be resumed: restore {path.parent} "
+        f"from a copy, or start a new run (its model.safetensors still applies)"
+    )
 
 
 def load_checkpoint(run: Path, family: Family) -> int:
@@ -115,7 +160,7 @@ def load_checkpoint(run: Path, family: Family) -> int:
         )
     nets = {n: family.unwrapped(n) for n in family.nets}
     nets |= {EMA_PREFIX + name: average for name, average in family.ema.items()}
-    saved = load_file(state / "networks.safetensors")
+    saved = read_state(state / "networks.safetensors")
     if family.ema and not any(k.startswith(EMA_PREFIX) for k in saved):
         saved |= {EMA_PREFIX + k: v for k, v in saved.items()}  # EMA switched on at resume
     try:
@@ -127,8 +172,16 @@ def load_checkpoint(run: Path, family: Family) -> int:
             f"the model settings in {run / CONFIG_FILE}"
         ) from None
     for name, optimizer in family.opts.items():
-        saved = torch.load(state / f"optimizer-{name}.pt", map_location="cpu", weights_only=True)
-        optimizer.load_state_dict(saved)
-    family.load_extra_state(load_file(state / "extra.safetensors", device=str(family.device)))
-    step = json.loads((state / "trainer.json").read_text())["step"]
-    return int(step)
+        # The moments come from the checkpoint; lr, betas and the rest from this run's
+        # settings, so a learning rate changed at --resume is the one used.
+        settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+        path = state / f"optimizer-{name}.pt"
+        try:
+            optimizer.load_state_dict(read_state(path, torch_file=True))
+        except (ValueError, KeyError, TypeError) as error:
+            raise damaged(path, f"it does not fit this optimizer: {error}") from None
+        for group, setting in zip(optimizer.param_groups, settings, strict=True):
+            group.update(setting)
+    extra = read_state(state / "extra.safetensors")
+    family.load_extra_state({k: v.to(family.device) for k, v in extra.items()})
+    return int(_trainer(state)["step"])

@@ -7,7 +7,9 @@ stderr and exit status 2.
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Annotated, Any, Literal, Union
 import tyro
 
 from facefilter import __version__
+from facefilter.cli_data import DataCommand, run_data
 from facefilter.cli_edits import (
     EditDetail,
     Grid,
@@ -29,73 +32,8 @@ from facefilter.cli_edits import (
 )
 from facefilter.errors import UserError
 from facefilter.models import FAMILIES, config_class
+from facefilter.safe_io import os_error_message, refuse_output_over_inputs
 from facefilter.train import TrainConfig
-
-
-# --- data -------------------------------------------------------------------------------------
-@dataclass
-class DataSynth:
-    """Render built-in synthetic faces to disk, in CelebA's file layout."""
-
-    out: Path  # folder to write <style>/<id>.png, list_attr_celeba.txt, list_eval_partition.txt
-    count: int = 1000  # faces per style
-    size: int = 128  # pixels per side, 32 to 256
-    seed: int = 0  # same seed, same faces, same bytes
-    styles: str = "photo,anime,cartoon"  # comma list of styles to draw each face in
-    # force an attribute, e.g. --set Eyeglasses=1 --set Male=-1 (1 present, -1 absent): the
-    # same faces, pose and backdrop as without it, and list_attr_celeba.txt to match
-    forced: Annotated[
-        tuple[str, ...], tyro.conf.arg(name="set", metavar="NAME=1|-1"), tyro.conf.UseAppendAction
-    ] = ()
-
-
-@dataclass
-class DataPreview:
-    """Write a labelled contact sheet of the synthetic faces: styles and attributes."""
-
-    out: Path = Path("synth_preview.png")  # PNG to write
-    size: int = 64  # pixels per face
-    seed: int = 0  # which faces
-
-
-@dataclass
-class DataCrop:
-    """Detect, align and save the faces in a folder of raw photos, with a manifest."""
-
-    raw: tyro.conf.Positional[Path]  # folder of photos (sub-folders are kept in OUT)
-    out: tyro.conf.Positional[Path]  # where crops, manifest.jsonl and framing.json go
-    size: int = 128  # crop side in pixels
-    margin: float = 0.0  # extra border around the face, fraction of the crop
-    largest: bool = False  # only the largest face of each photo
-    detector: str = "auto"  # auto, dlib, yunet (needs --yunet-model) or center
-    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
-    upsample: int = 1  # dlib: 1 finds faces down to ~40 px, 2 smaller (4x slower each step)
-
-
-@dataclass
-class DataReport:
-    """Print a coverage report of a data set (classes, attributes, brightness, face size and
-    pose for `data crop` folders) and draw it as a PNG chart."""
-
-    spec: tyro.conf.Positional[str]  # data spec, e.g. synth:photo, celeba:DIR, folder:DIR
-    out: Path = Path("data_report.png")  # chart to write
-    limit: int = 2000  # images read at most (evenly spread over the set)
-
-
-@dataclass
-class DataSamplePhoto:
-    """Write a real photograph shipped by scikit-image (the astronaut) to try filters on."""
-
-    output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("astronaut.png")  # file
-
-
-DataCommand = Union[  # noqa: UP007 - tyro reads subcommands from a typing.Union
-    Annotated[DataSynth, tyro.conf.subcommand("synth", prefix_name=False)],
-    Annotated[DataPreview, tyro.conf.subcommand("preview", prefix_name=False)],
-    Annotated[DataCrop, tyro.conf.subcommand("crop", prefix_name=False)],
-    Annotated[DataReport, tyro.conf.subcommand("report", prefix_name=False)],
-    Annotated[DataSamplePhoto, tyro.conf.subcommand("sample-photo", prefix_name=False)],
-]
 
 
 # --- train ------------------------------------------------------------------------------------
@@ -168,6 +106,9 @@ def run_apply(command: Apply) -> int:
         raise UserError("give an image, folder or video to filter (or --webcam)")
     if command.inputs is not None and not command.list_targets:
         require_input(command.inputs)  # before the model and detector load
+        refuse_output_over_inputs(command.output, [command.inputs])
+        if command.sheet is not None:
+            refuse_output_over_inputs(command.sheet, [command.inputs], "--sheet")
     flt = Filter.load(command.run, engine=command.engine, device=command.device,
                       overrides=edit_overrides(command))  # fmt: skip
     if command.list_targets:
@@ -279,77 +220,18 @@ def run_export(command: Export) -> int:
     return 0
 
 
-def run_data_crop(command: DataCrop) -> int:
-    from facefilter.data.prepare import crop_faces
-    from facefilter.face import AlignConfig, create_detector
-
-    detector = create_detector(command.detector, model_path=command.yunet_model,
-                               upsample=command.upsample)  # fmt: skip
-    align = AlignConfig(size=command.size, margin=command.margin)
-    warn = lambda message: print(message, file=sys.stderr)  # noqa: E731
-    report = crop_faces(command.raw, command.out, detector, align,
-                        largest_only=command.largest, warn=warn)  # fmt: skip
-    for path in report.no_face:
-        print(f"no face: {path}", file=sys.stderr)
-    print(report.summary())
-    print(f"crops, manifest.jsonl and framing.json in {command.out}")
-    return 0
+def given_flags(args: list[str]) -> set[str]:
+    """The settings named on the command line (`--max-steps 5`, `--lr=1e-3`, `--no-flip`),
+    as field names: `--resume` takes every other one from the run's config.json."""
+    names = {arg[2:].split("=", 1)[0].replace("-", "_") for arg in args if arg.startswith("--")}
+    return names | {name.removeprefix("no_") for name in names if name.startswith("no_")}
 
 
-def run_data_report(command: DataReport) -> int:
-    from facefilter.data.report import build_report, draw_report
-
-    if command.limit < 1:
-        raise UserError(f"--limit must be at least 1, got {command.limit}")
-    report = build_report(command.spec, command.limit)
-    print("\n".join(report.lines()))
-    print(f"chart written to {draw_report(report, command.out)}")
-    return 0
-
-
-def run_sample_photo(command: DataSamplePhoto) -> int:
-    from PIL import Image
-
-    try:
-        from skimage import data
-    except ImportError:
-        raise UserError(
-            "the sample photo comes with scikit-image: pip install scikit-image"
-        ) from None
-    command.output.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(data.astronaut()).save(command.output)
-    print(f"wrote {command.output} (NASA astronaut Eileen Collins, public domain, 512x512)")
-    return 0
-
-
-def run_data(command: Any) -> int:
-    handlers: dict[type, Callable[[Any], int]] = {
-        DataCrop: run_data_crop,
-        DataReport: run_data_report,
-        DataSamplePhoto: run_sample_photo,
-    }
-    if type(command) in handlers:
-        return handlers[type(command)](command)
-    if isinstance(command, DataSynth):
-        from facefilter.synth import write_dataset
-        from facefilter.synth.edits import parse_set_flags
-
-        styles = [s.strip() for s in command.styles.split(",") if s.strip()]
-        forced = parse_set_flags(command.forced)
-        write_dataset(command.out, command.count, command.size, command.seed, styles, forced)
-        print(f"wrote {command.count} faces x {len(styles)} style(s) to {command.out}")
-    else:
-        from facefilter.synth import write_preview
-
-        write_preview(command.out, size=command.size, seed=command.seed)
-        print(f"wrote {command.out}")
-    return 0
-
-
-def run_train(command: Any) -> int:
+def run_train(command: Any, given: set[str] | None = None) -> int:
     from facefilter.train import train
 
-    train(command.train, type(command).family, command.model)  # prints where the run went
+    # prints where the run went
+    train(command.train, type(command).family, command.model, given=given)
     return 0
 
 
@@ -370,37 +252,77 @@ def parser_type() -> Any:
     ]
 
 
+DEBUG_ENV = "FACEFILTER_DEBUG"  # 1: tracebacks for unexpected errors, as --debug
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `facefilter` console script."""
+    """Entry point of the `facefilter` console script: one line and exit 2 for a mistake
+    the user can fix, 130 for Ctrl-C, and one line (traceback with --debug) for a bug."""
     args = glue_edit_values(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    args = [arg for arg in args if arg != "--debug"]
+    try:
+        return dispatch(args)
+    except UserError as error:
+        return fail(str(error))
+    except OSError as error:
+        if isinstance(error, BrokenPipeError):  # `facefilter --help | head` closed the pipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141  # the shell's code for a process ended by SIGPIPE
+        if debug:
+            raise
+        return fail(os_error_message(error))
+    except KeyboardInterrupt:
+        print("\nfacefilter: interrupted; files already written are whole", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if debug:
+            raise
+        return fail(internal_error(error), status=1)
+
+
+def fail(message: str, status: int = 2) -> int:
+    print(f"facefilter: error: {message}", file=sys.stderr)
+    return status
+
+
+def internal_error(error: BaseException) -> str:
+    """A bug: say what and where in one line, and how to get the full story."""
+    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    first = (str(error).splitlines() or [""])[0][:200]
+    return (
+        f"internal error ({type(error).__name__}{where}: {first}); this is a facefilter bug: "
+        f"rerun with --debug (or {DEBUG_ENV}=1) and report the traceback to the project's "
+        "issue tracker"
+    )
+
+
+def dispatch(args: list[str]) -> int:
     if args[:1] == ["--version"]:
         print(f"facefilter {__version__}")
         return 0
-    try:
-        command = tyro.cli(
-            parser_type(),
-            args=args,
-            prog="facefilter",
-            description="Trainable face filters: train on your faces, apply to any photo. "
-            "(facefilter --version prints the version.)",
-        )
-        if hasattr(type(command), "family"):
-            return run_train(command)
-        if isinstance(command, Apply):
-            return run_apply(command)
-        if isinstance(command, Export):
-            return run_export(command)
-        edits: dict[type, Callable[[Any], int]] = {
-            Vectors: run_vectors,
-            Grid: run_grid,
-            Lerp: run_lerp,
-        }
-        if type(command) in edits:
-            return edits[type(command)](command)
-        return run_data(command)
-    except UserError as error:
-        print(f"facefilter: error: {error}", file=sys.stderr)
-        return 2
+    command = tyro.cli(
+        parser_type(),
+        args=args,
+        prog="facefilter",
+        description="Trainable face filters: train on your faces, apply to any photo. "
+        "(facefilter --version prints the version; --debug shows tracebacks.)",
+    )
+    if hasattr(type(command), "family"):
+        return run_train(command, given_flags(args))
+    if isinstance(command, Apply):
+        return run_apply(command)
+    if isinstance(command, Export):
+        return run_export(command)
+    edits: dict[type, Callable[[Any], int]] = {
+        Vectors: run_vectors,
+        Grid: run_grid,
+        Lerp: run_lerp,
+    }
+    if type(command) in edits:
+        return edits[type(command)](command)
+    return run_data(command)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from facefilter.run import atomic_write
+from facefilter.safe_io import atomic_write
 
 INK, PAPER = (20, 20, 20), (250, 250, 247)
 JPEG_QUALITY = 95

@@ -13,23 +13,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from facefilter import __version__
 from facefilter.errors import UserError
 from facefilter.models import FAMILIES, config_class, create_family
 from facefilter.models.base import Family, ModelConfig
 from facefilter.models.targets import Direction, Target
+from facefilter.safe_io import write_bytes, write_text
 from facefilter.sizes import ImageSize
 
 FORMAT_VERSION = 1  # bump when the run-directory layout changes incompatibly
@@ -39,19 +40,8 @@ STATE_PREFIX = "state."  # model.safetensors keys of `Family.inference_state`
 COMPILED_PREFIX = "_orig_mod."  # torch.compile's wrapper, in runs saved by older versions
 
 
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Call `write(tmp)` on a temporary path beside `path`, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # a failed write leaves no half file behind
-
-
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    text = json.dumps(payload, indent=2) + "\n"
-    atomic_write(path, lambda tmp: tmp.write_text(text))
+    write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
 @dataclass
@@ -116,10 +106,39 @@ def config_from_dict(
             "upgrade facefilter or retrain"
         )
     hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if not fits(value, hints[key]):
+            raise UserError(
+                f"{source}: model setting {key!r} is {value!r}, not of type "
+                f"{describe(hints[key])}; restore the file or retrain"
+            )
     fixed = {
         k: tuple(v) if isinstance(v, list) and _is_tuple(hints[k]) else v for k, v in values.items()
     }
     return cls(**fixed)
+
+
+def fits(value: Any, hint: Any) -> bool:
+    """Does a JSON value fit a config field's type hint (ints for floats, lists for tuples)?"""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return value in args
+    if hint is tuple or origin is tuple:
+        inner = args[0] if args else Any
+        return isinstance(value, list | tuple) and all(fits(v, inner) for v in value)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is type(None):
+        return value is None
+    return not isinstance(hint, type) or isinstance(value, hint)
+
+
+def describe(hint: Any) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
 def _is_tuple(hint: Any) -> bool:
@@ -176,7 +195,24 @@ def read_run_config(path: Path) -> RunConfig:
         raise UserError(f"{file} lacks a required key ({error}); restore it or retrain") from None
     except UserError as error:
         raise UserError(f"{file}: {error}; restore it or retrain") from None
+    check_shapes(config, file)
     return narrowed(config, path)
+
+
+def check_shapes(config: RunConfig, file: Path) -> None:
+    """The JSON types of config.json's sections (a hand-edited file fails here, in one line)."""
+    expected = {
+        "model": isinstance(config.model, dict),
+        "domains": isinstance(config.domains, list)
+        and all(isinstance(d, str) for d in config.domains),
+        "train": isinstance(config.train, dict),
+        "onnx": config.onnx is None or (isinstance(config.onnx, dict) and all(
+            isinstance(e, dict) and {"source", "target"} <= set(e) for e in config.onnx.values())),
+    }  # fmt: skip
+    for key, ok in expected.items():
+        if not ok:
+            raise UserError(f"{file}: {key!r} has the wrong shape ({getattr(config, key)!r:.60}); "
+                            "restore the file or retrain")  # fmt: skip
 
 
 def narrowed(config: RunConfig, path: Path) -> RunConfig:
@@ -234,7 +270,7 @@ def save_weights(path: Path, family: Family, step: int) -> None:
     tensors |= {STATE_PREFIX + k: v.detach().cpu().contiguous()
                 for k, v in family.inference_state().items()}  # fmt: skip
     meta = {"family": family.registry_name, "step": str(step)}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, meta))
+    write_bytes(path, safetensors_bytes(tensors, meta))  # a full disk is an OSError, one line
 
 
 def load_family(
@@ -266,7 +302,7 @@ def load_family(
         family.load_inference_state({k.removeprefix(STATE_PREFIX): v for k, v in state.items()
                                      if k.startswith(STATE_PREFIX)})  # fmt: skip
     except (RuntimeError, KeyError) as error:
-        first = str(error).splitlines()[0]
+        first = " ".join(line.strip() for line in str(error).splitlines()[:2])
         raise UserError(f"{weights} does not match {run / CONFIG_FILE}: {first}") from None
     family.eval()
     return family

@@ -31,8 +31,9 @@ from facefilter.data.loading import TrainingData, build_training_data
 from facefilter.errors import UserError
 from facefilter.models import config_class, create_family, family_class
 from facefilter.models.base import Family, ModelConfig, Progress
-from facefilter.run import atomic_write, read_run_config
+from facefilter.rundir import Resumed, change_log, check_progress, prepare_run, run_lock
 from facefilter.runlog import RunLog, plot_losses
+from facefilter.safe_io import atomic_write
 from facefilter.sizes import ImageSize
 
 
@@ -94,43 +95,6 @@ def check_config(config: TrainConfig) -> None:
         raise UserError(f"--num-workers must be 0 or more, got {config.num_workers}")
     if config.mixed_precision == "fp16" and (config.cpu or not torch.cuda.is_available()):
         raise UserError("--mixed-precision fp16 needs a CUDA GPU; on the CPU use bf16 or no")
-
-
-def prepare_run(config: TrainConfig, family_name: str, model: ModelConfig) -> int | None:
-    """Refuse to overwrite another run; return the step to resume from, if any."""
-    out = config.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; choose a directory")
-    step = checkpoint.saved_step(out) if out.is_dir() else None
-    if config.resume and step is None:
-        raise UserError(f"--resume: {out} holds no checkpoint to resume; drop --resume to start")
-    if not config.resume and (step is not None or (out / checkpoint.CONFIG_FILE).exists()):
-        raise UserError(
-            f"{out} already holds a run; pass --resume to continue it or choose another --out"
-        )
-    if config.resume:
-        check_same_model(out, family_name, model, ImageSize.parse(config.size))
-    return step
-
-
-def check_same_model(out: Path, family_name: str, model: ModelConfig, size: ImageSize) -> None:
-    """A resume must rebuild the very model it continues: one line names the first flag
-    whose value differs from the run's config.json (a changed loss weight or noise would
-    otherwise silently end the promise that resume is exact)."""
-    saved = read_run_config(out)
-    if saved.family != family_name:
-        raise UserError(
-            f"{out} holds a {saved.family!r} run; resume it with `facefilter train {saved.family}`"
-        )
-    given = {**asdict(model), "size": str(size)}
-    kept = {**asdict(saved.model_config()), "size": str(saved.image_size)}
-    for name, value in given.items():
-        if kept.get(name) != value and name not in model.inference_only:
-            raise UserError(
-                f"--resume: --{name.replace('_', '-')} {value} differs from the run's "
-                f"{kept.get(name)} ({out / checkpoint.CONFIG_FILE}); resume with the run's "
-                "settings, or train a new run"
-            )
 
 
 def to_device(batch: dict[str, Tensor], device: torch.device, channels_last: bool):
@@ -209,19 +173,32 @@ def make_accelerator(config: TrainConfig, family_name: str) -> Accelerator:
     return accelerator
 
 
-def train(config: TrainConfig, family_name: str, model_config: ModelConfig | None = None) -> Path:
-    """Train family `family_name` as `config` says; return the run directory."""
+def train(
+    config: TrainConfig, family_name: str, model_config: ModelConfig | None = None,
+    given: set[str] | None = None,
+) -> Path:  # fmt: skip
+    """Train family `family_name` as `config` says; return the run directory. With
+    --resume, `given` names the settings set on the command line: the others come from
+    the run's config.json (`facefilter.rundir`)."""
     check_config(config)
     model_config = model_config if model_config is not None else config_class(family_name)()
+    main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun and accelerate set RANK
+    with run_lock(config.out, enabled=main_process):
+        resumed = prepare_run(config, family_name, model_config, given)
+        return train_prepared(resumed, family_name)
+
+
+def train_prepared(resumed: Resumed, family_name: str) -> Path:
+    config, model_config = resumed.config, resumed.model
     size = ImageSize.parse(config.size)
     model_config.validate_size(size)  # before anything is read or written
     model_config.check_engine(config.compile, config.mixed_precision)
-    resume_step = prepare_run(config, family_name, model_config)
     accelerator = make_accelerator(config, family_name)
     data = build_training_data(
         family_class(family_name).data_kind, size=size, seed=config.seed,
         data=config.data, data_a=config.data_a, data_b=config.data_b,
     )  # fmt: skip
+    check_progress(resumed, total_steps(config, data.epoch_size, accelerator.num_processes))
     torch.manual_seed(config.seed)  # same seed, same initial weights
     family = create_family(family_name, model_config, data.domains, size)
     for note in family.start_notes():
@@ -230,19 +207,16 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
         for net in family.nets.values():
             net.to(memory_format=torch.channels_last)
     family.setup(accelerator)
-    start = checkpoint.load_checkpoint(config.out, family) if resume_step is not None else 0
-    saved_world = checkpoint.saved_world(config.out) if resume_step is not None else None
-    if saved_world not in (None, accelerator.num_processes):
-        accelerator.print(
-            f"note: {config.out} was trained with {saved_world} process(es), resumed with "
-            f"{accelerator.num_processes}: the global batch and the data order change from "
-            f"step {start} on, so the run is no longer bit-identical to an uninterrupted one"
-        )
-    config.out.mkdir(parents=True, exist_ok=True)
+    start = checkpoint.load_checkpoint(config.out, family) if resumed.step is not None else 0
+    note_world(config.out, resumed, accelerator, start)
+    for name, (before, after) in resumed.changes.items():
+        accelerator.print(f"note: --{name.replace('_', '-')} changed from {before} to {after} "
+                          f"at step {start}; recorded in config.json")  # fmt: skip
     (config.out / "samples").mkdir(exist_ok=True)
     summary = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     # How the training faces are framed: `apply` aligns photos to the same framing.
     summary["framing"] = framing_for_spec(config.data_a or config.data)
+    summary["changes"] = change_log(resumed)
     log = RunLog(config.out, start, config.tensorboard) if accelerator.is_main_process else None
     try:
         with StopRequest() as stop:
@@ -251,12 +225,22 @@ def train(config: TrainConfig, family_name: str, model_config: ModelConfig | Non
         if log is not None:
             log.close()
     if step == start:
-        accelerator.print(f"no training step ran ({no_step_reason(config, data, start)}); "
-                          f"{config.out} holds step {step}")  # fmt: skip
+        accelerator.print(f"no training step ran (--train-time ran out before the first "
+                          f"step); {config.out} holds step {step}")  # fmt: skip
     else:
         accelerator.print(f"run saved in {config.out} at step {step}: model.safetensors, "
                           "samples/, loss.png, metrics.jsonl")  # fmt: skip
     return config.out
+
+
+def note_world(out: Path, resumed: Resumed, accelerator: Accelerator, start: int) -> None:
+    saved_world = checkpoint.saved_world(out) if resumed.step is not None else None
+    if saved_world not in (None, accelerator.num_processes):
+        accelerator.print(
+            f"note: {out} was trained with {saved_world} process(es), resumed with "
+            f"{accelerator.num_processes}: the global batch and the data order change from "
+            f"step {start} on, so the run is no longer bit-identical to an uninterrupted one"
+        )
 
 
 def _loop(
@@ -310,14 +294,6 @@ def _loop(
     finish(config, family, data, accelerator, stop, summary, step=step, unsaved=unsaved,
            over=over)  # fmt: skip
     return step
-
-
-def no_step_reason(config: TrainConfig, data: TrainingData, start: int) -> str:
-    if config.stop_at is not None and config.stop_at <= start:
-        return f"--stop-at {config.stop_at} is not past the saved step {start}"
-    if start >= total_steps(config, data.epoch_size):
-        return "the run had already reached its last step; raise --max-steps to go on"
-    return "--train-time ran out before the first step"
 
 
 def record(

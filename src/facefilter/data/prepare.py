@@ -17,12 +17,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm.auto import tqdm
 
 from facefilter.data.images import ImageError, list_images, load_image
 from facefilter.errors import UserError
 from facefilter.face import AlignConfig, Detector, Face, align_face
+from facefilter.pictures import save_picture
+from facefilter.safe_io import write_text
 
 MANIFEST_FILE = "manifest.jsonl"
 FRAMING_FILE = "framing.json"
@@ -72,27 +73,28 @@ def crop_faces(
         raise UserError(f"{raw} holds no images to crop")
     out.mkdir(parents=True, exist_ok=True)
     report = CropReport(images=len(files))
-    with (out / MANIFEST_FILE).open("w") as manifest:
-        for path in tqdm(files, disable=not progress, desc="crop", unit="image"):
-            try:
-                image = np.asarray(load_image(path))
-            except ImageError as error:
-                report.unreadable.append(str(path))
-                warn(f"skipped: {error}")
-                continue
-            faces = sorted(detector.detect(image), key=lambda face: face.area, reverse=True)
-            if not faces:
-                report.no_face.append(str(path))
-                continue
-            for index, face in enumerate(faces[:1] if largest_only else faces):
-                relative = path.relative_to(raw).with_name(f"{path.stem}_{index}.png")
-                crop, _ = align_face(image, face, align)
-                (out / relative).parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(crop).save(out / relative)
-                manifest.write(json.dumps(manifest_row(relative, path, face)) + "\n")
-                report.crops += 1
+    rows: list[str] = []  # the manifest, written whole at the end like every file here
+    for path in tqdm(files, disable=not progress, desc="crop", unit="image"):
+        try:
+            image = np.asarray(load_image(path))
+        except ImageError as error:
+            report.unreadable.append(str(path))
+            warn(f"skipped: {error}")
+            continue
+        faces = sorted(detector.detect(image), key=lambda face: face.area, reverse=True)
+        if not faces:
+            report.no_face.append(str(path))
+            continue
+        for index, face in enumerate(faces[:1] if largest_only else faces):
+            relative = path.relative_to(raw).with_name(f"{path.stem}_{index}.png")
+            crop, _ = align_face(image, face, align)
+            (out / relative).parent.mkdir(parents=True, exist_ok=True)
+            save_picture(out / relative, crop)
+            rows.append(json.dumps(manifest_row(relative, path, face)) + "\n")
+            report.crops += 1
     framing = {**asdict(align), "detector": type(detector).__name__}
-    (out / FRAMING_FILE).write_text(json.dumps(framing, indent=2) + "\n")
+    write_text(out / MANIFEST_FILE, "".join(rows))
+    write_text(out / FRAMING_FILE, json.dumps(framing, indent=2) + "\n")
     return report
 
 

@@ -21,7 +21,7 @@ from facefilter.data.prepare import read_manifest
 from facefilter.data.sources import open_source
 from facefilter.data.spec import parse_spec
 from facefilter.pixels import to_unit
-from facefilter.run import atomic_write
+from facefilter.safe_io import atomic_write
 
 REPORT_SIZE = 32  # pixels: enough for brightness, cheap to decode
 BINS = 10

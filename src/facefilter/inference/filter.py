@@ -62,9 +62,11 @@ class OnnxBackend:
     device = torch.device("cpu")
 
     def __init__(
-        self, files: dict[Direction, Path], family: Family | None, size: ImageSize
-    ) -> None:
+        self, files: dict[Direction, Path], family: Family | None, size: ImageSize,
+        family_name: str = "",
+    ) -> None:  # fmt: skip
         self.files, self.family, self.size = files, family, size
+        self.family_name = family_name or (family.registry_name if family else "")
         self.sessions: dict[Direction, object] = {}
 
     def run(self, direction: Direction, images: Tensor, strength: Tensor) -> Tensor:
@@ -88,7 +90,7 @@ class OnnxBackend:
         return direction.units[0], strength * direction.target.amount
 
     def _open(self, direction: Direction) -> object:
-        from facefilter.inference.onnx import exported_bytes, session
+        from facefilter.inference.onnx import check_graph, exported_bytes, session
 
         if self.family is not None:  # a run directory: export this direction on the fly
             opened = session(exported_bytes(self.family.translator(direction), self.size))
@@ -97,6 +99,7 @@ class OnnxBackend:
             if not path.is_file():
                 raise UserError(f"{path} is listed in {path.parent} but missing; re-export")
             opened = session(path)
+            check_graph(opened, path, self.size, self.family_name, str(direction.target))
         self.sessions[direction] = opened
         return opened
 
@@ -146,7 +149,8 @@ class Filter:
         folder = path.parent if path.suffix == ".onnx" else path
         files = {d: (path if path.suffix == ".onnx" else folder / name)
                  for name, d in config.onnx_directions().items()}  # fmt: skip
-        return cls(config, list(files), OnnxBackend(files, None, config.image_size))
+        return cls(config, list(files), OnnxBackend(files, None, config.image_size,
+                                                    config.family))  # fmt: skip
 
     # --- what the filter offers ------------------------------------------------------
     def targets(self) -> list[str]:

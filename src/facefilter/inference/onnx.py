@@ -30,7 +30,8 @@ from torch import nn
 from facefilter.errors import UserError
 from facefilter.models.base import Family
 from facefilter.models.targets import ALL_TARGETS, Direction, Target, from_source
-from facefilter.run import CONFIG_FILE, atomic_write, load_family, read_run_config, write_json
+from facefilter.run import CONFIG_FILE, load_family, read_run_config, write_json
+from facefilter.safe_io import atomic_write
 from facefilter.sizes import ImageSize
 
 OPSET = 17  # onnxruntime 1.16+ runs it; InstanceNorm and reflection pad export cleanly
@@ -75,8 +76,12 @@ def accepts_any_size(module: nn.Module, size: ImageSize) -> bool:
     return tuple(out.shape) == tuple(probe.shape)
 
 
-def export_module(module: nn.Module, path: Path, size: int | ImageSize) -> bool:
-    """Write translator `module` as ONNX to `path` atomically; returns whether H, W are dynamic."""
+def export_module(
+    module: nn.Module, path: Path, size: int | ImageSize, labels: dict[str, str] | None = None
+) -> bool:
+    """Write translator `module` as ONNX to `path` atomically; returns whether H, W are
+    dynamic. `labels` go into the graph's metadata (family, direction), so a graph
+    paired with the wrong config is caught when it is opened."""
     module = copy.deepcopy(module).cpu().eval()
     size = ImageSize.parse(size)
     dynamic_size = accepts_any_size(module, size)
@@ -91,6 +96,12 @@ def export_module(module: nn.Module, path: Path, size: int | ImageSize) -> bool:
                 input_names=[INPUT_NAME, STRENGTH_NAME], output_names=[OUTPUT_NAME],
                 dynamic_axes={INPUT_NAME: axes, STRENGTH_NAME: {0: "batch"}, OUTPUT_NAME: axes},
             )  # fmt: skip
+        if labels:
+            import onnx
+
+            graph = onnx.load(str(tmp))
+            onnx.helper.set_model_props(graph, labels)
+            onnx.save(graph, str(tmp))
 
     atomic_write(path, write)
     return dynamic_size
@@ -118,6 +129,26 @@ def session(path: Path | bytes) -> Any:
         raise UserError(
             f"{where} is not a loadable ONNX model ({error}); export it again"
         ) from None
+
+
+def check_graph(opened: Any, path: Path, size: ImageSize, family: str, target: str) -> None:
+    """One line when an exported graph does not fit the config beside it (the wrong file,
+    a graph of another size or family, or a file exported for another direction)."""
+    inputs = {i.name: i.shape for i in opened.get_inputs()}
+    outputs = {o.name for o in opened.get_outputs()}
+    if set(inputs) != {INPUT_NAME, STRENGTH_NAME} or OUTPUT_NAME not in outputs:
+        raise UserError(f"{path} is not a facefilter translator (inputs {sorted(inputs)}, "
+                        f"outputs {sorted(outputs)}); export it again")  # fmt: skip
+    shape = inputs[INPUT_NAME]
+    fixed = shape[2:] if len(shape) == 4 and all(isinstance(d, int) for d in shape[2:]) else None
+    if len(shape) != 4 or shape[1] != 3 or (fixed is not None and tuple(fixed) != size.hw):
+        raise UserError(f"{path} takes images shaped {shape}, its config {size} RGB; the "
+                        "config beside it belongs to another export: export it again")  # fmt: skip
+    labels = opened.get_modelmeta().custom_metadata_map
+    saved = (labels.get("facefilter_family", family), labels.get("facefilter_target", target))
+    if saved != (family, target):
+        raise UserError(f"{path} is a {saved[0]} graph towards {saved[1]}, but its config "
+                        f"says {family} towards {target}; export it again")  # fmt: skip
 
 
 def parity(module: nn.Module, path: Path, size: int | ImageSize, batch: int = 2) -> float:
@@ -156,7 +187,9 @@ def export_onnx(
     for direction in chosen:
         path = output if single else folder / file_name(direction, offered)
         module = family.translator(direction)
-        dynamic = export_module(module, path, family.size)
+        labels = {"facefilter_family": family.registry_name, "facefilter_source":
+                  direction.source or "", "facefilter_target": str(direction.target)}  # fmt: skip
+        dynamic = export_module(module, path, family.size, labels)
         diffs[path.name] = parity(module, path, family.size)
         table[path.name] = {"source": direction.source, "target": str(direction.target),
                             "dynamic_size": dynamic, "opset": OPSET}  # fmt: skip

@@ -10,6 +10,7 @@ never` translates the centre square of every frame instead).
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from facefilter.face import Face
 from facefilter.face.images import import_cv2
 from facefilter.inference.files import VIDEO_EXTENSIONS, OutputOptions, pictures, require_input
 from facefilter.inference.photo import PhotoFilter, Request, side_by_side
+from facefilter.safe_io import atomic_write, free_megabytes
 
 CODECS = {".avi": "MJPG"}  # everything else: mp4v, which opencv-python writes without ffmpeg
 DEFAULT_CODEC = "mp4v"
@@ -124,22 +126,44 @@ def apply_video(
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     destination = video_output(path, output, suffix)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    tracker, writer, count = Tracker(detect_every=detect_every), None, 0
-    try:
-        for index, frame in enumerate(tqdm(read_frames(capture), total=total, unit="frame",
-                                           disable=not progress, desc=path.name)):  # fmt: skip
-            picture = filter_frame(photo_filter, request, tracker, frame, index, compare)
-            if writer is None:
-                writer = open_writer(destination, fps, picture.shape[1], picture.shape[0])
-            writer.write(np.ascontiguousarray(picture[:, :, ::-1]))
-            count += 1
-    finally:
-        capture.release()
-        if writer is not None:
-            writer.release()
-    if count == 0:
-        raise ImageError(f"{path}: no frame could be decoded from this video")
+    frames = tqdm(read_frames(capture), total=total, unit="frame", disable=not progress,
+                  desc=path.name)  # fmt: skip
+    count = 0
+
+    def write(tmp: Path) -> None:  # the whole video, then renamed over `destination`
+        nonlocal count
+        tracker, writer = Tracker(detect_every=detect_every), None
+        try:
+            for index, frame in enumerate(frames):
+                picture = filter_frame(photo_filter, request, tracker, frame, index, compare)
+                if writer is None:
+                    writer = open_writer(tmp, fps, picture.shape[1], picture.shape[0])
+                writer.write(np.ascontiguousarray(picture[:, :, ::-1]))
+                count += 1
+        finally:
+            capture.release()
+            if writer is not None:
+                writer.release()
+        if count == 0:
+            raise ImageError(f"{path}: no frame could be decoded from this video")
+        check_written(tmp, destination)
+
+    atomic_write(destination, write)
     return destination, count
+
+
+def check_written(tmp: Path, destination: Path) -> None:
+    """OpenCV's writer drops frames silently when the disk fills: check the file."""
+    cv2 = import_cv2()
+    capture = cv2.VideoCapture(str(tmp))
+    readable = capture.isOpened() and capture.read()[0]
+    capture.release()
+    if not readable:
+        raise OSError(
+            errno.ENOSPC if free_megabytes(tmp) < 1 else errno.EIO,
+            "the video could not be written completely",
+            str(destination),
+        )
 
 
 def open_writer(path: Path, fps: float, width: int, height: int) -> Any:

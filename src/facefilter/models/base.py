@@ -56,6 +56,10 @@ class ModelConfig:
     # Fields that change only what inference outputs, not what training learns: `apply`
     # may override them, and a resume may change them.
     inference_only: ClassVar[tuple[str, ...]] = ()
+    # Fields that change how training goes on, not the networks (learning rates, loss
+    # weights, schedules): `train --resume` takes a new value, uses it from the saved step
+    # on and records the change in config.json. Any other field is fixed once trained.
+    tunable: ClassVar[tuple[str, ...]] = ()
     # Whether the family trains at a non-square size (WIDTHxHEIGHT, e.g. 80x100).
     non_square: ClassVar[bool] = False
 

@@ -59,6 +59,10 @@ class CycleGANConfig(ModelConfig):
     # The paper trains at batch size 1 (instance norm makes that work); 128 px as the
     # face-to-anime write-ups do.
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 1, "size": 128}
+    tunable: ClassVar[tuple[str, ...]] = (
+        "input_noise", "lambda_cycle", "lambda_identity", "lr", "beta1", "beta2", "decay_start",
+        "fused_adam",
+    )  # fmt: skip
 
     ngf: int = 64  # generator feature maps after the stem (CycleGAN paper)
     ndf: int = 64  # discriminator feature maps in the first layer (CycleGAN paper)
@@ -107,8 +111,14 @@ class CycleGANConfig(ModelConfig):
         if not 0 <= self.ema_decay < 1:
             raise UserError(f"--ema-decay {self.ema_decay} must lie in [0, 1) (0 = no EMA)")
         if image_size % 2**N_DOWN:
+            raise UserError(f"--size {image_size} must be divisible by {2**N_DOWN} for CycleGAN")
+        # Instance norm needs 2x2 maps: the generator halves twice, the PatchGAN
+        # n_layers_d + 1 times before its last norm.
+        smallest = max(2 ** (N_DOWN + 1), 2 ** (self.n_layers_d + 1))
+        if image_size < smallest:
             raise UserError(
-                f"image size {image_size} must be divisible by {2**N_DOWN} for CycleGAN"
+                f"--size {image_size} is too small for the discriminator's {self.n_layers_d} "
+                f"halvings; use at least {smallest} (or fewer --n-layers-d)"
             )
 
     def resolved_n_blocks(self, image_size: int) -> int:

@@ -51,6 +51,9 @@ class FeatureAEConfig(ModelConfig):
     # Batch norm needs a batch to normalise over; 64 faces of 32 px are cheap even on a CPU.
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 64, "size": 32}
     inference_only: ClassVar[tuple[str, ...]] = ("edit_detail", "edit_focus")
+    tunable: ClassVar[tuple[str, ...]] = ("kl_weight", "vgg_weights", "feature_weight",
+                                          "pixel_weight", "dfc_min_size", "lr", "beta1",
+                                          "beta2", "decay_start", "vector_count")  # fmt: skip
 
     latent_dim: int = 100  # code length: room for identity, pose and every attribute
     channels: int = 32  # feature maps at full resolution, doubled at each halving

@@ -44,6 +44,10 @@ class MakeoverConfig(ModelConfig):
     # deep-makeover's crop (80 wide, 100 tall: the face without the hair) and batch.
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 16, "size": "80x100"}
     non_square: ClassVar[bool] = True
+    tunable: ClassVar[tuple[str, ...]] = ("gp_weight", "disc_weights_threshold", "critic_steps",
+                                          "annealing_half_life", "pixel_loss_max",
+                                          "pixel_loss_min", "pixel_scale", "instance_noise",
+                                          "lr_start", "lr_end", "beta1", "beta2")  # fmt: skip
 
     encoder: tuple[int, ...] = (24, 48)  # widths of the encoder's levels, each then halved
     decoder: tuple[int, ...] = (96, 64)  # widths of the decoder's levels, each then doubled

@@ -44,6 +44,9 @@ class TrVAEConfig(ModelConfig):
     # The MMD compares classes inside a batch and needs two faces of a class to do it: at
     # batch size 1 it is always 0, and the VAE decodes one mean face for every input.
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 32, "size": 64}
+    tunable: ClassVar[tuple[str, ...]] = ("recon", "beta", "gamma", "kl_warmup_steps",
+                                          "mmd_warmup_steps", "lr", "beta1", "beta2",
+                                          "decay_start")  # fmt: skip
 
     latent_dim: int = 64  # enough for pose, shape and colours of an aligned face crop
     channels: tuple[int, ...] = (32, 64, 128, 256)  # one stride-2 stage each: 128 px -> 8x8

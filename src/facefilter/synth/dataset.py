@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from facefilter.errors import UserError
 from facefilter.pixels import from_pixels
+from facefilter.safe_io import atomic_write, write_text
 from facefilter.synth.edits import check_forced, force_attributes, where_mask
 from facefilter.synth.params import SYNTH_ATTRIBUTES, FaceParams, sample_params, sample_params_at
 from facefilter.synth.render import check_style_and_size, render
@@ -117,7 +118,9 @@ WRITERS = 2  # PNG encoding releases the GIL: threads write one chunk while the 
 def save_png(image: Tensor, path: Path) -> None:
     """(3, H, W) uint8 -> PNG; PIL writes no timestamp, so equal pixels give equal bytes."""
     pixels = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
-    Image.fromarray(pixels).save(path, format="PNG", compress_level=PNG_LEVEL)
+    atomic_write(
+        path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG", compress_level=PNG_LEVEL)
+    )
 
 
 def write_dataset(out: Path, count: int, size: int, seed: int, styles: Sequence[str],
@@ -152,6 +155,6 @@ def write_dataset(out: Path, count: int, size: int, seed: int, styles: Sequence[
         for job in pending:
             job.result()  # a failed write (disk full, permissions) raises here
     header = [str(count), " ".join(SYNTH_ATTRIBUTES)]
-    (out / "list_attr_celeba.txt").write_text("\n".join(header + rows) + "\n")
+    write_text(out / "list_attr_celeba.txt", "\n".join(header + rows) + "\n")
     partition = [f"{name} {SPLITS[split_of(i)]}" for i, name in enumerate(names)]
-    (out / "list_eval_partition.txt").write_text("\n".join(partition) + "\n")
+    write_text(out / "list_eval_partition.txt", "\n".join(partition) + "\n")

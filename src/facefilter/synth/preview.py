@@ -12,6 +12,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from facefilter.errors import UserError
+from facefilter.safe_io import atomic_write
 from facefilter.synth.dataset import to_uint8
 from facefilter.synth.params import SYNTH_ATTRIBUTES, FaceParams, sample_params
 from facefilter.synth.render import check_style_and_size, render
@@ -78,4 +79,4 @@ def write_preview(out: Path, size: int = 64, seed: int = 0, identities: int = 6)
     for row, name in enumerate(SYNTH_ATTRIBUTES):
         draw.text((4, y + row * size + size // 2 - 6), name, fill=_INK)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out, format="PNG")
+    atomic_write(Path(out), lambda tmp: sheet.save(tmp, format="PNG"))

@@ -1,0 +1,147 @@
+"""`facefilter data ...`: make, preview, crop and inspect data sets (parsed by `cli`)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+import tyro
+
+from facefilter.errors import UserError
+from facefilter.safe_io import atomic_write
+
+
+# --- data -------------------------------------------------------------------------------------
+@dataclass
+class DataSynth:
+    """Render built-in synthetic faces to disk, in CelebA's file layout."""
+
+    out: Path  # folder to write <style>/<id>.png, list_attr_celeba.txt, list_eval_partition.txt
+    count: int = 1000  # faces per style
+    size: int = 128  # pixels per side, 32 to 256
+    seed: int = 0  # same seed, same faces, same bytes
+    styles: str = "photo,anime,cartoon"  # comma list of styles to draw each face in
+    # force an attribute, e.g. --set Eyeglasses=1 --set Male=-1 (1 present, -1 absent): the
+    # same faces, pose and backdrop as without it, and list_attr_celeba.txt to match
+    forced: Annotated[
+        tuple[str, ...], tyro.conf.arg(name="set", metavar="NAME=1|-1"), tyro.conf.UseAppendAction
+    ] = ()
+
+
+@dataclass
+class DataPreview:
+    """Write a labelled contact sheet of the synthetic faces: styles and attributes."""
+
+    out: Path = Path("synth_preview.png")  # PNG to write
+    size: int = 64  # pixels per face
+    seed: int = 0  # which faces
+
+
+@dataclass
+class DataCrop:
+    """Detect, align and save the faces in a folder of raw photos, with a manifest."""
+
+    raw: tyro.conf.Positional[Path]  # folder of photos (sub-folders are kept in OUT)
+    out: tyro.conf.Positional[Path]  # where crops, manifest.jsonl and framing.json go
+    size: int = 128  # crop side in pixels
+    margin: float = 0.0  # extra border around the face, fraction of the crop
+    largest: bool = False  # only the largest face of each photo
+    detector: str = "auto"  # auto, dlib, yunet (needs --yunet-model) or center
+    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
+    upsample: int = 1  # dlib: 1 finds faces down to ~40 px, 2 smaller (4x slower each step)
+
+
+@dataclass
+class DataReport:
+    """Print a coverage report of a data set (classes, attributes, brightness, face size and
+    pose for `data crop` folders) and draw it as a PNG chart."""
+
+    spec: tyro.conf.Positional[str]  # data spec, e.g. synth:photo, celeba:DIR, folder:DIR
+    out: Path = Path("data_report.png")  # chart to write
+    limit: int = 2000  # images read at most (evenly spread over the set)
+
+
+@dataclass
+class DataSamplePhoto:
+    """Write a real photograph shipped by scikit-image (the astronaut) to try filters on."""
+
+    output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("astronaut.png")  # file
+
+
+DataCommand = Union[  # noqa: UP007 - tyro reads subcommands from a typing.Union
+    Annotated[DataSynth, tyro.conf.subcommand("synth", prefix_name=False)],
+    Annotated[DataPreview, tyro.conf.subcommand("preview", prefix_name=False)],
+    Annotated[DataCrop, tyro.conf.subcommand("crop", prefix_name=False)],
+    Annotated[DataReport, tyro.conf.subcommand("report", prefix_name=False)],
+    Annotated[DataSamplePhoto, tyro.conf.subcommand("sample-photo", prefix_name=False)],
+]
+
+
+def run_data_crop(command: DataCrop) -> int:
+    from facefilter.data.prepare import crop_faces
+    from facefilter.face import AlignConfig, create_detector
+
+    detector = create_detector(command.detector, model_path=command.yunet_model,
+                               upsample=command.upsample)  # fmt: skip
+    align = AlignConfig(size=command.size, margin=command.margin)
+    warn = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    report = crop_faces(command.raw, command.out, detector, align,
+                        largest_only=command.largest, warn=warn)  # fmt: skip
+    for path in report.no_face:
+        print(f"no face: {path}", file=sys.stderr)
+    print(report.summary())
+    print(f"crops, manifest.jsonl and framing.json in {command.out}")
+    return 0
+
+
+def run_data_report(command: DataReport) -> int:
+    from facefilter.data.report import build_report, draw_report
+
+    if command.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {command.limit}")
+    report = build_report(command.spec, command.limit)
+    print("\n".join(report.lines()))
+    print(f"chart written to {draw_report(report, command.out)}")
+    return 0
+
+
+def run_sample_photo(command: DataSamplePhoto) -> int:
+    from PIL import Image
+
+    try:
+        from skimage import data
+    except ImportError:
+        raise UserError(
+            "the sample photo comes with scikit-image: pip install scikit-image"
+        ) from None
+    command.output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(command.output, lambda tmp: Image.fromarray(data.astronaut()).save(tmp))
+    print(f"wrote {command.output} (NASA astronaut Eileen Collins, public domain, 512x512)")
+    return 0
+
+
+def run_data(command: Any) -> int:
+    handlers: dict[type, Callable[[Any], int]] = {
+        DataCrop: run_data_crop,
+        DataReport: run_data_report,
+        DataSamplePhoto: run_sample_photo,
+    }
+    if type(command) in handlers:
+        return handlers[type(command)](command)
+    if isinstance(command, DataSynth):
+        from facefilter.synth import write_dataset
+        from facefilter.synth.edits import parse_set_flags
+
+        styles = [s.strip() for s in command.styles.split(",") if s.strip()]
+        forced = parse_set_flags(command.forced)
+        write_dataset(command.out, command.count, command.size, command.seed, styles, forced)
+        print(f"wrote {command.count} faces x {len(styles)} style(s) to {command.out}")
+    else:
+        from facefilter.synth import write_preview
+
+        write_preview(command.out, size=command.size, seed=command.seed)
+        print(f"wrote {command.out}")
+    return 0

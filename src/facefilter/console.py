@@ -1,0 +1,15 @@
+"""The `facefilter` console script: imports the CLI (torch, seconds on a cold start)
+inside the Ctrl-C guard, so an interrupt while starting up is one line, not a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+
+def run() -> None:
+    try:
+        from facefilter.cli import main
+    except KeyboardInterrupt:
+        print("\nfacefilter: interrupted while starting; nothing was written", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Who may write a run directory, and what a `--resume` continues.
+
+- One writer per run: `train` holds `OUT/.lock` (the holder's host and process id) while
+  it runs. A second `train` into the same directory is refused; a lock left by a process
+  that no longer exists is taken over with a note.
+- `--resume` reads the run's own config.json: flags not given keep the run's values. A
+  flag that would change the networks is refused, naming the saved value; a training
+  setting (`ModelConfig.tunable`, max steps, time budget, ...) takes the new value from
+  the saved step on, and config.json records the change and its step under "changes".
+- A run that died during its first save (a config.json but no complete checkpoint) is
+  not a dead end: `--resume` starts it again from step 0, with a note.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from facefilter import checkpoint
+from facefilter.data.spec import parse_spec
+from facefilter.errors import UserError
+from facefilter.models.base import ModelConfig
+from facefilter.run import CONFIG_FILE, read_run_config
+from facefilter.safe_io import refuse_output_over_inputs
+from facefilter.sizes import ImageSize
+
+if TYPE_CHECKING:
+    from facefilter.train import TrainConfig
+
+LOCK_FILE = ".lock"
+# Settings of one invocation, never carried over from the saved run by --resume.
+PER_INVOCATION = ("out", "resume", "stop_at")
+
+
+@dataclass
+class Resumed:
+    """What `prepare_run` decided: the settings to train with, and where to start."""
+
+    config: TrainConfig
+    model: ModelConfig
+    step: int | None = None  # the checkpoint to continue from; None: start at step 0
+    changes: dict[str, Any] = field(default_factory=dict)  # flag -> [saved, new]
+    history: list[dict[str, Any]] = field(default_factory=list)  # earlier resumes' changes
+
+
+def prepare_run(
+    config: TrainConfig, family_name: str, model: ModelConfig, given: set[str] | None = None
+) -> Resumed:
+    """Refuse to overwrite another run or a data folder; on --resume, merge the run's saved
+    settings with the flags `given` on the command line (all of them when None)."""
+    out = config.out
+    refuse_output_over_inputs(out, data_folders(config), "--out", inside=False)
+    step = checkpoint.saved_step(out) if out.is_dir() else None
+    has_config = (out / CONFIG_FILE).is_file()
+    if not config.resume:
+        if step is not None or has_config:
+            hint = "" if step is not None else " (it stopped before its first checkpoint)"
+            raise UserError(f"{out} already holds a run{hint}; pass --resume to continue it "
+                            "or choose another --out")  # fmt: skip
+        return Resumed(config, model)
+    if not has_config:
+        raise UserError(f"--resume: {out} holds no run to resume; drop --resume to start one")
+    resumed = merge_saved(config, family_name, model, given)
+    if step is None:
+        print(f"note: {out} has no complete checkpoint (stopped during its first save); "
+              "starting it again from step 0")  # fmt: skip
+    resumed.step = step
+    return resumed
+
+
+def data_folders(config: TrainConfig) -> list[Path]:
+    """The folders the training data is read from (synthetic data has none)."""
+    folders = []
+    for spec in (config.data, config.data_a, config.data_b):
+        if not spec:
+            continue
+        parsed = parse_spec(spec)
+        if parsed.kind != "synth" and parsed.path:
+            path = Path(parsed.path).expanduser()
+            folders.append(path.parent if path.is_file() else path)
+    return folders
+
+
+def merge_saved(
+    config: TrainConfig, family_name: str, model: ModelConfig, given: set[str] | None
+) -> Resumed:
+    """The run's saved settings, overridden by the flags given; one line for a flag that
+    would change the networks."""
+    out = config.out
+    saved = read_run_config(out)
+    if saved.family != family_name:
+        raise UserError(
+            f"{out} holds a {saved.family!r} run; resume it with `facefilter train {saved.family}`"
+        )
+    given = set(given) if given is not None else everything(config, model)
+    changes: dict[str, Any] = {}
+    kept_model = saved.model_config()
+    values = {}
+    for name, kept in dataclasses.asdict(kept_model).items():
+        value = getattr(model, name)
+        if name not in given or value == kept:
+            values[name] = getattr(kept_model, name)
+        elif name in model.tunable or name in model.inference_only:
+            values[name], changes[name] = value, [kept, value]
+        else:
+            refuse_change(out, name, kept, value)
+    merged_model = type(model)(**values)
+    if "size" in given and ImageSize.parse(config.size) != saved.image_size:
+        refuse_change(out, "size", saved.image_size.json(), config.size)
+    settings: dict[str, Any] = {"size": saved.image_size.json()}
+    for spec in dataclasses.fields(config):
+        name = spec.name
+        if name in PER_INVOCATION or name == "size" or name not in saved.train:
+            continue
+        kept = saved.train[name]
+        if name not in given:
+            settings[name] = Path(kept) if isinstance(getattr(config, name), Path) else kept
+        elif getattr(config, name) != kept:
+            changes[name] = [kept, getattr(config, name)]
+    merged = dataclasses.replace(config, **settings)
+    return Resumed(merged, merged_model, changes=changes,
+                   history=list(saved.train.get("changes", [])))  # fmt: skip
+
+
+def everything(config: TrainConfig, model: ModelConfig) -> set[str]:
+    """Every setting counts as given when called from code, not from the command line."""
+    names = {f.name for f in dataclasses.fields(config)}
+    return names | {f.name for f in dataclasses.fields(model)}
+
+
+def refuse_change(out: Path, name: str, kept: Any, value: Any) -> None:
+    flag = "--" + name.replace("_", "-")
+    raise UserError(
+        f"--resume: {flag} {value} would change the model, which {out} trained with "
+        f"{flag} {kept}; drop {flag} to continue the run, or train a new one in another --out"
+    )
+
+
+def check_progress(resumed: Resumed, total: int) -> None:
+    """A resume must have steps left to train, before anything is rewritten."""
+    start, config = resumed.step or 0, resumed.config
+    if resumed.step is None:
+        return
+    if total <= start:
+        given = f"--max-steps {config.max_steps}" if config.epochs is None else (
+            f"--epochs {config.epochs} ({total} steps)")  # fmt: skip
+        raise UserError(f"--resume: {config.out} is at step {start} and {given} is not past "
+                        "it; raise it to train on")  # fmt: skip
+    if config.stop_at is not None and config.stop_at <= start:
+        raise UserError(f"--stop-at {config.stop_at} is not past the saved step {start}; "
+                        "give a later step")  # fmt: skip
+
+
+def change_log(resumed: Resumed) -> list[dict[str, Any]]:
+    """config.json's "changes": every resume that changed a setting, with its step."""
+    if not resumed.changes:
+        return resumed.history
+    return [*resumed.history, {"step": resumed.step or 0, **resumed.changes}]
+
+
+# --- the lock ---------------------------------------------------------------------------------
+@contextmanager
+def run_lock(out: Path, enabled: bool = True) -> Iterator[None]:
+    """Hold OUT/.lock while training; only the main process of a launch takes it."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; choose a directory")
+    if not enabled:
+        yield
+        return
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / LOCK_FILE
+    take_lock(lock)
+    try:
+        yield
+    finally:
+        release_lock(lock)
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # refused before writing anything: leave no empty folder
+
+
+def take_lock(lock: Path) -> None:
+    me = {"host": socket.gethostname(), "pid": os.getpid()}
+    for _ in range(2):
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = read_holder(lock)
+            if holder is not None and alive(holder):
+                raise UserError(
+                    f"{lock.parent} is being written by another facefilter train (host "
+                    f"{holder['host']}, process {holder['pid']}); wait for it to end or choose "
+                    f"another --out (if that process is gone, delete {lock})"
+                ) from None
+            print(f"note: taking over {lock}, left by a process that has ended")
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(me, handle)
+        return
+    raise UserError(f"could not take {lock}: another process keeps taking it; try again")
+
+
+def read_holder(lock: Path) -> dict[str, Any] | None:
+    try:
+        holder = json.loads(lock.read_text())
+        return holder if isinstance(holder, dict) and "pid" in holder else None
+    except (OSError, ValueError):
+        return None  # half-written by a process killed at that moment: stale
+
+
+def alive(holder: dict[str, Any]) -> bool:
+    """Is the holder still running? (On another host we cannot tell, so assume it is.)"""
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, TypeError):
+        return True
+    return True
+
+
+def release_lock(lock: Path) -> None:
+    holder = read_holder(lock)
+    if holder is not None and holder.get("pid") == os.getpid():
+        lock.unlink(missing_ok=True)

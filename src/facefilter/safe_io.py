@@ -1,0 +1,100 @@
+"""Writing files so that a failure never costs a good one.
+
+Every file a command writes goes through `atomic_write`: it is written beside its
+target under a temporary name, then renamed over it. A full disk, a kill or a Ctrl-C
+in the middle leaves the old file whole and no temporary behind, and an operating
+system error (no space, no permission, a read-only disk) becomes one `UserError`
+line that names the path and the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from facefilter.errors import UserError
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def temporary_path(path: Path) -> Path:
+    """A hidden name beside `path`, unique to this process, keeping the extension
+    (image and video writers choose their format from it)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Call `write(tmp)` on a temporary path beside `path`, then rename it over `path`."""
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as error:
+        raise UserError(os_error_message(error, path)) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # a failed write leaves no half file behind
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def free_megabytes(path: Path) -> int:
+    """Free space on the disk holding `path` (or its nearest existing parent)."""
+    place = Path(path).absolute()
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        return shutil.disk_usage(place).free // 2**20
+    except OSError:
+        return 0
+
+
+def os_error_message(error: OSError, path: Path | None = None) -> str:
+    """One line for an operating-system error while writing `path`."""
+    where = Path(error.filename) if error.filename and path is None else path
+    if error.errno in NO_SPACE:
+        place = where.parent if where is not None else Path.cwd()
+        return (
+            f"no space left on {place}: free {free_megabytes(place)} MB; make room or "
+            "write elsewhere (nothing that was there before was changed)"
+        )
+    reason = error.strerror or str(error)
+    if error.errno in (errno.EEXIST, errno.ENOTDIR) and where is not None and where.is_file():
+        return f"{where} is a file where a folder is needed; choose another path"
+    if error.errno in READ_ONLY:
+        return f"cannot write {where}: {reason.lower()}; choose a writable place"
+    if where is None:
+        return f"{reason} ({type(error).__name__})"
+    return f"{where}: {reason.lower()}"
+
+
+def refuse_output_over_inputs(
+    output: Path, inputs: Iterable[Path], flag: str = "-o", *, inside: bool = True
+) -> None:
+    """One line, before any work, when `output` would overwrite or hold an input: the same
+    file, the input folder itself or a folder above it; with `inside=False` also a folder
+    inside an input folder (a run's pictures would become training images)."""
+    out = Path(output).resolve()
+    for source in inputs:
+        src = Path(source).resolve()
+        if out == src:
+            raise UserError(f"{flag} {output} is the input {source}; choose another output, "
+                            "so the original is kept")  # fmt: skip
+        if src.is_dir() and src.is_relative_to(out):
+            raise UserError(f"{flag} {output} holds the input folder {source}; write the "
+                            "results to a new folder outside it")  # fmt: skip
+        if not inside and src.is_dir() and out.is_relative_to(src):
+            raise UserError(f"{flag} {output} lies inside the input folder {source}; write "
+                            "the results to a folder outside it")  # fmt: skip
