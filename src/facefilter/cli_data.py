@@ -10,8 +10,9 @@ from typing import Annotated, Any, Union
 
 import tyro
 
+from facefilter.data.spec import spec_folder
 from facefilter.errors import UserError
-from facefilter.safe_io import atomic_write
+from facefilter.safe_io import atomic_write, refuse_output_over_inputs
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -102,6 +103,8 @@ def run_data_report(command: DataReport) -> int:
 
     if command.limit < 1:
         raise UserError(f"--limit must be at least 1, got {command.limit}")
+    folder = spec_folder(command.spec)  # the chart must not join the images it describes
+    refuse_output_over_inputs(command.out, [folder] if folder else [], "--out", inside=False)
     report = build_report(command.spec, command.limit)
     print("\n".join(report.lines()))
     print(f"chart written to {draw_report(report, command.out)}")

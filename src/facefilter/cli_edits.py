@@ -11,6 +11,7 @@ import numpy as np
 import tyro
 
 from facefilter.errors import UserError
+from facefilter.safe_io import refuse_output_over_inputs
 
 if TYPE_CHECKING:
     from facefilter.inference import Filter, PhotoFilter
@@ -136,6 +137,7 @@ def run_grid(command: Grid) -> int:
 
     if command.faces < 1 or command.enlarge < 1:
         raise UserError("--faces and --enlarge must be at least 1")
+    refuse_output_over_inputs(command.output, command.inputs)
     flt = Filter.load(command.run, engine=command.engine, overrides=edit_overrides(command))
     edited_attributes(flt)  # before any face is read
     spec = None if command.inputs else training_spec(command.run, command.data)
@@ -159,6 +161,7 @@ def run_lerp(command: Lerp) -> int:
     for path in command.inputs:
         if not path.is_file():
             raise UserError(f"input {path} is not an image file")
+    refuse_output_over_inputs(command.output, command.inputs)
     flt = Filter.load(command.run, engine=command.engine, overrides=edit_overrides(command))
     photo_filter = _photo_filter(flt, command.detector, command.yunet_model)
     images = [np.asarray(load_image(path)) for path in command.inputs]

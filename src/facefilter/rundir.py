@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from facefilter import checkpoint
-from facefilter.data.spec import parse_spec
+from facefilter.data.spec import spec_folder
 from facefilter.errors import UserError
 from facefilter.models.base import ModelConfig
 from facefilter.run import CONFIG_FILE, read_run_config
@@ -78,15 +78,8 @@ def prepare_run(
 
 def data_folders(config: TrainConfig) -> list[Path]:
     """The folders the training data is read from (synthetic data has none)."""
-    folders = []
-    for spec in (config.data, config.data_a, config.data_b):
-        if not spec:
-            continue
-        parsed = parse_spec(spec)
-        if parsed.kind != "synth" and parsed.path:
-            path = Path(parsed.path).expanduser()
-            folders.append(path.parent if path.is_file() else path)
-    return folders
+    specs = [spec for spec in (config.data, config.data_a, config.data_b) if spec]
+    return [folder for folder in map(spec_folder, specs) if folder is not None]
 
 
 def merge_saved(

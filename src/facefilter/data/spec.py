@@ -122,3 +122,12 @@ class ImageSource(Dataset[dict[str, Any]], abc.ABC):
         classes = f", classes {self.class_names}" if len(self.class_names) > 1 else ""
         attrs = f", {len(self.attr_names)} attributes" if self.attr_names else ""
         return f"{type(self).__name__}({self.name!r}: {len(self)} images{classes}{attrs})"
+
+
+def spec_folder(spec: str) -> Path | None:
+    """The folder a spec reads its images from (None for the built-in synthetic faces)."""
+    parsed = parse_spec(spec)
+    if parsed.kind == "synth" or not parsed.path:
+        return None
+    path = Path(parsed.path).expanduser()
+    return path.parent if path.is_file() else path
