@@ -74,10 +74,10 @@ def os_error_message(error: OSError, path: Path | None = None) -> str:
     if error.errno in (errno.EEXIST, errno.ENOTDIR) and where is not None and where.is_file():
         return f"{where} is a file where a folder is needed; choose another path"
     if error.errno in READ_ONLY:
-        return f"cannot write {where}: {reason.lower()}; choose a writable place"
+        return f"cannot write {where}: {reason[:1].lower()}{reason[1:]}; choose a writable place"
     if where is None:
         return f"{reason} ({type(error).__name__})"
-    return f"{where}: {reason.lower()}"
+    return f"{where}: {reason[:1].lower()}{reason[1:]}"
 
 
 def refuse_output_over_inputs(
