@@ -14,6 +14,7 @@ from PIL import Image
 
 from conftest import TINY_CYCLEGAN, write_images
 from facefilter.cli import main
+from facefilter.models import FAMILIES, family_class
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +167,27 @@ def test_console_script_help():
     assert done.returncode == 0, done.stderr
     for command in ("train", "apply", "export", "data"):
         assert command in done.stdout
+
+
+HELP_COMMANDS = [[], ["train"], ["apply"], ["export"], ["vectors"], ["grid"], ["lerp"],
+                 ["data"], *[["data", c] for c in ("synth", "preview", "crop", "report",
+                                                   "sample-photo")],
+                 *[["train", f] for f in FAMILIES]]  # fmt: skip
+
+
+def test_help_speaks_to_users(capsys, monkeypatch):
+    """No word of the project's history, no default printed twice, and each family shows
+    only the data flags it reads."""
+    monkeypatch.setenv("COLUMNS", "200")
+    for args in HELP_COMMANDS:
+        with pytest.raises(SystemExit):
+            main([*args, "--help"])
+        text = capsys.readouterr().out
+        for word in ("seed 0", "seeds", "write-up", "(default: None) (default", "issue"):
+            assert word not in text.lower(), (args, word)
+        if args[:1] == ["train"] and args[1:]:
+            two_sets = family_class(args[1]).data_kind == "unpaired"
+            assert ("--data-a" in text) == two_sets and (" --data " in text) != two_sets, args
 
 
 def test_unknown_family_is_a_usage_error():

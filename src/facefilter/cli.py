@@ -31,23 +31,41 @@ from facefilter.cli_edits import (
     run_vectors,
 )
 from facefilter.errors import UserError
-from facefilter.models import FAMILIES, config_class
+from facefilter.models import FAMILIES, config_class, family_class
 from facefilter.safe_io import os_error_message, refuse_output_over_inputs
 from facefilter.train import TrainConfig
 
 
 # --- train ------------------------------------------------------------------------------------
+@dataclass
+class TwoSetTrainConfig(TrainConfig):
+    """Where the two domains come from, how long to train, and where the run goes."""
+
+    data: tyro.conf.Suppress[str | None] = None  # one-set families only
+
+
+@dataclass
+class OneSetTrainConfig(TrainConfig):
+    """Where the data comes from, how long to train, and where the run goes."""
+
+    data_a: tyro.conf.Suppress[str | None] = None  # two-domain families only
+    data_b: tyro.conf.Suppress[str | None] = None
+
+
 def _train_command(name: str) -> Any:
-    """`facefilter train NAME`: the family's TrainConfig and model flags, unprefixed."""
+    """`facefilter train NAME`: the family's TrainConfig and model flags, unprefixed; only
+    the data flags the family reads (--data-a/--data-b, or --data)."""
     model = config_class(name)
+    two_sets = family_class(name).data_kind == "unpaired"
+    train_type = TwoSetTrainConfig if two_sets else OneSetTrainConfig
 
     def train_defaults() -> TrainConfig:  # the family's own batch size, image size, ...
-        return TrainConfig(out=tyro.MISSING, **model.train_defaults)
+        return train_type(out=tyro.MISSING, **model.train_defaults)
 
     command = make_dataclass(
         f"Train_{name.replace('-', '_')}",
         [
-            ("train", Annotated[TrainConfig, tyro.conf.OmitArgPrefixes],
+            ("train", Annotated[train_type, tyro.conf.OmitArgPrefixes],
              field(default_factory=train_defaults)),
             ("model", Annotated[model, tyro.conf.OmitArgPrefixes], field(default_factory=model)),
         ],
@@ -205,7 +223,7 @@ class Export:
     run: tyro.conf.Positional[Path]  # run directory written by `facefilter train`
     format: Literal["onnx"] = "onnx"  # the only format so far
     output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("filter")  # folder or .onnx
-    to: str | None = None  # only the translator towards this domain (default: all)
+    to: str | None = None  # only the translator towards this domain; unset: every one
     source: Annotated[str | None, tyro.conf.arg(name="from")] = None  # only from this class
 
 

@@ -51,7 +51,7 @@ class TrainConfig:
     batch_size: int = 1  # images per step (each family sets its own default)
     max_steps: int = 20_000  # stop here; schedules (lr decay, annealing) span these steps
     epochs: float | None = None  # if set, train this many passes over the data instead
-    train_time: float | None = None  # minutes; stop early when they run out (deep-makeover)
+    train_time: float | None = None  # minutes of training; stop when they run out
     stop_at: int | None = None  # pause after this step (schedules still span the full run)
     seed: int = 0  # same seed, same data order, flips and weights
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # bf16 on recent GPUs

@@ -56,7 +56,7 @@ class MakeoverConfig(ModelConfig):
     norm: NormKind = "batch"  # the generator's normalisation (deep-makeover: batch norm)
     # wgan-gp: the Wasserstein loss deep-makeover's code ended on, with a gradient penalty
     # instead of its weight clipping: Adam works and no threshold needs tuning. wgan-clip:
-    # that code's exact critic (clipping, RMSProp). gan: the write-up's DCGAN loss.
+    # that code's exact critic (clipping, RMSProp). gan: the original DCGAN loss.
     gan_loss: GanLoss = "wgan-gp"
     gp_weight: float = 10.0  # wgan-gp: the penalty's weight (Gulrajani et al.)
     disc_weights_threshold: float = 0.01  # wgan-clip: largest |weight| in the critic
