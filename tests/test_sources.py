@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from conftest import write_images
 from facefilter import synth
 from facefilter.data.sources import SkippedImageWarning, open_source, unpaired_pair
 from facefilter.data.spec import SourceSpec, parse_spec
@@ -84,7 +86,7 @@ def test_parse_spec_kinds_options_and_bare_paths() -> None:
     [
         ("flickr:/data", "'flickr'.*synth, folder, unpaired, celeba, classes"),
         ("folder:/x?side=A", "'side'.*folder.*valid: limit"),
-        ("classes:/x?limit=3", "'limit'.*takes no options"),
+        ("classes:/x?limit=3", "'limit' for classes: .*; valid: name"),
         ("celeba:/x?where", "'where'.*no value"),
         ("celeba:/x?limit=1&limit=2", "'limit' appears twice"),
         ("folder:", "names no path"),
@@ -463,3 +465,15 @@ def test_written_synthetic_faces_open_as_celeba(tmp_path: Path) -> None:
     first = written[0]
     assert torch.equal(first["attrs"], rendered[males[0]]["attrs"])
     assert torch.allclose(first["image"], rendered[males[0]]["image"], atol=1e-6)
+
+
+def test_any_spec_takes_a_domain_name(tmp_path):
+    faces = write_images(tmp_path / "faces", 3)
+    assert open_source(f"{faces}?name=selfies", 32).name == "selfies"
+    named = open_source("synth:photo?where=-Male&count=8&name=female", 32)
+    assert named.name == "female" and named.class_names == ["female"]
+    with pytest.raises(UserError, match="names one domain, but the spec gives 2 classes"):
+        open_source("synth:photo,anime?count=8&name=both", 32)
+    for bad in ("not-x", "-x", "a+b", "2x"):
+        with pytest.raises(UserError, match=f"name={re.escape(bad)} in .* a domain name is"):
+            open_source(f"synth:photo?name={bad}", 32)

@@ -168,7 +168,15 @@ def open_source(
     if isinstance(size, int) and size < 1:
         raise UserError(f"image size must be positive, got {size}")
     parsed = parse_spec(spec)
-    return _OPENERS[parsed.kind](parsed, ImageSize.parse(size), split, seed)
+    source = _OPENERS[parsed.kind](parsed, ImageSize.parse(size), split, seed)
+    name = parsed.options.get("name")
+    if name is not None:
+        if len(source.class_names) > 1:
+            classes = ", ".join(source.class_names)
+            raise UserError(f"name={name} in {spec!r} names one domain, but the spec gives "
+                            f"{len(source.class_names)} classes ({classes})")  # fmt: skip
+        source.name, source.class_names = name, [name]
+    return source
 
 
 def unpaired_pair(spec: str) -> tuple[str, str]:

@@ -28,6 +28,10 @@ KIND_OPTIONS: dict[str, tuple[str, ...]] = {
     "classes": (),
 }
 SPLITS = ("train", "val", "test")
+# Every kind also takes name=NAME: the domain's name in targets, sheets and exports
+# (`synth:photo?where=-Male&name=female` trains a filter `--to female`).
+COMMON_OPTIONS = ("name",)
+NAME_PATTERN = r"[A-Za-z][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*"
 
 
 @dataclass(frozen=True)
@@ -65,18 +69,24 @@ def parse_spec(spec: str) -> SourceSpec:
 
 
 def _parse_options(query: str, kind: str, spec: str) -> dict[str, str]:
-    valid = KIND_OPTIONS[kind]
+    valid = KIND_OPTIONS[kind] + COMMON_OPTIONS
     options: dict[str, str] = {}
     for pair in filter(None, query.split("&")):
         key, equals, value = pair.partition("=")
         if key not in valid:
-            accepted = f"valid: {', '.join(valid)}" if valid else "it takes no options"
+            accepted = f"valid: {', '.join(valid)}"
             raise UserError(f"unknown option {key!r} for {kind}: in {spec!r}; {accepted}")
         if not equals or not value:
             raise UserError(f"option {key!r} in {spec!r} has no value; write {key}=VALUE")
         if key in options:
             raise UserError(f"option {key!r} appears twice in {spec!r}")
         options[key] = value
+    name = options.get("name")
+    if name is not None and (not re.fullmatch(NAME_PATTERN, name) or name.startswith("not-")):
+        raise UserError(
+            f"name={name} in {spec!r}: a domain name is letters, digits, _ and inner -, "
+            "starting with a letter (not 'not-'), e.g. name=female"
+        )
     return options
 
 
