@@ -238,3 +238,19 @@ def test_metrics_log_the_learning_rate_itself(tmp_path):
     # cyclegan-lite's lr: constant for the first half of the 4 steps, then falling to 0
     assert [row["lr"] for row in rows][:2] == [pytest.approx(2e-4)] * 2
     assert rows[-1]["lr"] < 2e-4
+
+
+def test_a_named_domain_is_a_target_and_an_export_name(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "cyclegan-lite", "--data-a", "synth:photo?where=Male&count=16",
+                 "--data-b", "synth:photo?where=-Male&count=16&name=female", "--size", "32",
+                 "--batch-size", "2", "--max-steps", "2", "--num-workers", "0", "--no-progress",
+                 "--out", str(run), *TINY_CYCLEGAN]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["apply", str(run), "--list-targets"]) == 0
+    assert capsys.readouterr().out.split() == ["female", "Male"]
+    face = write_images(tmp_path / "in", 1, size=32) / "000.png"
+    assert main(["apply", str(run), str(face), "--to", "female", "-o", str(tmp_path / "f.png"),
+                 "--detect", "never"]) == 0  # fmt: skip
+    assert main(["export", str(run), "-o", str(tmp_path / "x"), "--to", "female"]) == 0
+    assert (tmp_path / "x" / "to-female.onnx").is_file()
