@@ -271,7 +271,8 @@ def test_sample_grid_shape_range_and_train_mode_restored() -> None:
     family = tiny_family()
     family.train()
     grid = family.sample_grid(fixed_batch(batch=2))
-    assert grid.shape == (3, 6 * (SIZE + 2) + 2, 2 * (SIZE + 2) + 2)  # 6 rows of 2, padding 2
+    # 6 labelled rows (one per image kind) of 2 faces, tiles enlarged to 96 px or more
+    assert grid.shape[1] > 6 * 96 and 2 * 96 < grid.shape[2] < 3 * 96 + 200
     assert grid.min() >= 0 and grid.max() <= 1
     assert all(net.training for net in family.nets.values())
 

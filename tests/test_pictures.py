@@ -50,3 +50,21 @@ def test_a_gif_plays_forth_and_back(tmp_path):
     save_gif(tmp_path / "a.gif", frames, seconds=1.0)
     gif = Image.open(tmp_path / "a.gif")
     assert gif.n_frames == 6 and gif.info["loop"] == 0
+
+
+def test_kinds_grid_puts_each_kind_in_a_labelled_row_at_a_visible_size():
+    import torch
+
+    from facefilter.pictures import kinds_grid
+
+    first = torch.full((3, 3, 8, 8), -1.0)  # black faces
+    second = torch.ones(3, 3, 8, 8)  # white faces
+    grid = kinds_grid([first, second], ["input", "output"], "a title")
+    plain = kinds_grid([first, second], ["", ""], "")
+    assert grid.shape[2] > plain.shape[2] and grid.shape[1] > plain.shape[1]  # room for labels
+    pixels = (plain * 255).round().permute(1, 2, 0).numpy()
+    tile = 96  # 8 px enlarged 12x
+    black_rows = np.where((pixels == 0).all(axis=2).any(axis=1))[0]
+    white = (pixels == 255).all(axis=2)
+    assert black_rows.max() - black_rows.min() + 1 == tile  # one row of black tiles...
+    assert white[black_rows.max() + 1 :].any() and not white[: black_rows.min()].any()  # ...above

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -98,3 +99,20 @@ def save_gif(path: Path, frames: Sequence[np.ndarray], seconds: float = 2.0) -> 
     atomic_write(path, lambda tmp: images[0].save(
         tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0,
     ))  # fmt: skip
+
+
+SAMPLE_TILE = 96  # pixels: small training sizes are enlarged (nearest) to at least this
+
+
+def kinds_grid(rows: Sequence[Any], labels: Sequence[str], title: str) -> Any:
+    """Training samples, one labelled row per image kind (input, output, ...), the same
+    faces in each column: rows of (N, 3, H, W) tensors in [-1, 1] -> (3, H', W') in [0, 1]."""
+    import torch
+
+    count = min(row.shape[0] for row in rows)
+    stacked = torch.stack([row[:count].detach().float().cpu() for row in rows])
+    tiles = stacked.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+    tiles_np = tiles.permute(0, 1, 3, 4, 2).numpy()  # (R, C, H, W, 3)
+    factor = max(1, -(-SAMPLE_TILE // max(tiles_np.shape[2:4])))
+    picture = labelled_grid(enlarge(tiles_np, factor), rows=labels, title=title)
+    return torch.from_numpy(picture.copy()).permute(2, 0, 1).float() / 255

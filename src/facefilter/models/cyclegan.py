@@ -25,7 +25,6 @@ from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
-from torchvision.utils import make_grid
 
 from facefilter import losses, schedules
 from facefilter.errors import UserError
@@ -46,7 +45,7 @@ from facefilter.models.blocks import (
 )
 from facefilter.models.dilated import DilatedDiscriminator
 from facefilter.models.targets import Direction, Target
-from facefilter.pixels import to_unit
+from facefilter.pictures import kinds_grid
 from facefilter.sizes import ImageSize
 
 N_DOWN = 2  # stride-2 convs in each generator: images must be divisible by 4
@@ -319,9 +318,9 @@ class CycleGAN(Family):
         finally:
             for name, net in self.nets.items():
                 net.train(was_training[name])
-        count = min(real_a.shape[0], real_b.shape[0])
-        images = torch.cat([row[:count] for row in rows]).float()  # (6n, 3, H, W)
-        return make_grid(to_unit(images), nrow=count, padding=2).cpu()
+        a, b = self.domains
+        labels = [a, f"{a} -> {b}", f"back to {a}", b, f"{b} -> {a}", f"back to {b}"]
+        return kinds_grid(rows, labels, f"{self.registry_name}: {a} <-> {b}")
 
 
 class StrengthBlend(nn.Module):

@@ -23,7 +23,6 @@ from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
-from torchvision.utils import make_grid
 
 from facefilter import losses, schedules
 from facefilter.errors import UserError
@@ -32,7 +31,7 @@ from facefilter.models.blocks import NORM_KINDS, NormKind, instance_noise
 from facefilter.models.cyclegan import StrengthBlend, set_requires_grad
 from facefilter.models.makeover_nets import MakeoverCritic, MakeoverGenerator
 from facefilter.models.targets import Direction, Target
-from facefilter.pixels import to_unit
+from facefilter.pictures import kinds_grid
 from facefilter.sizes import ImageSize
 
 GanLoss = Literal["wgan-gp", "wgan-clip", "gan"]
@@ -311,6 +310,6 @@ class Makeover(Family):
             rows = [source, gen(source).clamp(-1, 1), batch["real_b"][:4].to(self.device)]
         finally:
             gen.train(was_training)
-        count = min(row.shape[0] for row in rows)
-        tiles = torch.cat([row[:count] for row in rows]).float()
-        return make_grid(to_unit(tiles), nrow=count, padding=2, pad_value=1.0).cpu()
+        a, b = self.domains
+        labels = [f"input ({a})", f"made over ({b})", f"real {b}, for comparison"]
+        return kinds_grid(rows, labels, f"makeover: {a} -> {b}")

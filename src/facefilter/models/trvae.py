@@ -26,13 +26,12 @@ from typing import Any, ClassVar, NamedTuple, overload
 
 import torch
 from torch import Tensor, nn
-from torchvision.utils import make_grid
 
 from facefilter import losses, schedules
 from facefilter.errors import UserError
 from facefilter.models.base import Family, ModelConfig, Progress, strength_column
 from facefilter.models.targets import Direction, Target
-from facefilter.pixels import to_unit
+from facefilter.pictures import kinds_grid
 
 RECON_LOSSES = ("l1", "mse")  # "vgg" (perceptual) would slot in here
 
@@ -304,15 +303,15 @@ class TrVAE(Family):
 
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, Tensor]) -> Tensor:
-        """Up to 4 rows: input, its reconstruction, then its transfer to each class in
-        `self.domains` order (its own class again among them). (3, H', W') in [0, 1]."""
+        """Up to 4 faces in columns; rows: input, its reconstruction, then its transfer to
+        each class in `self.domains` order (its own class again). (3, H', W') in [0, 1]."""
         vae = self.inference_modules()["vae"]  # the EMA copy where kept: what apply runs
         was_training = vae.training
         vae.eval()
         images, labels = batch["image"][:4].to(self.device), batch["label"][:4].to(self.device)
-        columns = [images, vae(images, labels, labels)]
+        rows = [images, vae(images, labels, labels)]
         for class_index in range(len(self.domains)):
-            columns.append(vae(images, labels, torch.full_like(labels, class_index)))
+            rows.append(vae(images, labels, torch.full_like(labels, class_index)))
         vae.train(was_training)
-        tiles = torch.stack(columns, dim=1).flatten(0, 1)  # (rows * columns, 3, H, W), row-major
-        return make_grid(to_unit(tiles), nrow=len(columns), padding=2, pad_value=1.0)
+        kinds = ["input", "reconstructed", *(f"as {name}" for name in self.domains)]
+        return kinds_grid(rows, kinds, "trvae: each face (column) in every class")
