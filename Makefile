@@ -11,10 +11,10 @@ DEMO_MINUTES ?= 4
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,face,export]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,face,export,tensorboard,video]"
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install facefilter with its test and face extras
+install: $(STAMP)  ## create .venv and install facefilter with every extra the README uses
 
 demo: $(STAMP)  ## train cyclegan-lite on synthetic photo->anime faces for a few minutes, then apply it
 	rm -rf $(DEMO)

@@ -8,6 +8,7 @@ multi-face and huge images are composed from her; the cat has no human face.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,49 @@ def test_video_file_in_video_out(run, photos, tmp_path):
     face = frames[0][50:75, 90:130].astype(int)  # her face, halved
     original = astronaut[50:75, 90:130, ::-1].astype(int)
     assert np.abs(face - original).mean() > 10  # the face was filtered
+
+
+def test_an_mp4_with_sound_comes_out_h264_with_its_sound(run, photos, tmp_path):
+    """What browsers and phones play, through the ffmpeg that imageio-ffmpeg ships."""
+    ffmpeg = pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(
+        [
+            ffmpeg,
+            "-loglevel",
+            "error",
+            "-y",
+            "-loop",
+            "1",
+            "-i",
+            str(photos["astronaut"]),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=1",
+            "-t",
+            "1",
+            "-r",
+            "4",
+            "-vf",
+            "scale=256:256",
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(clip),
+        ],
+        check=True,
+    )
+    out = tmp_path / "out.mp4"
+    assert main(["apply", str(run), str(clip), "--to", "anime", "-o", str(out)]) == 0
+    probe = subprocess.run([ffmpeg, "-hide_banner", "-i", str(out)], capture_output=True,
+                           text=True).stderr  # fmt: skip
+    streams = [line for line in probe.splitlines() if "Stream #" in line]
+    assert any("Video: h264" in s and "yuv420p" in s for s in streams), probe
+    assert any("Audio: aac" in s for s in streams), probe
+    assert not list(tmp_path.glob(".*tmp*"))
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from facefilter import checkpoint
@@ -243,3 +244,18 @@ def test_resume_takes_a_new_training_setting_and_refuses_a_model_change(tmp_path
     ]
     logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     assert logged[-1]["step"] == 4 and logged[-1]["lr"] > 0.0002  # the new lr, decayed
+
+
+def test_the_loss_plot_overlays_g_and_d_and_keeps_schedules_apart(tmp_path):
+    from facefilter.runlog import panels, plot_losses
+
+    names = ["g_gan_ab", "g_total", "d_a", "d_error", "cycle_a", "recon", "lr", "beta"]
+    groups = panels(names)
+    assert list(groups.values()) == [
+        ["d_a", "g_gan_ab", "g_total"], ["cycle_a", "recon"], ["beta", "d_error", "lr"]
+    ]  # fmt: skip
+    rows = [{"step": s, "g_total": 3 / s, "d_a": 0.5, "recon": 0.1, "lr": 1e-3, "time": 9}
+            for s in range(1, 40)]  # fmt: skip
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    plot_losses(tmp_path)
+    assert Image.open(tmp_path / "loss.png").size[1] > Image.open(tmp_path / "loss.png").size[0]

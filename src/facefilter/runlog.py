@@ -45,6 +45,11 @@ class RunLog:
             for key, value in values.items():
                 self.writer.add_scalar(key, value, step)
 
+    def image(self, step: int, picture: Any) -> None:
+        """A sample grid, (3, H, W) in [0, 1], under TensorBoard's images tab."""
+        if self.writer is not None:
+            self.writer.add_image("samples", picture, step)
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
@@ -55,6 +60,11 @@ def _step(line: str) -> int:
         return int(json.loads(line)["step"])
     except (ValueError, KeyError, TypeError):
         return math.inf  # type: ignore[return-value]  # a torn line never survives a resume
+
+
+NOT_PLOTTED = ("step", "time", "images_per_s")
+# Logged settings that follow a schedule (not losses): drawn in their own panel.
+SCHEDULES = ("lr", "beta", "gamma", "input_noise", "instance_noise", "pixel_share", "alpha")
 
 
 def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
@@ -68,13 +78,26 @@ def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
         except json.JSONDecodeError:
             continue  # a line torn by a crash
         for key, value in row.items():
-            if key not in ("step", "time", "lr", "images_per_s", "input_noise"):  # not losses
+            if key not in NOT_PLOTTED and isinstance(value, int | float):
                 series[key].append((int(row["step"]), float(value)))
     return series
 
 
+def panels(names: list[str]) -> dict[str, list[str]]:
+    """Which series share a panel: the adversarial losses (G and D overlaid), the other
+    losses, and the schedules (learning rate, loss weights)."""
+    adversarial = [n for n in names if n.startswith(("g_", "d_")) and n != "d_error"]
+    schedules = [n for n in names if n in SCHEDULES or n == "d_error"]
+    others = [n for n in names if n not in adversarial and n not in schedules]
+    groups = {"generator (solid) and discriminator (dashed) losses": adversarial,
+              "reconstruction and other losses": others,
+              "schedules: learning rate, loss weights, noise": schedules}  # fmt: skip
+    return {title: sorted(group) for title, group in groups.items() if group}
+
+
 def plot_losses(run: Path) -> None:
-    """Redraw run/loss.png: one small panel per logged loss, raw and smoothed."""
+    """Redraw run/loss.png: a few panels of overlaid series, each raw (thin) and smoothed
+    (thick), with a legend and a step axis."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,20 +106,34 @@ def plot_losses(run: Path) -> None:
     series = read_metrics(run / METRICS_FILE)
     if not series:
         return
-    columns = min(4, len(series))
-    rows = math.ceil(len(series) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.4 * rows), squeeze=False)
-    for axis, (name, points) in zip(axes.flat, sorted(series.items()), strict=False):
-        steps, values = zip(*points, strict=True)
-        axis.plot(steps, values, alpha=0.3, linewidth=0.8)
-        axis.plot(steps, _smooth(list(values)), linewidth=1.5)
-        axis.set_title(name, fontsize=9)
+    groups = panels(list(series))
+    figure, axes = plt.subplots(len(groups), 1, figsize=(9, 3.2 * len(groups)), squeeze=False)
+    for axis, (title, names) in zip(axes[:, 0], groups.items(), strict=True):
+        for index, name in enumerate(names):
+            steps, values = zip(*series[name], strict=True)
+            style = "--" if name.startswith("d_") else "-"
+            marker = "o" if len(steps) < 20 else None  # a short run's few points stay visible
+            colour = f"C{index % 10}"
+            axis.plot(steps, values, style, color=colour, alpha=0.25, linewidth=0.8)
+            axis.plot(steps, _smooth(list(values)), style, color=colour, marker=marker,
+                      markersize=3, linewidth=1.6, label=name)  # fmt: skip
+        if _wide_range(series, names):
+            axis.set_yscale("log")
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel("step", fontsize=8)
         axis.tick_params(labelsize=7)
-    for axis in list(axes.flat)[len(series) :]:
-        axis.axis("off")
+        axis.legend(fontsize=7, ncol=min(4, len(names)), loc="best")
+    figure.suptitle(f"{run.name}: thin lines logged values, thick their moving average",
+                    fontsize=9)  # fmt: skip
     figure.tight_layout()
     atomic_write(run / PLOT_FILE, lambda tmp: figure.savefig(tmp, dpi=90, format="png"))
     plt.close(figure)
+
+
+def _wide_range(series: dict[str, list[tuple[int, float]]], names: list[str]) -> bool:
+    """Log scale when the series span over two orders of magnitude (and all are positive)."""
+    values = [v for name in names for _, v in series[name]]
+    return min(values) > 0 and max(values) / min(values) > 100
 
 
 def _smooth(values: list[float], weight: float = 0.9) -> list[float]:

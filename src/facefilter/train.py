@@ -282,7 +282,7 @@ def _loop(
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
             tick, logged_at = time.monotonic(), step
         if step % config.sample_every == 0:
-            write_sample(config.out, family, data, step, accelerator)
+            write_sample(config.out, family, data, step, accelerator, log)
         if step % config.save_every == 0:
             save(config.out, family, step, summary, accelerator)
             saved_at = step
@@ -292,7 +292,7 @@ def _loop(
         plot_losses(config.out)
     unsaved, over = step != saved_at or step == start, step >= total or out_of_time
     finish(config, family, data, accelerator, stop, summary, step=step, unsaved=unsaved,
-           over=over)  # fmt: skip
+           over=over, log=log)  # fmt: skip
     return step
 
 
@@ -308,6 +308,7 @@ def record(
 def finish(
     config: TrainConfig, family: Family, data: TrainingData, accelerator: Accelerator,
     stop: StopRequest, summary: dict[str, Any], *, step: int, unsaved: bool, over: bool,
+    log: RunLog | None = None,
 ) -> None:  # fmt: skip
     """After the loop: compute after-training state when the run is over, save, report."""
     if accelerator.num_processes > 1:
@@ -319,7 +320,10 @@ def finish(
         unsaved = True
     if unsaved:
         save(config.out, family, step, summary, accelerator)
-        write_sample(config.out, family, data, step, accelerator)
+        write_sample(config.out, family, data, step, accelerator, log)
+    if not over and not interrupted and step == config.stop_at:
+        accelerator.print(f"paused at step {step} (--stop-at); continue with `facefilter "
+                          f"train ... --out {config.out} --resume`")  # fmt: skip
     if interrupted:
         accelerator.print(f"stopped at step {step}; checkpoint saved in {config.out}, "
                           "continue with --resume")  # fmt: skip
@@ -346,11 +350,14 @@ def save(run: Path, family: Family, step: int, summary: dict[str, Any], acc: Acc
 
 
 def write_sample(
-    run: Path, family: Family, data: TrainingData, step: int, acc: Accelerator
-) -> None:
+    run: Path, family: Family, data: TrainingData, step: int, acc: Accelerator,
+    log: RunLog | None = None,
+) -> None:  # fmt: skip
     if not acc.is_main_process:
         return
     batch = {k: v.to(acc.device) for k, v in data.sample_batch.items()}
     grid = family.sample_grid(batch)
     path = run / "samples" / f"step-{step:06d}.png"
     atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
+    if log is not None:
+        log.image(step, grid)
