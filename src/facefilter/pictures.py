@@ -116,3 +116,22 @@ def kinds_grid(rows: Sequence[Any], labels: Sequence[str], title: str) -> Any:
     factor = max(1, -(-SAMPLE_TILE // max(tiles_np.shape[2:4])))
     picture = labelled_grid(enlarge(tiles_np, factor), rows=labels, title=title)
     return torch.from_numpy(picture.copy()).permute(2, 0, 1).float() / 255
+
+
+def labelled_sheet(
+    faces: Sequence[Sequence[np.ndarray]], kinds: Sequence[str], title: str = "", per_band: int = 8
+) -> np.ndarray:
+    """Before/after faces as in the training grids: one labelled row per kind (input, then
+    each target), the faces in columns, wrapped into bands of `per_band` faces."""
+    size = max(max(tile.shape[:2]) for face in faces for tile in face)
+    factor = max(1, -(-SAMPLE_TILE // size))
+    bands = []
+    for start in range(0, len(faces), per_band):
+        chunk = faces[start : start + per_band]
+        tiles = np.stack([np.stack([face[k] for face in chunk]) for k in range(len(kinds))])
+        bands.append(labelled_grid(enlarge(tiles, factor), rows=kinds,
+                                   title=title if start == 0 else ""))  # fmt: skip
+    width = max(band.shape[1] for band in bands)
+    padded = [np.pad(b, ((0, 0), (0, width - b.shape[1]), (0, 0)), constant_values=PAPER[0])
+              for b in bands]  # fmt: skip
+    return np.concatenate(padded, axis=0)

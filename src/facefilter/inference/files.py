@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +22,9 @@ from facefilter.inference.photo import (
     PhotoFilter,
     Request,
     Translated,
-    contact_sheet,
     side_by_side,
 )
-from facefilter.pictures import save_picture
+from facefilter.pictures import labelled_grid, labelled_sheet, save_picture
 
 MIN_SIDE = 16  # pixels; below this there is no face left to translate
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -110,16 +109,33 @@ def load_photo(path: Path) -> np.ndarray:
     return np.asarray(image)
 
 
-def pictures(result: Translated, options: OutputOptions) -> list[np.ndarray]:
-    """What to write for one photo: the photo, or one picture per face with --crop-only."""
+def pictures(
+    result: Translated, options: OutputOptions, labels: Sequence[str] = ()
+) -> list[np.ndarray]:
+    """What to write for one photo: the photo, or one picture per face with --crop-only.
+    Side by side (--compare, or several targets) the input comes first; with `labels`
+    (input, then each target) each column is named."""
     beside = options.compare or len(result.photos) > 1  # `--to all` shows the input first
+
+    def row(*images: np.ndarray) -> np.ndarray:
+        if not labels:
+            return side_by_side(*images)
+        return labelled_grid(np.stack(images)[None], columns=labels)
+
     if options.crop_only and not result.whole:
         per_face = zip(result.crops, *result.outputs, strict=True)
-        return [side_by_side(*row) if beside else row[1] for row in per_face]
+        return [row(*images) if beside else images[1] for images in per_face]
     if beside:
         first = result.crops[0] if result.whole else result.image  # same size as the results
-        return [side_by_side(first, *result.photos)]
+        return [row(first, *result.photos)]
     return [result.photos[0]]
+
+
+def kind_labels(request: Request) -> list[str]:
+    """Column names of a side-by-side picture: the input (and its class), then each target."""
+    sources = {d.source for d in request.directions if d.source}
+    source = f"input ({sources.pop()})" if len(sources) == 1 else "input"
+    return [source, *(str(d.target) for d in request.directions)]
 
 
 def numbered(destination: Path, count: int) -> list[Path]:
@@ -151,7 +167,8 @@ def apply_to_files(
         files = [f for f in files if not f.resolve().is_relative_to(output.resolve())]
     targets = output_paths(files, inputs, output, suffix)
     report = ApplyReport()
-    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    kinds = kind_labels(request)
+    sheet_faces: list[list[np.ndarray]] = []
     bar = tqdm(files, disable=not progress or len(files) < 2, desc="apply", unit="image")
     for path, destination in zip(bar, targets, strict=True):
         try:
@@ -163,15 +180,16 @@ def apply_to_files(
             continue
         if result.whole:
             report.whole.append(path)
-        made = pictures(result, options)
+        made = pictures(result, options, kinds)
         paths = numbered(destination, len(made))
         for picture, where in zip(made, paths, strict=True):
             save_picture(where, picture)
         report.written += 1
         report.files += paths
-        if options.sheet is not None:
-            pairs += [(c, out) for c, out in zip(result.crops, result.outputs[0], strict=True)]
-    if options.sheet is not None and pairs:
-        save_picture(options.sheet, contact_sheet(pairs))
+        if options.sheet is not None:  # every target, not only the first
+            sheet_faces += [list(face) for face in zip(result.crops, *result.outputs, strict=True)]
+    if options.sheet is not None and sheet_faces:
+        title = f"{len(sheet_faces)} face(s) from {inputs.name}"
+        save_picture(options.sheet, labelled_sheet(sheet_faces, kinds, title))
         report.sheet = options.sheet
     return report
