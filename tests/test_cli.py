@@ -255,3 +255,25 @@ def test_a_named_domain_is_a_target_and_an_export_name(tmp_path, capsys):
                  "--detect", "never"]) == 0  # fmt: skip
     assert main(["export", str(run), "-o", str(tmp_path / "x"), "--to", "female"]) == 0
     assert (tmp_path / "x" / "to-female.onnx").is_file()
+
+
+def test_earlier_checkpoints_kept_and_applied_by_step(tmp_path, capsys):
+    run = tmp_path / "run"
+    dark = write_images(tmp_path / "dark", 4, base=60, seed=1)
+    light = write_images(tmp_path / "light", 4, base=190, seed=2)
+    assert main(["train", "cyclegan-lite", "--data-a", str(dark), "--data-b", str(light),
+                 "--size", "32", "--batch-size", "2", "--max-steps", "4", "--save-every", "1",
+                 "--keep-checkpoints", "2", "--num-workers", "0", "--no-progress",
+                 "--out", str(run), *TINY_CYCLEGAN]) == 0  # fmt: skip
+    kept = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert kept == ["step-000003.safetensors", "step-000004.safetensors"]
+    face = str(dark / "000.png")
+    for source, out in ((str(run), "last.png"), (f"{run}@step-3", "third.png")):
+        assert main(["apply", source, face, "--to", "light", "--detect", "never",
+                     "-o", str(tmp_path / out)]) == 0  # fmt: skip
+    last, third = (np.asarray(Image.open(tmp_path / n)) for n in ("last.png", "third.png"))
+    assert not np.array_equal(last, third)  # another step, other weights
+    assert main(["export", f"{run}@step-3", "-o", str(tmp_path / "x")]) == 0
+    capsys.readouterr()
+    assert main(["apply", f"{run}@step-1", face, "--to", "light", "-o", "y.png"]) == 2
+    assert "kept no weights at step 1; kept: @step-000003, @step-000004" in error_line(capsys)

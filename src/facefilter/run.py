@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -160,9 +161,35 @@ def config_path(path: Path) -> Path:
     return path / CONFIG_FILE
 
 
-def read_run_config(path: Path) -> RunConfig:
-    """Read and check the config of a run, export folder or .onnx file; one line per fault."""
+SNAPSHOTS = "checkpoints"  # RUN/checkpoints/step-005000.safetensors: `--keep-checkpoints N`
+
+
+def snapshot_file(run: Path, step: int) -> Path:
+    return run / SNAPSHOTS / f"step-{step:06d}.safetensors"
+
+
+def split_snapshot(path: Path) -> tuple[Path, Path | None]:
+    """`RUN@step-5000` -> (RUN, its weights kept at step 5000); a plain path -> (path, None)."""
     path = Path(path)
+    if "@" not in path.name:
+        return path, None
+    name, _, tag = path.name.rpartition("@")
+    found = re.fullmatch(r"step-?(\d+)", tag)
+    if not found or not name:
+        raise UserError(f"{path}: after @ give a kept step, e.g. {name or 'RUN'}@step-5000")
+    run = path.with_name(name)
+    file = snapshot_file(run, int(found[1]))
+    if not file.is_file():
+        kept = sorted(p.stem for p in (run / SNAPSHOTS).glob("step-*.safetensors"))
+        listed = ", ".join(f"@{k}" for k in kept) or "none (train with --keep-checkpoints N)"
+        raise UserError(f"{run} kept no weights at step {int(found[1])}; kept: {listed}")
+    return run, file
+
+
+def read_run_config(path: Path) -> RunConfig:
+    """Read and check the config of a run, export folder or .onnx file; one line per fault.
+    `RUN@step-5000` reads RUN's config (its weights at that step are for `load_family`)."""
+    path = split_snapshot(Path(path))[0]
     file = config_path(path)
     if not file.is_file():
         what = f"has no {file.name} beside it; export it again" if path.suffix == ".onnx" else (
@@ -282,14 +309,14 @@ def load_family(
     Only inference networks are built unless `training` (no discriminators to apply a CycleGAN).
     `overrides` replaces settings that only change inference (`ModelConfig.inference_only`).
     """
-    run = Path(run)
+    run, snapshot = split_snapshot(Path(run))
     config = read_run_config(run)
     if family_name is not None and config.family != family_name:
         raise UserError(f"{run} holds a {config.family!r} model, not {family_name!r}")
     model = with_overrides(config.model_config(), overrides or {}, config.family)
     family = create_family(config.family, model, config.domains, config.image_size,
                            training=training)  # fmt: skip
-    weights = run / WEIGHTS_FILE
+    weights = snapshot or run / WEIGHTS_FILE
     if not weights.is_file():
         raise UserError(f"{run} has no {WEIGHTS_FILE}: training never saved; resume or retrain")
     try:

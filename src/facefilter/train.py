@@ -31,9 +31,10 @@ from facefilter.data.loading import TrainingData, build_training_data
 from facefilter.errors import UserError
 from facefilter.models import config_class, create_family, family_class
 from facefilter.models.base import Family, ModelConfig, Progress
+from facefilter.run import snapshot_file
 from facefilter.rundir import Resumed, change_log, check_progress, prepare_run, run_lock
 from facefilter.runlog import RunLog, plot_losses
-from facefilter.safe_io import atomic_write
+from facefilter.safe_io import atomic_write, write_bytes
 from facefilter.sizes import ImageSize
 
 
@@ -63,6 +64,9 @@ class TrainConfig:
     log_every: int = 10  # steps between metrics.jsonl lines
     sample_every: int = 500  # steps between sample grids in samples/
     save_every: int = 1000  # steps between checkpoints
+    # also keep the weights of the last N checkpoints (RUN/checkpoints/step-005000.safetensors)
+    # to apply or export an earlier one: `facefilter apply RUN@step-5000 ...`; 0: the last only
+    keep_checkpoints: int = 0
     resume: bool = False  # continue the run in --out from its last checkpoint
     tensorboard: bool = False  # also write TensorBoard events to OUT/tensorboard
     progress: bool = True  # show a tqdm progress bar (main process only)
@@ -91,6 +95,8 @@ def check_config(config: TrainConfig) -> None:
         raise UserError(f"--train-time must be positive minutes, got {config.train_time}")
     if config.stop_at is not None and config.stop_at < 1:
         raise UserError(f"--stop-at must be at least 1, got {config.stop_at}")
+    if config.keep_checkpoints < 0:
+        raise UserError(f"--keep-checkpoints must be 0 or more, got {config.keep_checkpoints}")
     if config.num_workers < 0:
         raise UserError(f"--num-workers must be 0 or more, got {config.num_workers}")
     if config.mixed_precision == "fp16" and (config.cpu or not torch.cuda.is_available()):
@@ -346,7 +352,19 @@ def save(run: Path, family: Family, step: int, summary: dict[str, Any], acc: Acc
     acc.wait_for_everyone()
     if acc.is_main_process:
         checkpoint.save_checkpoint(run, family, step, summary)
+        keep_snapshot(run, step, int(summary.get("keep_checkpoints") or 0))
         plot_losses(run)
+
+
+def keep_snapshot(run: Path, step: int, keep: int) -> None:
+    """Copy the weights just saved to checkpoints/step-N.safetensors; drop all but `keep`."""
+    if keep < 1:
+        return
+    target = snapshot_file(run, step)
+    target.parent.mkdir(exist_ok=True)
+    write_bytes(target, (run / checkpoint.WEIGHTS_FILE).read_bytes())
+    for old in sorted(target.parent.glob("step-*.safetensors"))[:-keep]:
+        old.unlink(missing_ok=True)
 
 
 def write_sample(
