@@ -123,7 +123,7 @@ def test_detect_never_and_auto_crop_fallback(run, photos, tmp_path, capsys):
     face = (render(sample_params(1, seed=3), "photo", 48)[0] * 255).round().byte()
     Image.fromarray(face.permute(1, 2, 0).numpy()).save(tmp_path / "synth.png")
     assert apply(run, tmp_path / "synth.png", "-o", tmp_path / "s.png") == 0
-    assert "translated whole" in capsys.readouterr().err
+    assert "its centre square was translated as one" in capsys.readouterr().err
     assert Image.open(tmp_path / "s.png").size == (SIZE, SIZE)
     assert apply(run, tmp_path / "synth.png", "-o", tmp_path / "s2.png", "--detect", "always") == 1
     assert "no face found" in capsys.readouterr().err

@@ -477,3 +477,26 @@ def test_any_spec_takes_a_domain_name(tmp_path):
     for bad in ("not-x", "-x", "a+b", "2x"):
         with pytest.raises(UserError, match=f"name={re.escape(bad)} in .* a domain name is"):
             open_source(f"synth:photo?name={bad}", 32)
+
+
+def test_data_report_lists_unreadable_files_and_does_not_count_them(tmp_path, capsys):
+    from facefilter.cli import main
+
+    faces = write_images(tmp_path / "faces", 3)
+    (faces / "broken.png").write_bytes(b"not a png")
+    assert main(["data", "report", str(faces), "--out", str(tmp_path / "r.png")]) == 0
+    captured = capsys.readouterr()
+    assert f"{faces}: 3 image(s)" in captured.out
+    assert "unreadable: 1 of the files examined, not counted" in captured.out
+    assert str(faces / "broken.png") in captured.out and "Warning" not in captured.err
+
+
+def test_skipped_image_warnings_are_one_plain_line(capsys, monkeypatch):
+    from facefilter.cli import one_line_warnings
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored after
+    one_line_warnings()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("faces: skipping unreadable image (x.png)", SkippedImageWarning, stacklevel=1)
+    assert capsys.readouterr().err == "warning: faces: skipping unreadable image (x.png)\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
@@ -178,10 +179,11 @@ def apply_files(command: Apply, photo_filter: Any, request: Any, suffix: str) ->
                             suffix=suffix)  # fmt: skip
     fallbacks = report.whole if command.detect == "auto" else []  # `never` asked for it
     for path in fallbacks[:3]:
-        print(f"note: {path}: no face found; small enough to be a face crop, so translated "
-              "whole (--detect always to refuse)", file=sys.stderr)  # fmt: skip
+        print(f"note: {path}: no face found; small enough to be a face crop, so its centre "
+              "square was translated as one (--detect always to refuse)", file=sys.stderr)  # fmt: skip
     if len(fallbacks) > 3:
-        print(f"note: {len(fallbacks)} image(s) in all were translated whole", file=sys.stderr)
+        print(f"note: {len(fallbacks)} image(s) in all were taken as face crops (their centre "
+              "squares)", file=sys.stderr)  # fmt: skip
     print(summary(report, command.output))
     if report.failures:
         print(f"{len(report.failures)} file(s) failed (listed above)", file=sys.stderr)
@@ -279,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     args = glue_edit_values(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     args = [arg for arg in args if arg != "--debug"]
+    one_line_warnings()
     try:
         return dispatch(args)
     except UserError as error:
@@ -297,6 +300,25 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         return fail(internal_error(error), status=1)
+
+
+def one_line_warnings() -> None:
+    """facefilter's own warnings (skipped images) as `warning: ...` lines, without Python's
+    file and source line; data-loading workers forked later inherit this."""
+    from facefilter.data.sources import SkippedImageWarning
+
+    default = warnings.showwarning
+
+    def show(
+        message: Warning | str, category: type[Warning], filename: str, lineno: int,
+        file: Any = None, line: str | None = None,
+    ) -> None:  # fmt: skip
+        if issubclass(category, SkippedImageWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 def fail(message: str, status: int = 2) -> int:

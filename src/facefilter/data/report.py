@@ -9,6 +9,7 @@ Printed as text and drawn as one PNG chart.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 
 from facefilter.data.loading import spread_indices
 from facefilter.data.prepare import read_manifest
-from facefilter.data.sources import open_source
+from facefilter.data.sources import SkippedImageWarning, open_source
 from facefilter.data.spec import parse_spec
 from facefilter.pixels import to_unit
 from facefilter.safe_io import atomic_write
@@ -39,10 +40,16 @@ class DataReport:
     face_size: list[float] = field(default_factory=list)  # eye distance, source px
     roll: list[float] = field(default_factory=list)  # degrees, eye line vs horizontal
     yaw: list[float] = field(default_factory=list)  # nose offset / eye distance, -: left
+    unreadable: list[str] = field(default_factory=list)  # examined files that do not decode
 
     def lines(self) -> list[str]:
         estimate = "" if self.examined == self.images else f" (from {self.examined} sampled)"
-        out = [f"{self.spec}: {self.images} image(s){estimate}", "per class:"]
+        out = [f"{self.spec}: {self.images} image(s){estimate}"]
+        if self.unreadable:
+            shown = ", ".join(self.unreadable[:3]) + (" ..." if len(self.unreadable) > 3 else "")
+            out.append(f"unreadable: {len(self.unreadable)} of the files examined, not counted "
+                       f"(training skips them): {shown}")  # fmt: skip
+        out.append("per class:")
         out += [f"  {name:<24} {count:>7}" for name, count in self.classes.items()]
         if self.attributes:
             out.append("attributes (share of images):")
@@ -70,19 +77,26 @@ def build_report(spec: str, limit: int = 2000) -> DataReport:
     """Read up to `limit` items of `spec` (evenly spread) and summarise them."""
     source = open_source(spec, REPORT_SIZE, "train")
     indices = spread_indices(len(source), limit)
-    count = len(indices)
     classes: Counter[str] = Counter()
-    brightness, attrs = [], []
+    brightness, attrs, unreadable = [], [], []
+    paths = getattr(source, "paths", None)  # files, where the source reads files
     for index in indices:
-        item = source[index]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SkippedImageWarning)  # listed in the report
+            item = source[index]
+        if int(item["index"]) != index:  # a file that would not decode: the next one came
+            unreadable.append(str(paths[index]) if paths else f"item {index}")
+            continue
         classes[source.class_names[int(item["label"])]] += 1
         pixels = to_unit(item["image"]).numpy()  # (3, S, S) in [0, 1]
         brightness.append(float(np.tensordot(LUMA, pixels, axes=1).mean()))  # Rec. 601 luma
         if "attrs" in item:
             attrs.append(item["attrs"].numpy())
     shares = np.mean(attrs, axis=0) if attrs else []
+    count = len(indices) - len(unreadable)
+    images = round(len(source) * count / max(1, len(indices)))  # an estimate when sampled
     report = DataReport(
-        spec=spec, images=len(source), examined=count,
+        spec=spec, images=images, examined=count, unreadable=unreadable,
         classes={name: classes[name] for name in source.class_names},
         attributes={name: float(s) for name, s in zip(source.attr_names, shares, strict=False)},
         brightness=brightness,

@@ -127,8 +127,8 @@ class FileImageSource(ImageSource):
     def _remember_bad(self, index: int, error: ImageError) -> None:
         if not self._bad_indices:
             warnings.warn(
-                f"{self.name}: skipping unreadable image ({error}); further unreadable files "
-                "are skipped silently and counted in skipped_files",
+                f"{self.name}: skipping unreadable image ({error}); any others are skipped "
+                "too: `facefilter data report` lists them",
                 SkippedImageWarning,
                 stacklevel=3,
             )
