@@ -179,8 +179,9 @@ def apply_files(command: Apply, photo_filter: Any, request: Any, suffix: str) ->
                             suffix=suffix)  # fmt: skip
     fallbacks = report.whole if command.detect == "auto" else []  # `never` asked for it
     for path in fallbacks[:3]:
-        print(f"note: {path}: no face found; small enough to be a face crop, so its centre "
-              "square was translated as one (--detect always to refuse)", file=sys.stderr)  # fmt: skip
+        note = (f"note: {path}: no face found; small enough to be a face crop, so its centre "
+                "square was translated as one (--detect always to refuse)")  # fmt: skip
+        print(note, file=sys.stderr)
     if len(fallbacks) > 3:
         print(f"note: {len(fallbacks)} image(s) in all were taken as face crops (their centre "
               "squares)", file=sys.stderr)  # fmt: skip
