@@ -259,3 +259,14 @@ def test_the_loss_plot_overlays_g_and_d_and_keeps_schedules_apart(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     plot_losses(tmp_path)
     assert Image.open(tmp_path / "loss.png").size[1] > Image.open(tmp_path / "loss.png").size[0]
+
+
+def test_the_progress_bar_ends_where_the_time_budget_will():
+    import time
+
+    from facefilter.train import expected_end
+
+    now = time.monotonic()
+    # 10 steps in the first 5 s of a 10 s budget: the run will end near step 20, not 20 000
+    assert 19 <= expected_end(10, 0, now - 5, now + 5) <= 20
+    assert expected_end(10, 0, now - 5, now - 1) == 10  # the budget is spent

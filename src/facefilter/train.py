@@ -256,7 +256,7 @@ def _loop(
     """Train from step `start`; returns the step the run stopped at."""
     total = total_steps(config, data.epoch_size, accelerator.num_processes)
     last = total if config.stop_at is None else min(total, config.stop_at)
-    deadline = time.monotonic() + 60 * config.train_time if config.train_time else math.inf
+    deadline = began = math.inf  # --train-time counts from the first batch: start-up is free
     loader = data.loader(config.batch_size, start, config.num_workers,
                          accelerator.process_index, accelerator.num_processes)  # fmt: skip
     show = config.progress and accelerator.is_main_process
@@ -270,6 +270,8 @@ def _loop(
             out_of_time = not stop.requested  # --train-time ran out: the run is over
             break
         batch = to_device(next(batches), accelerator.device, config.channels_last)
+        if config.train_time and deadline == math.inf:
+            began, deadline = time.monotonic(), time.monotonic() + 60 * config.train_time
         if config.flip:
             batch = flip_batch(batch, config.seed, step, accelerator.process_index)
         torch.manual_seed(step_seed(config.seed, step, accelerator.process_index))
@@ -283,6 +285,8 @@ def _loop(
         family.update_ema()
         step += 1
         bar.update(1)
+        if config.train_time:  # the bar ends where the time budget will, not at --max-steps
+            bar.total = min(last, expected_end(step, start, began, deadline))
         if step % config.log_every == 0 and log is not None:
             record(log, step, logs, family, (step - logged_at) * per_step, tick)
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
@@ -300,6 +304,12 @@ def _loop(
     finish(config, family, data, accelerator, stop, summary, step=step, unsaved=unsaved,
            over=over, log=log)  # fmt: skip
     return step
+
+
+def expected_end(step: int, start: int, began: float, deadline: float) -> int:
+    """The step the time budget will end at, at the pace so far."""
+    elapsed = max(time.monotonic() - began, 1e-6)
+    return step + int((step - start) * max(deadline - time.monotonic(), 0) / elapsed)
 
 
 def record(
