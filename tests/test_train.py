@@ -15,9 +15,10 @@ from safetensors.torch import load_file
 
 from facefilter import checkpoint
 from facefilter import run as runs
+from facefilter.augment import flip_batch
 from facefilter.errors import UserError
 from facefilter.models.cyclegan import CycleGANLiteConfig
-from facefilter.train import TrainConfig, flip_batch, train
+from facefilter.train import TrainConfig, train
 
 TINY = CycleGANLiteConfig(ngf=8, ndf=8, n_blocks=1, pool_size=4)
 
@@ -270,3 +271,33 @@ def test_the_progress_bar_ends_where_the_time_budget_will():
     # 10 steps in the first 5 s of a 10 s budget: the run will end near step 20, not 20 000
     assert 19 <= expected_end(10, 0, now - 5, now + 5) <= 20
     assert expected_end(10, 0, now - 5, now - 1) == 10  # the budget is spent
+
+
+def test_random_crops_and_colour_jitter_depend_only_on_seed_and_step():
+    from facefilter.augment import crop_batch, jitter_batch
+    from facefilter.sizes import ImageSize
+
+    batch = {"real_a": torch.rand(4, 3, 40, 40) * 2 - 1, "label": torch.zeros(4)}
+    cut = crop_batch(batch, ImageSize(32, 32), seed=0, step=5)
+    assert cut["real_a"].shape == (4, 3, 32, 32) and torch.equal(cut["label"], batch["label"])
+    assert torch.equal(cut["real_a"], crop_batch(batch, ImageSize(32, 32), 0, 5)["real_a"])
+    places = {tuple(crop_batch(batch, ImageSize(32, 32), 0, s)["real_a"][0, 0, 0, :3].tolist())
+              for s in range(10)}  # fmt: skip
+    assert len(places) > 1  # the crop moves from step to step
+    jittered = jitter_batch(batch, 0.2, seed=0, step=5)["real_a"]
+    assert torch.equal(jittered, jitter_batch(batch, 0.2, 0, 5)["real_a"])
+    assert not torch.equal(jittered, batch["real_a"]) and jittered.abs().max() <= 1
+    assert torch.allclose(jitter_batch(batch, 0.0, 0, 5)["real_a"], batch["real_a"], atol=1e-6)
+
+
+def test_load_size_and_jitter_train_and_resume_exactly(tmp_path, two_domains):
+    settings = dict(load_size=40, color_jitter=0.1)
+    straight = train(config(tmp_path / "straight", two_domains, **settings), "cyclegan-lite", TINY)
+    halted = config(tmp_path / "halted", two_domains, stop_at=3, **settings)
+    train(halted, "cyclegan-lite", TINY)
+    halted.resume, halted.stop_at = True, None
+    train(halted, "cyclegan-lite", TINY)
+    a, b = weights(straight), weights(halted.out)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(UserError, match="--load-size 20 is below --size 32"):
+        train(config(tmp_path / "x", two_domains, load_size=20), "cyclegan-lite", TINY)

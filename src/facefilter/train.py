@@ -26,6 +26,7 @@ from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from facefilter import checkpoint
+from facefilter.augment import center_batch, crop_batch, flip_batch, jitter_batch, step_seed
 from facefilter.data.framing import framing_for_spec
 from facefilter.data.loading import TrainingData, build_training_data
 from facefilter.errors import UserError
@@ -61,6 +62,10 @@ class TrainConfig:
     channels_last: bool = False  # NHWC memory layout: faster convolutions on tensor cores
     num_workers: int = 2  # data-loading processes (0: load in the main process)
     flip: bool = True  # random horizontal flips: faces are near-symmetric, so free data
+    # load images at this many pixels a side, then cut each to --size at a random place
+    # (CycleGAN's resize_and_crop: 286 for 256); unset: no crop
+    load_size: int | None = None
+    color_jitter: float = 0.0  # brightness, contrast, saturation each scaled within 1 +- this
     log_every: int = 10  # steps between metrics.jsonl lines
     sample_every: int = 500  # steps between sample grids in samples/
     save_every: int = 1000  # steps between checkpoints
@@ -95,6 +100,11 @@ def check_config(config: TrainConfig) -> None:
         raise UserError(f"--train-time must be positive minutes, got {config.train_time}")
     if config.stop_at is not None and config.stop_at < 1:
         raise UserError(f"--stop-at must be at least 1, got {config.stop_at}")
+    if config.load_size is not None and config.load_size < ImageSize.parse(config.size).side:
+        raise UserError(f"--load-size {config.load_size} is below --size {config.size}; give "
+                        "at least the size (e.g. 286 for 256), or leave it unset")  # fmt: skip
+    if not 0 <= config.color_jitter < 1:
+        raise UserError(f"--color-jitter {config.color_jitter} must lie in [0, 1), e.g. 0.1")
     if config.keep_checkpoints < 0:
         raise UserError(f"--keep-checkpoints must be 0 or more, got {config.keep_checkpoints}")
     if config.num_workers < 0:
@@ -111,21 +121,17 @@ def to_device(batch: dict[str, Tensor], device: torch.device, channels_last: boo
     return moved
 
 
-def step_seed(seed: int, step: int, rank: int) -> int:
-    return (seed * 1_000_003 + step) * 64 + rank
-
-
-def flip_batch(batch: dict[str, Tensor], seed: int, step: int, rank: int = 0) -> dict[str, Tensor]:
-    """Flip each image left-right with p=0.5, decided by (seed, step, rank, key)."""
-    flipped = {}
-    for index, (key, value) in enumerate(sorted(batch.items())):
-        if value.dim() != 4:
-            flipped[key] = value
-            continue
-        generator = torch.Generator().manual_seed(step_seed(seed, step, rank) + 7919 * (index + 1))
-        mask = (torch.rand(value.shape[0], generator=generator) < 0.5).to(value.device)
-        flipped[key] = torch.where(mask[:, None, None, None], value.flip(-1), value)
-    return flipped
+def augment(
+    batch: dict[str, Tensor], config: TrainConfig, step: int, rank: int
+) -> dict[str, Tensor]:
+    """Flips, random crops and colour jitter, as configured (`facefilter.augment`)."""
+    if config.load_size:
+        batch = crop_batch(batch, ImageSize.parse(config.size), config.seed, step, rank)
+    if config.flip:
+        batch = flip_batch(batch, config.seed, step, rank)
+    if config.color_jitter:
+        batch = jitter_batch(batch, config.color_jitter, config.seed, step, rank)
+    return batch
 
 
 class StopRequest:
@@ -200,8 +206,9 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
     model_config.validate_size(size)  # before anything is read or written
     model_config.check_engine(config.compile, config.mixed_precision)
     accelerator = make_accelerator(config, family_name)
+    loaded = ImageSize(config.load_size, config.load_size) if config.load_size else size
     data = build_training_data(
-        family_class(family_name).data_kind, size=size, seed=config.seed,
+        family_class(family_name).data_kind, size=loaded, seed=config.seed,
         data=config.data, data_a=config.data_a, data_b=config.data_b,
     )  # fmt: skip
     check_progress(resumed, total_steps(config, data.epoch_size, accelerator.num_processes))
@@ -272,8 +279,7 @@ def _loop(
         batch = to_device(next(batches), accelerator.device, config.channels_last)
         if config.train_time and deadline == math.inf:
             began, deadline = time.monotonic(), time.monotonic() + 60 * config.train_time
-        if config.flip:
-            batch = flip_batch(batch, config.seed, step, accelerator.process_index)
+        batch = augment(batch, config, step, accelerator.process_index)
         torch.manual_seed(step_seed(config.seed, step, accelerator.process_index))
         progress = Progress(step, total)
         lr_factor = family.lr_factor(progress)
@@ -383,7 +389,8 @@ def write_sample(
 ) -> None:  # fmt: skip
     if not acc.is_main_process:
         return
-    batch = {k: v.to(acc.device) for k, v in data.sample_batch.items()}
+    batch = center_batch({k: v.to(acc.device) for k, v in data.sample_batch.items()},
+                         family.size)  # fmt: skip
     grid = family.sample_grid(batch)
     path = run / "samples" / f"step-{step:06d}.png"
     atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))

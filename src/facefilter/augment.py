@@ -1,0 +1,90 @@
+"""Batch augmentation on the device, each random choice a function of (seed, step, rank):
+a run resumed at step k sees the very batches an uninterrupted one would.
+
+- flips: left-right with p = 0.5 (faces are near-symmetric, so free data);
+- random crops (`--load-size L`): images loaded at L pixels, each cut to the training
+  size at a random place, as CycleGAN's `resize_and_crop` does (286 -> 256);
+- colour jitter (`--color-jitter J`): brightness, contrast and saturation each scaled by
+  a factor in [1 - J, 1 + J].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from facefilter.sizes import ImageSize
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    return (seed * 1_000_003 + step) * 64 + rank
+
+
+def _generator(seed: int, step: int, rank: int, salt: int) -> torch.Generator:
+    return torch.Generator().manual_seed(step_seed(seed, step, rank) + 7919 * salt)
+
+
+def _images(batch: dict[str, Tensor]) -> list[tuple[int, str]]:
+    """(salt, key) of the image tensors, in a fixed order."""
+    return [(i + 1, key) for i, key in enumerate(sorted(batch)) if batch[key].dim() == 4]
+
+
+def flip_batch(batch: dict[str, Tensor], seed: int, step: int, rank: int = 0) -> dict[str, Tensor]:
+    """Flip each image left-right with p=0.5, decided by (seed, step, rank, key)."""
+    flipped = dict(batch)
+    for salt, key in _images(batch):
+        value = batch[key]
+        mask = torch.rand(value.shape[0], generator=_generator(seed, step, rank, salt)) < 0.5
+        flipped[key] = torch.where(
+            mask.to(value.device)[:, None, None, None], value.flip(-1), value
+        )
+    return flipped
+
+
+def crop_batch(
+    batch: dict[str, Tensor], size: ImageSize, seed: int, step: int, rank: int = 0
+) -> dict[str, Tensor]:
+    """Cut each image to `size` at a random place (each image its own)."""
+    cropped = dict(batch)
+    for salt, key in _images(batch):
+        value = batch[key]
+        room_y, room_x = value.shape[-2] - size.height, value.shape[-1] - size.width
+        generator = _generator(seed, step, rank, 1000 + salt)
+        ys = torch.randint(0, room_y + 1, (value.shape[0],), generator=generator).tolist()
+        xs = torch.randint(0, room_x + 1, (value.shape[0],), generator=generator).tolist()
+        cuts = [image[:, y : y + size.height, x : x + size.width]
+                for image, y, x in zip(value, ys, xs, strict=True)]  # fmt: skip
+        cropped[key] = torch.stack(cuts)
+    return cropped
+
+
+def center_batch(batch: dict[str, Tensor], size: ImageSize) -> dict[str, Tensor]:
+    """The middle `size` of each image (the held-out sample batch under --load-size)."""
+    out = dict(batch)
+    for _, key in _images(batch):
+        value = batch[key]
+        top, left = (value.shape[-2] - size.height) // 2, (value.shape[-1] - size.width) // 2
+        out[key] = value[..., top : top + size.height, left : left + size.width]
+    return out
+
+
+def jitter_batch(
+    batch: dict[str, Tensor], amount: float, seed: int, step: int, rank: int = 0
+) -> dict[str, Tensor]:
+    """Brightness, contrast and saturation of each image (in [-1, 1]) scaled by factors
+    drawn from [1 - amount, 1 + amount]; the result is clamped to [-1, 1]."""
+    out = dict(batch)
+    for salt, key in _images(batch):
+        value = batch[key]
+        generator = _generator(seed, step, rank, 2000 + salt)
+        factors = 1 + amount * (2 * torch.rand(3, value.shape[0], generator=generator) - 1)
+        brightness, contrast, saturation = (f.to(value)[:, None, None, None] for f in factors)
+        image = (value + 1) / 2 * brightness
+        mean = image.mean(dim=(1, 2, 3), keepdim=True)
+        image = (image - mean) * contrast + mean
+        gray = (0.299 * image[:, :1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:]).expand_as(
+            image
+        )
+        image = (image - gray) * saturation + gray
+        out[key] = (image * 2 - 1).clamp(-1, 1)
+    return out
