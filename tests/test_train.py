@@ -301,3 +301,12 @@ def test_load_size_and_jitter_train_and_resume_exactly(tmp_path, two_domains):
     assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(UserError, match="--load-size 20 is below --size 32"):
         train(config(tmp_path / "x", two_domains, load_size=20), "cyclegan-lite", TINY)
+
+
+def test_tensorboard_gets_the_losses_and_the_sample_grids(tmp_path, two_domains):
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    cfg = config(tmp_path / "run", two_domains, max_steps=2, sample_every=2, tensorboard=True)
+    train(cfg, "cyclegan-lite", TINY)
+    events = accumulator.EventAccumulator(str(cfg.out / "tensorboard"))
+    events.Reload()
+    assert "samples" in events.Tags()["images"] and "g_total" in events.Tags()["scalars"]

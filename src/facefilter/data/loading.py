@@ -162,7 +162,8 @@ def _unpaired_data(data_a: str, data_b: str, size: int | ImageSize, seed: int) -
         open_source(data_b, size, "train", seed=seed),
     )
     if a.name == b.name:
-        raise UserError(f"--data-a and --data-b are both named {a.name!r}; use distinct domains")
+        raise UserError(f"--data-a and --data-b are both named {a.name!r}; name one apart "
+                        "with ?name=NAME, e.g. --data-b 'faces?name=anime'")  # fmt: skip
     # Identical sets only: one inside the other is a use (men -> attractive men).
     same = a.identities() if len(a) == len(b) else None
     if same is not None and set(same) == set(b.identities() or ()):
