@@ -31,8 +31,8 @@ demo: $(STAMP)  ## train cyclegan-lite on synthetic photo->anime faces for a few
 	@echo "Done. Look at:"
 	@echo "  $(DEMO)/sheet.png          held-out synthetic photos and their anime translations"
 	@echo "  $(DEMO)/astronaut_anime.jpg  a real photo (shipped by scikit-image): face found, translated, pasted back"
-	@echo "  $(DEMO)/samples/           training sample grids (real A, fake B, reconstructed A; B likewise)"
-	@echo "  $(DEMO)/loss.png           loss curves;  $(DEMO)/metrics.jsonl the numbers"
+	@echo "  $(DEMO)/samples/           training sample grids, one labelled row per image kind"
+	@echo "  $(DEMO)/loss.png           losses (G and D overlaid);  $(DEMO)/metrics.jsonl the numbers"
 	@echo "Train on your own faces: see 'Your own data' in README.md"
 
 test: $(STAMP)  ## run the test suite (CPU only, no network)

@@ -58,6 +58,12 @@ def one_line(capsys) -> str:
     return err[0]
 
 
+def apply_cmd(source: object, photo: object, out: object, *extra: str) -> list[str]:
+    """`facefilter apply` on a ready face crop towards `light`."""
+    return ["apply", str(source), str(photo), "--to", "light", "--detect", "never", "-o",
+            str(out), *extra]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict[str, Path]:
     """A trained tiny run, its data, a photo, and a single-file export towards `light`."""
@@ -134,17 +140,8 @@ class FixedSize(torch.nn.Module):
 
 # --- exports ------------------------------------------------------------------------------
 def test_an_export_applied_in_the_wrong_direction_is_one_line(world, capsys):
-    args = [
-        "apply",
-        str(world["export"]),
-        str(world["photo"]),
-        "--engine",
-        "onnx",
-        "--detect",
-        "never",
-        "-o",
-        str(world["root"] / "wrong.png"),
-    ]
+    args = apply_cmd(world["export"], world["photo"], world["root"] / "wrong.png", "--engine",
+                     "onnx")  # fmt: skip
     assert main([*args, "--to", "dark"]) == 2
     assert "unknown target 'dark'; this model offers light" in one_line(capsys)
 
@@ -166,21 +163,7 @@ def test_broken_onnx_files_are_one_line(world, tmp_path, capsys):
         wrong: "graph towards dark, but its config says cyclegan-lite towards light",
     }
     for graph, message in expected.items():
-        code = main(
-            [
-                "apply",
-                str(graph),
-                str(world["photo"]),
-                "--to",
-                "light",
-                "--engine",
-                "onnx",
-                "--detect",
-                "never",
-                "-o",
-                str(tmp_path / "out.png"),
-            ]
-        )
+        code = main(apply_cmd(graph, world["photo"], tmp_path / "out.png", "--engine", "onnx"))
         assert code == 2 and message in one_line(capsys), graph
     assert not (tmp_path / "out.png").exists()
 
@@ -263,17 +246,7 @@ def test_an_injected_full_disk_keeps_every_good_file(world, tmp_path, monkeypatc
 
     monkeypatch.setattr(safe_io.os, "replace", full)
     monkeypatch.setattr(checkpoint.os, "replace", full)
-    apply = [
-        "apply",
-        str(world["run"]),
-        str(world["photo"]),
-        "--to",
-        "light",
-        "--detect",
-        "never",
-        "-o",
-        str(out),
-    ]
+    apply = apply_cmd(world["run"], world["photo"], out)
     for args in (
         apply,
         ["export", str(world["run"]), "-o", str(folder)],
@@ -348,22 +321,7 @@ def test_kill_during_a_later_save_resumes_from_the_last_good_one(world, tmp_path
     assert killed_run(world, out, kill_at=2).returncode == -signal.SIGKILL
     assert checkpoint.saved_step(out) == 2
     before = digest(out / "model.safetensors")
-    assert (
-        main(
-            [
-                "apply",
-                str(out),
-                str(world["photo"]),
-                "--to",
-                "light",
-                "--detect",
-                "never",
-                "-o",
-                str(tmp_path / "a.png"),
-            ]
-        )
-        == 0
-    )
+    assert main(apply_cmd(out, world["photo"], tmp_path / "a.png")) == 0
     assert digest(out / "model.safetensors") == before
     assert main(["train", "cyclegan-lite", "--out", str(out), "--resume"]) == 0
     assert checkpoint.saved_step(out) == 6
@@ -545,17 +503,9 @@ def test_bad_training_values_are_one_line(world, tmp_path, capsys, args, message
 )
 def test_bad_apply_values_are_one_line(world, capsys, args, message):
     args = [a.format(photo=world["photo"]) for a in args]
+    out = "/tmp/unused.png" if "-o" not in args else args[args.index("-o") + 1]
     code = main(
-        [
-            "apply",
-            str(world["run"]),
-            str(world["photo"]),
-            "--to",
-            "light",
-            "--detect",
-            "never",
-            *(args if "-o" in args else [*args, "-o", "/tmp/unused.png"]),
-        ]
+        apply_cmd(world["run"], world["photo"], out, *(a for a in args if a != out and a != "-o"))
     )
     assert code == 2
     assert message.format(photo=world["photo"]) in one_line(capsys)

@@ -253,7 +253,7 @@ def test_the_loss_plot_overlays_g_and_d_and_keeps_schedules_apart(tmp_path):
     names = ["g_gan_ab", "g_total", "d_a", "d_error", "cycle_a", "recon", "lr", "beta"]
     groups = panels(names)
     assert list(groups.values()) == [
-        ["d_a", "g_gan_ab", "g_total"], ["cycle_a", "recon"], ["beta", "d_error", "lr"]
+        ["g_total"], ["d_a", "g_gan_ab"], ["cycle_a", "recon"], ["beta", "d_error", "lr"]
     ]  # fmt: skip
     rows = [{"step": s, "g_total": 3 / s, "d_a": 0.5, "recon": 0.1, "lr": 1e-3, "time": 9}
             for s in range(1, 40)]  # fmt: skip

@@ -84,12 +84,16 @@ def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def panels(names: list[str]) -> dict[str, list[str]]:
-    """Which series share a panel: the adversarial losses (G and D overlaid), the other
-    losses, and the schedules (learning rate, loss weights)."""
-    adversarial = [n for n in names if n.startswith(("g_", "d_")) and n != "d_error"]
+    """Which series share a panel: the totals each optimiser minimises, the adversarial
+    terms (G and D overlaid), the other losses, and the schedules (learning rate, loss
+    weights), so that no large series flattens the small ones beside it."""
+    totals = [n for n in names if n.endswith("total") or n == "loss"]
     schedules = [n for n in names if n in SCHEDULES or n == "d_error"]
-    others = [n for n in names if n not in adversarial and n not in schedules]
-    groups = {"generator (solid) and discriminator (dashed) losses": adversarial,
+    adversarial = [n for n in names if n.startswith(("g_", "d_"))
+                   and n not in totals and n not in schedules]  # fmt: skip
+    others = [n for n in names if n not in totals + adversarial + schedules]
+    groups = {"total losses": totals,
+              "adversarial: generator (solid) and discriminator (dashed)": adversarial,
               "reconstruction and other losses": others,
               "schedules: learning rate, loss weights, noise": schedules}  # fmt: skip
     return {title: sorted(group) for title, group in groups.items() if group}
