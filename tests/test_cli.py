@@ -277,3 +277,20 @@ def test_earlier_checkpoints_kept_and_applied_by_step(tmp_path, capsys):
     capsys.readouterr()
     assert main(["apply", f"{run}@step-1", face, "--to", "light", "-o", "y.png"]) == 2
     assert "kept no weights at step 1; kept: @step-000003, @step-000004" in error_line(capsys)
+
+
+def test_resume_checks_the_merged_settings_and_names_with_at_are_plain(tmp_path, capsys):
+    dark = write_images(tmp_path / "dark", 4, base=60, seed=1)
+    light = write_images(tmp_path / "light", 4, base=190, seed=2)
+    run = tmp_path / "lr@1e-4"  # an @ that is not @step-N is part of the name
+    first = ["train", "cyclegan-lite", "--data-a", str(dark), "--data-b", str(light), "--size",
+             "32", "--load-size", "36", "--batch-size", "2", "--max-steps", "2",
+             "--num-workers", "0", "--no-progress", "--out", str(run), *TINY_CYCLEGAN]  # fmt: skip
+    assert main(first) == 0
+    capsys.readouterr()
+    assert main(["train", "cyclegan-lite", "--out", str(run), "--resume", "--load-size", "24",
+                 "--max-steps", "4"]) == 2  # fmt: skip
+    assert "--load-size 24 is below --size 32" in error_line(capsys)  # the run's size, 32
+    assert main(["train", "cyclegan-lite", "--out", str(run), "--resume", "--max-steps", "3"]) == 0
+    assert main(["apply", str(run), str(dark / "000.png"), "--to", "light", "--detect", "never",
+                 "-o", str(tmp_path / "o.png")]) == 0  # fmt: skip

@@ -346,7 +346,9 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(world, tmp_path,
         first.kill()
     assert first.returncode == 130 and "Traceback" not in err
     assert not (out / ".lock").exists()
-    (out / ".lock").write_text(json.dumps({"host": os.uname().nodename, "pid": 2**22 + 1}))
+    # a lock file left by a process that died: its pid may live on in another process
+    # (containers reuse pids), but nothing holds the file, so it is taken over
+    (out / ".lock").write_text(json.dumps({"host": os.uname().nodename, "pid": os.getppid()}))
     step = checkpoint.saved_step(out)
     assert (
         main(

@@ -34,7 +34,7 @@ from facefilter.run import (
     save_weights,
     write_run_config,
 )
-from facefilter.safe_io import os_error_message
+from facefilter.safe_io import os_error_message, sync
 
 __all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "load_checkpoint", "save_checkpoint", "saved_step"]
 EMA_PREFIX = "ema."
@@ -76,6 +76,8 @@ def save_state(run: Path, family: Family, step: int) -> None:
         tmp.mkdir(parents=True)
         for name, data in files.items():  # bytes first: a full disk is a plain OSError
             (tmp / name).write_bytes(data)
+            sync(tmp / name)  # on the disk before the swap below: a power cut keeps one
+        sync(tmp)
     except OSError as error:
         shutil.rmtree(tmp, ignore_errors=True)
         kept = saved_step(run)
@@ -86,6 +88,7 @@ def save_state(run: Path, family: Family, step: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
         os.replace(state, old)
     os.replace(tmp, state)
+    sync(run)
     shutil.rmtree(old, ignore_errors=True)
 
 

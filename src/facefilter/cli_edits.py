@@ -98,7 +98,11 @@ def glue_edit_values(argv: list[str]) -> list[str]:
 
 def run_vectors(command: Vectors) -> int:
     from facefilter.inference.edits import compute_vectors
+    from facefilter.run import split_snapshot
 
+    if split_snapshot(command.run)[1] is not None:
+        raise UserError(f"vectors writes into the run's own model.safetensors; give {command.run}"
+                        f" without @step (kept weights are read-only)")  # fmt: skip
     report = compute_vectors(command.run, command.data, command.count, command.attributes)
     fit = report.fit
     print(f"attribute vectors from {report.spec} ({report.faces} faces):")

@@ -42,7 +42,7 @@ COMPILED_PREFIX = "_orig_mod."  # torch.compile's wrapper, in runs saved by olde
 
 
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    write_text(path, json.dumps(payload, indent=2) + "\n")
+    write_text(path, json.dumps(payload, indent=2) + "\n", durable=True)
 
 
 @dataclass
@@ -168,19 +168,23 @@ def snapshot_file(run: Path, step: int) -> Path:
     return run / SNAPSHOTS / f"step-{step:06d}.safetensors"
 
 
+def kept_snapshots(run: Path) -> list[Path]:
+    """RUN/checkpoints/step-*.safetensors, oldest step first (by number, not by name)."""
+    files = (run / SNAPSHOTS).glob("step-*.safetensors")
+    return sorted((p for p in files if p.stem[5:].isdigit()), key=lambda p: int(p.stem[5:]))
+
+
 def split_snapshot(path: Path) -> tuple[Path, Path | None]:
     """`RUN@step-5000` -> (RUN, its weights kept at step 5000); a plain path -> (path, None)."""
     path = Path(path)
-    if "@" not in path.name:
-        return path, None
     name, _, tag = path.name.rpartition("@")
     found = re.fullmatch(r"step-?(\d+)", tag)
-    if not found or not name:
-        raise UserError(f"{path}: after @ give a kept step, e.g. {name or 'RUN'}@step-5000")
+    if not found or not name or path.exists():  # runs/lr@1e-4 is a plain name
+        return path, None
     run = path.with_name(name)
     file = snapshot_file(run, int(found[1]))
     if not file.is_file():
-        kept = sorted(p.stem for p in (run / SNAPSHOTS).glob("step-*.safetensors"))
+        kept = [p.stem for p in kept_snapshots(run)]
         listed = ", ".join(f"@{k}" for k in kept) or "none (train with --keep-checkpoints N)"
         raise UserError(f"{run} kept no weights at step {int(found[1])}; kept: {listed}")
     return run, file
@@ -297,7 +301,9 @@ def save_weights(path: Path, family: Family, step: int) -> None:
     tensors |= {STATE_PREFIX + k: v.detach().cpu().contiguous()
                 for k, v in family.inference_state().items()}  # fmt: skip
     meta = {"family": family.registry_name, "step": str(step)}
-    write_bytes(path, safetensors_bytes(tensors, meta))  # a full disk is an OSError, one line
+    write_bytes(
+        path, safetensors_bytes(tensors, meta), durable=True
+    )  # a full disk is an OSError, one line
 
 
 def load_family(
@@ -333,3 +339,14 @@ def load_family(
         raise UserError(f"{weights} does not match {run / CONFIG_FILE}: {first}") from None
     family.eval()
     return family
+
+
+def keep_snapshot(run: Path, step: int, keep: int) -> None:
+    """Copy the weights just saved to checkpoints/step-N.safetensors; drop all but `keep`."""
+    if keep < 1:
+        return
+    target = snapshot_file(run, step)
+    target.parent.mkdir(exist_ok=True)
+    write_bytes(target, (run / WEIGHTS_FILE).read_bytes())
+    for old in kept_snapshots(run)[:-keep]:
+        old.unlink(missing_ok=True)

@@ -1,8 +1,6 @@
 """Who may write a run directory, and what a `--resume` continues.
 
-- One writer per run: `train` holds `OUT/.lock` (the holder's host and process id) while
-  it runs. A second `train` into the same directory is refused; a lock left by a process
-  that no longer exists is taken over with a note.
+- One writer per run: `train` holds `OUT/.lock` while it runs (`facefilter.runlock`).
 - `--resume` reads the run's own config.json: flags not given keep the run's values. A
   flag that would change the networks is refused, naming the saved value; a training
   setting (`ModelConfig.tunable`, max steps, time budget, ...) takes the new value from
@@ -13,13 +11,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import os
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,72 +152,9 @@ def change_log(resumed: Resumed) -> list[dict[str, Any]]:
     return [*resumed.history, {"step": resumed.step or 0, **resumed.changes}]
 
 
-# --- the lock ---------------------------------------------------------------------------------
-@contextmanager
-def run_lock(out: Path, enabled: bool = True) -> Iterator[None]:
-    """Hold OUT/.lock while training; only the main process of a launch takes it."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; choose a directory")
-    if not enabled:
-        yield
-        return
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    lock = out / LOCK_FILE
-    take_lock(lock)
-    try:
-        yield
-    finally:
-        release_lock(lock)
-        if created:
-            with contextlib.suppress(OSError):
-                out.rmdir()  # refused before writing anything: leave no empty folder
-
-
-def take_lock(lock: Path) -> None:
-    me = {"host": socket.gethostname(), "pid": os.getpid()}
-    for _ in range(2):
-        try:
-            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = read_holder(lock)
-            if holder is not None and alive(holder):
-                raise UserError(
-                    f"{lock.parent} is being written by another facefilter train (host "
-                    f"{holder['host']}, process {holder['pid']}); wait for it to end or choose "
-                    f"another --out (if that process is gone, delete {lock})"
-                ) from None
-            print(f"note: taking over {lock}, left by a process that has ended")
-            lock.unlink(missing_ok=True)
-            continue
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(me, handle)
-        return
-    raise UserError(f"could not take {lock}: another process keeps taking it; try again")
-
-
-def read_holder(lock: Path) -> dict[str, Any] | None:
-    try:
-        holder = json.loads(lock.read_text())
-        return holder if isinstance(holder, dict) and "pid" in holder else None
-    except (OSError, ValueError):
-        return None  # half-written by a process killed at that moment: stale
-
-
-def alive(holder: dict[str, Any]) -> bool:
-    """Is the holder still running? (On another host we cannot tell, so assume it is.)"""
-    if holder.get("host") != socket.gethostname():
-        return True
-    try:
-        os.kill(int(holder["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError, TypeError):
-        return True
-    return True
-
-
-def release_lock(lock: Path) -> None:
-    holder = read_holder(lock)
-    if holder is not None and holder.get("pid") == os.getpid():
-        lock.unlink(missing_ok=True)
+def launch_rank() -> int:
+    """This process's rank in its launch (torchrun and accelerate set RANK; MPI its own)."""
+    for name in ("RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0

@@ -28,26 +28,42 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
 
 
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Call `write(tmp)` on a temporary path beside `path`, then rename it over `path`."""
+def atomic_write(path: Path, write: Callable[[Path], object], durable: bool = False) -> None:
+    """Call `write(tmp)` on a temporary path beside `path`, then rename it over `path`.
+    `durable`: also flush it to the disk first (checkpoints), so even a power cut leaves
+    the old file or the new one, never an empty one."""
     path = Path(path)
     tmp = temporary_path(path)
     try:
         write(tmp)
+        if durable:
+            sync(tmp)
         os.replace(tmp, path)
+        if durable:
+            sync(path.parent)
     except OSError as error:
-        raise UserError(os_error_message(error, path)) from None
+        named = Path(error.filename) if error.filename else None  # e.g. a program not found
+        raise UserError(os_error_message(error, path if named in (None, tmp) else named)) from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)  # a failed write leaves no half file behind
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+def write_bytes(path: Path, data: bytes, durable: bool = False) -> None:
+    atomic_write(path, lambda tmp: tmp.write_bytes(data), durable)
 
 
-def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
+def write_text(path: Path, text: str, durable: bool = False) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text), durable)
+
+
+def sync(path: Path) -> None:
+    """fsync a file or a folder (a rename is durable once its folder is)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def free_megabytes(path: Path) -> int:

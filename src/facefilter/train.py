@@ -32,10 +32,18 @@ from facefilter.data.loading import TrainingData, build_training_data
 from facefilter.errors import UserError
 from facefilter.models import config_class, create_family, family_class
 from facefilter.models.base import Family, ModelConfig, Progress
-from facefilter.run import snapshot_file
-from facefilter.rundir import Resumed, change_log, check_progress, prepare_run, run_lock
+from facefilter.run import keep_snapshot
+from facefilter.rundir import (
+    Resumed,
+    change_log,
+    check_progress,
+    data_folders,
+    launch_rank,
+    prepare_run,
+)
+from facefilter.runlock import run_lock
 from facefilter.runlog import RunLog, plot_losses
-from facefilter.safe_io import atomic_write, write_bytes
+from facefilter.safe_io import atomic_write, refuse_output_over_inputs
 from facefilter.sizes import ImageSize
 
 
@@ -192,11 +200,14 @@ def train(
     """Train family `family_name` as `config` says; return the run directory. With
     --resume, `given` names the settings set on the command line: the others come from
     the run's config.json (`facefilter.rundir`)."""
-    check_config(config)
+    if not config.resume:  # a resume is checked once merged with the run's own settings
+        check_config(config)
     model_config = model_config if model_config is not None else config_class(family_name)()
-    main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun and accelerate set RANK
-    with run_lock(config.out, enabled=main_process):
+    # before the lock makes --out: no folder is left inside the data by a refusal
+    refuse_output_over_inputs(config.out, data_folders(config), "--out", inside=False)
+    with run_lock(config.out, enabled=launch_rank() == 0):
         resumed = prepare_run(config, family_name, model_config, given)
+        check_config(resumed.config)  # the merged settings: saved ones meet new ones here
         return train_prepared(resumed, family_name)
 
 
@@ -225,7 +236,7 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
     for name, (before, after) in resumed.changes.items():
         accelerator.print(f"note: --{name.replace('_', '-')} changed from {before} to {after} "
                           f"at step {start}; recorded in config.json")  # fmt: skip
-    (config.out / "samples").mkdir(exist_ok=True)
+    (config.out / "samples").mkdir(parents=True, exist_ok=True)  # every rank, every node
     summary = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     # How the training faces are framed: `apply` aligns photos to the same framing.
     summary["framing"] = framing_for_spec(config.data_a or config.data)
@@ -370,17 +381,6 @@ def save(run: Path, family: Family, step: int, summary: dict[str, Any], acc: Acc
         checkpoint.save_checkpoint(run, family, step, summary)
         keep_snapshot(run, step, int(summary.get("keep_checkpoints") or 0))
         plot_losses(run)
-
-
-def keep_snapshot(run: Path, step: int, keep: int) -> None:
-    """Copy the weights just saved to checkpoints/step-N.safetensors; drop all but `keep`."""
-    if keep < 1:
-        return
-    target = snapshot_file(run, step)
-    target.parent.mkdir(exist_ok=True)
-    write_bytes(target, (run / checkpoint.WEIGHTS_FILE).read_bytes())
-    for old in sorted(target.parent.glob("step-*.safetensors"))[:-keep]:
-        old.unlink(missing_ok=True)
 
 
 def write_sample(

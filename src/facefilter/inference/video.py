@@ -10,14 +10,11 @@ never` translates the centre square of every frame instead).
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -28,11 +25,9 @@ from facefilter.face import Face
 from facefilter.face.images import import_cv2
 from facefilter.inference.files import VIDEO_EXTENSIONS, OutputOptions, pictures, require_input
 from facefilter.inference.photo import PhotoFilter, Request, side_by_side
+from facefilter.inference.video_writers import open_writer
 from facefilter.safe_io import atomic_write, free_megabytes
 
-CODECS = {".avi": "MJPG"}  # everything else: mp4v, which opencv-python writes without ffmpeg
-H264_EXTENSIONS = (".mp4", ".mov", ".m4v")  # written as H.264 when imageio-ffmpeg is there
-DEFAULT_CODEC = "mp4v"
 WRITABLE_EXTENSIONS = (".mp4", ".avi", ".mov", ".m4v")  # containers these two codecs fit
 QUIT_KEYS = (27, ord("q"))  # Esc, q
 
@@ -167,106 +162,6 @@ def check_written(tmp: Path, destination: Path) -> None:
             "the video could not be written completely",
             str(destination),
         )
-
-
-def open_writer(path: Path, fps: float, width: int, height: int, audio: Path | None = None) -> Any:
-    """H.264 with the input's audio through the ffmpeg that imageio-ffmpeg ships (what
-    browsers and phones play); without it, or for .avi, OpenCV's own codecs, silent."""
-    ffmpeg = find_ffmpeg()
-    if ffmpeg is not None and path.suffix.lower() in H264_EXTENSIONS:
-        return FfmpegWriter(ffmpeg, path, fps, width, height, audio)
-    cv2 = import_cv2()
-    codec = CODECS.get(path.suffix.lower(), DEFAULT_CODEC)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height))
-    if not writer.isOpened():
-        raise UserError(f"cannot write video {path} with codec {codec}; try -o OUT.avi or .mp4")
-    return OpenCVWriter(writer)
-
-
-def find_ffmpeg() -> str | None:
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        return None
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
-
-
-class OpenCVWriter:
-    """cv2.VideoWriter taking RGB frames (mp4v or MJPG; no audio)."""
-
-    def __init__(self, writer: Any) -> None:
-        self.writer = writer
-
-    def write(self, rgb: np.ndarray) -> None:
-        self.writer.write(np.ascontiguousarray(rgb[:, :, ::-1]))
-
-    def release(self) -> None:
-        self.writer.release()
-
-
-class FfmpegWriter:
-    """Raw RGB frames piped into ffmpeg: H.264 (yuv420p, playable everywhere) plus the
-    audio track of `audio`, copied over when it has one."""
-
-    def __init__(
-        self, ffmpeg: str, path: Path, fps: float, width: int, height: int, audio: Path | None
-    ) -> None:
-        even = "pad=ceil(iw/2)*2:ceil(ih/2)*2"  # yuv420p needs even sides
-        command = [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-s",
-            f"{width}x{height}",
-            "-r",
-            f"{fps:.6g}",
-            "-i",
-            "-",
-        ]
-        if audio is not None:
-            command += ["-i", str(audio), "-map", "0:v", "-map", "1:a?", "-c:a", "aac"]
-        command += [
-            "-vf",
-            even,
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-crf",
-            "18",
-            "-preset",
-            "veryfast",
-            "-movflags",
-            "+faststart",
-            "-f",
-            "mp4",
-            str(path),
-        ]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.path = path
-
-    def write(self, rgb: np.ndarray) -> None:
-        assert self.process.stdin is not None
-        try:
-            self.process.stdin.write(np.ascontiguousarray(rgb).tobytes())
-        except BrokenPipeError:
-            self.release()  # ffmpeg stopped: its own message says why
-
-    def release(self) -> None:
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            with contextlib.suppress(BrokenPipeError):
-                self.process.stdin.close()
-        error = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-        if self.process.wait() != 0:
-            lines = error.strip().splitlines() or ["no message"]
-            code = errno.ENOSPC if "No space left" in error else errno.EIO
-            raise OSError(code, f"ffmpeg could not write the video ({lines[-1]})", str(self.path))
 
 
 def open_camera(camera: int) -> object:
