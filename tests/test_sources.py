@@ -500,3 +500,13 @@ def test_skipped_image_warnings_are_one_plain_line(capsys, monkeypatch):
         warnings.simplefilter("always")
         warnings.warn("faces: skipping unreadable image (x.png)", SkippedImageWarning, stacklevel=1)
     assert capsys.readouterr().err == "warning: faces: skipping unreadable image (x.png)\n"
+
+
+def test_one_line_warnings_are_installed_once_per_process(monkeypatch):
+    from facefilter.cli import one_line_warnings
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored after
+    one_line_warnings()
+    installed = warnings.showwarning
+    one_line_warnings()  # a second main() in the same process (tests call it hundreds of times)
+    assert warnings.showwarning is installed

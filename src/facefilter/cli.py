@@ -309,6 +309,8 @@ def one_line_warnings() -> None:
     from facefilter.data.sources import SkippedImageWarning
 
     default = warnings.showwarning
+    if getattr(default, "one_line", False):
+        return  # installed by an earlier main() in this process: do not wrap it again
 
     def show(
         message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -319,6 +321,7 @@ def one_line_warnings() -> None:
         else:
             default(message, category, filename, lineno, file, line)
 
+    show.one_line = True  # type: ignore[attr-defined]
     warnings.showwarning = show
 
 
