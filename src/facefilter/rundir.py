@@ -22,13 +22,11 @@ from facefilter.data.spec import spec_folder
 from facefilter.errors import UserError
 from facefilter.models.base import ModelConfig
 from facefilter.run import CONFIG_FILE, read_run_config
-from facefilter.safe_io import refuse_output_over_inputs
 from facefilter.sizes import ImageSize
 
 if TYPE_CHECKING:
     from facefilter.train import TrainConfig
 
-LOCK_FILE = ".lock"
 # Settings of one invocation, never carried over from the saved run by --resume.
 PER_INVOCATION = ("out", "resume", "stop_at")
 
@@ -47,10 +45,10 @@ class Resumed:
 def prepare_run(
     config: TrainConfig, family_name: str, model: ModelConfig, given: set[str] | None = None
 ) -> Resumed:
-    """Refuse to overwrite another run or a data folder; on --resume, merge the run's saved
-    settings with the flags `given` on the command line (all of them when None)."""
+    """Refuse to overwrite another run (`train` has refused an --out inside the data);
+    on --resume, merge the run's saved settings with the flags `given` on the command
+    line (all of them when None)."""
     out = config.out
-    refuse_output_over_inputs(out, data_folders(config), "--out", inside=False)
     step = checkpoint.saved_step(out) if out.is_dir() else None
     has_config = (out / CONFIG_FILE).is_file()
     if not config.resume:
@@ -108,7 +106,7 @@ def merge_saved(
             continue
         kept = saved.train[name]
         if name not in given:
-            settings[name] = Path(kept) if isinstance(getattr(config, name), Path) else kept
+            settings[name] = kept  # out, the one Path, is per invocation
         elif getattr(config, name) != kept:
             changes[name] = [kept, getattr(config, name)]
     merged = dataclasses.replace(config, **settings)

@@ -207,7 +207,8 @@ def train(
     refuse_output_over_inputs(config.out, data_folders(config), "--out", inside=False)
     with run_lock(config.out, enabled=launch_rank() == 0):
         resumed = prepare_run(config, family_name, model_config, given)
-        check_config(resumed.config)  # the merged settings: saved ones meet new ones here
+        if config.resume:
+            check_config(resumed.config)  # the merged settings: saved ones meet new ones here
         return train_prepared(resumed, family_name)
 
 
@@ -249,8 +250,7 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
         if log is not None:
             log.close()
     if step == start:
-        accelerator.print(f"no training step ran (--train-time ran out before the first "
-                          f"step); {config.out} holds step {step}")  # fmt: skip
+        accelerator.print(f"no training step ran; {config.out} holds step {step}")
     else:
         accelerator.print(f"run saved in {config.out} at step {step}: model.safetensors, "
                           "samples/, loss.png, metrics.jsonl")  # fmt: skip
