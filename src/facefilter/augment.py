@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from facefilter.data.images import center_crop
 from facefilter.sizes import ImageSize
 
 
@@ -60,12 +61,7 @@ def crop_batch(
 
 def center_batch(batch: dict[str, Tensor], size: ImageSize) -> dict[str, Tensor]:
     """The middle `size` of each image (the held-out sample batch under --load-size)."""
-    out = dict(batch)
-    for _, key in _images(batch):
-        value = batch[key]
-        top, left = (value.shape[-2] - size.height) // 2, (value.shape[-1] - size.width) // 2
-        out[key] = value[..., top : top + size.height, left : left + size.width]
-    return out
+    return batch | {key: center_crop(batch[key], size) for _, key in _images(batch)}
 
 
 def jitter_batch(
@@ -82,9 +78,7 @@ def jitter_batch(
         image = (value + 1) / 2 * brightness
         mean = image.mean(dim=(1, 2, 3), keepdim=True)
         image = (image - mean) * contrast + mean
-        gray = (0.299 * image[:, :1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:]).expand_as(
-            image
-        )
+        gray = 0.299 * image[:, :1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:]
         image = (image - gray) * saturation + gray
         out[key] = (image * 2 - 1).clamp(-1, 1)
     return out

@@ -109,13 +109,18 @@ def kinds_grid(rows: Sequence[Any], labels: Sequence[str], title: str) -> Any:
     faces in each column: rows of (N, 3, H, W) tensors in [-1, 1] -> (3, H', W') in [0, 1]."""
     import torch
 
+    from facefilter.pixels import to_pixels
+
     count = min(row.shape[0] for row in rows)
     stacked = torch.stack([row[:count].detach().float().cpu() for row in rows])
-    tiles = stacked.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
-    tiles_np = tiles.permute(0, 1, 3, 4, 2).numpy()  # (R, C, H, W, 3)
-    factor = max(1, -(-SAMPLE_TILE // max(tiles_np.shape[2:4])))
-    picture = labelled_grid(enlarge(tiles_np, factor), rows=labels, title=title)
+    tiles = to_pixels(stacked).permute(0, 1, 3, 4, 2).numpy()  # (R, C, H, W, 3)
+    picture = labelled_grid(shown_large(tiles), rows=labels, title=title)
     return torch.from_numpy(picture.copy()).permute(2, 0, 1).float() / 255
+
+
+def shown_large(tiles: np.ndarray) -> np.ndarray:
+    """(..., H, W, 3) tiles enlarged (nearest) to at least SAMPLE_TILE pixels a side."""
+    return enlarge(tiles, max(1, -(-SAMPLE_TILE // max(tiles.shape[-3:-1]))))
 
 
 def labelled_sheet(
@@ -123,13 +128,11 @@ def labelled_sheet(
 ) -> np.ndarray:
     """Before/after faces as in the training grids: one labelled row per kind (input, then
     each target), the faces in columns, wrapped into bands of `per_band` faces."""
-    size = max(max(tile.shape[:2]) for face in faces for tile in face)
-    factor = max(1, -(-SAMPLE_TILE // size))
     bands = []
     for start in range(0, len(faces), per_band):
         chunk = faces[start : start + per_band]
         tiles = np.stack([np.stack([face[k] for face in chunk]) for k in range(len(kinds))])
-        bands.append(labelled_grid(enlarge(tiles, factor), rows=kinds,
+        bands.append(labelled_grid(shown_large(tiles), rows=kinds,
                                    title=title if start == 0 else ""))  # fmt: skip
     width = max(band.shape[1] for band in bands)
     padded = [np.pad(b, ((0, 0), (0, width - b.shape[1]), (0, 0)), constant_values=PAPER[0])
