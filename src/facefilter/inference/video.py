@@ -10,7 +10,6 @@ never` translates the centre square of every frame instead).
 
 from __future__ import annotations
 
-import errno
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from facefilter.face.images import import_cv2
 from facefilter.inference.files import VIDEO_EXTENSIONS, OutputOptions, pictures, require_input
 from facefilter.inference.photo import PhotoFilter, Request, side_by_side
 from facefilter.inference.video_writers import open_writer
-from facefilter.safe_io import atomic_write, free_megabytes
+from facefilter.safe_io import atomic_write
 
 WRITABLE_EXTENSIONS = (".mp4", ".avi", ".mov", ".m4v")  # containers these two codecs fit
 QUIT_KEYS = (27, ord("q"))  # Esc, q
@@ -144,24 +143,11 @@ def apply_video(
                 writer.release()
         if count == 0:
             raise ImageError(f"{path}: no frame could be decoded from this video")
-        check_written(tmp, destination)
+        assert writer is not None  # a frame was written
+        writer.check()
 
     atomic_write(destination, write)
     return destination, count
-
-
-def check_written(tmp: Path, destination: Path) -> None:
-    """OpenCV's writer drops frames silently when the disk fills: check the file."""
-    cv2 = import_cv2()
-    capture = cv2.VideoCapture(str(tmp))
-    readable = capture.isOpened() and capture.read()[0]
-    capture.release()
-    if not readable:
-        raise OSError(
-            errno.ENOSPC if free_megabytes(tmp) < 1 else errno.EIO,
-            "the video could not be written completely",
-            str(destination),
-        )
 
 
 def open_camera(camera: int) -> object:

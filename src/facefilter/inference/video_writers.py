@@ -15,6 +15,7 @@ import numpy as np
 
 from facefilter.errors import UserError
 from facefilter.face.images import import_cv2
+from facefilter.safe_io import free_megabytes
 
 CODECS = {".avi": "MJPG"}  # everything else: mp4v, which opencv-python writes without ffmpeg
 DEFAULT_CODEC = "mp4v"
@@ -31,7 +32,7 @@ def open_writer(path: Path, fps: float, width: int, height: int, audio: Path | N
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height))
     if not writer.isOpened():
         raise UserError(f"cannot write video {path} with codec {codec}; try -o OUT.avi or .mp4")
-    return OpenCVWriter(writer)
+    return OpenCVWriter(writer, path)
 
 
 def find_ffmpeg() -> str | None:
@@ -46,14 +47,25 @@ def find_ffmpeg() -> str | None:
 class OpenCVWriter:
     """cv2.VideoWriter taking RGB frames (mp4v or MJPG; no audio)."""
 
-    def __init__(self, writer: Any) -> None:
-        self.writer = writer
+    def __init__(self, writer: Any, path: Path) -> None:
+        self.writer, self.path = writer, path
 
     def write(self, rgb: np.ndarray) -> None:
         self.writer.write(np.ascontiguousarray(rgb[:, :, ::-1]))
 
     def release(self) -> None:
         self.writer.release()
+
+    def check(self) -> None:
+        """After release: OpenCV drops frames silently when the disk fills, so read the
+        file back once."""
+        cv2 = import_cv2()
+        capture = cv2.VideoCapture(str(self.path))
+        readable = capture.isOpened() and capture.read()[0]
+        capture.release()
+        if not readable:
+            code = errno.ENOSPC if free_megabytes(self.path) < 1 else errno.EIO
+            raise OSError(code, "the video could not be written completely", str(self.path))
 
 
 class FfmpegWriter:
@@ -95,6 +107,9 @@ class FfmpegWriter:
             self.process.stdin.write(np.ascontiguousarray(rgb).tobytes())
         except BrokenPipeError:
             self.release()  # ffmpeg has stopped: its own message says why
+
+    def check(self) -> None:
+        """After release: ffmpeg has reported any failure there already."""
 
     def release(self) -> None:
         """Wait for ffmpeg; raise (once) when it failed. Safe to call again."""
