@@ -32,3 +32,17 @@ def two_domains(tmp_path: Path) -> tuple[Path, Path]:
         write_images(tmp_path / "dark", 8, base=60, seed=1),
         write_images(tmp_path / "light", 8, base=190, seed=2),
     )
+
+
+def tiny_photo_anime_run(out: Path, size: int = 32) -> Path:
+    """A tiny cyclegan-lite trained 2 steps on synthetic photo -> anime faces: a filter
+    that changes faces (randomly), made in a few seconds."""
+    from facefilter.cli import main
+
+    code = main(
+        ["train", "cyclegan-lite", "--data-a", "synth:photo?count=8", "--data-b",
+         "synth:anime?count=8", "--size", str(size), "--batch-size", "2", "--max-steps", "2",
+         "--num-workers", "0", "--no-progress", "--out", str(out), *TINY_CYCLEGAN]
+    )  # fmt: skip
+    assert code == 0
+    return out

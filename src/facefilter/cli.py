@@ -20,6 +20,7 @@ import tyro
 
 from facefilter import __version__
 from facefilter.cli_data import DataCommand, run_data
+from facefilter.cli_demo import Demo, run_demo
 from facefilter.cli_edits import (
     EditDetail,
     Grid,
@@ -264,6 +265,7 @@ def parser_type() -> Any:
         Annotated[train, tyro.conf.subcommand("train", description=train_help, prefix_name=False)],
         Annotated[Apply, tyro.conf.subcommand("apply", prefix_name=False)],
         Annotated[Export, tyro.conf.subcommand("export", prefix_name=False)],
+        Annotated[Demo, tyro.conf.subcommand("demo", prefix_name=False)],
         Annotated[Vectors, tyro.conf.subcommand("vectors", prefix_name=False)],
         Annotated[Grid, tyro.conf.subcommand("grid", prefix_name=False)],
         Annotated[Lerp, tyro.conf.subcommand("lerp", prefix_name=False)],
@@ -362,6 +364,8 @@ def dispatch(args: list[str]) -> int:
         return run_apply(command)
     if isinstance(command, Export):
         return run_export(command)
+    if isinstance(command, Demo):
+        return run_demo(command)
     edits: dict[type, Callable[[Any], int]] = {
         Vectors: run_vectors,
         Grid: run_grid,

@@ -1,0 +1,150 @@
+"""The demo's web page (Gradio): widgets over `DemoService`, which does all the work.
+
+Safe by default: it binds the loopback address, makes no public link unless asked,
+caps uploads before they are stored (Gradio refuses a file over --max-upload-mb while
+it streams in) and before they are decoded (the header's pixel count), queues a bounded
+number of requests, and never takes a path from the browser: runs and targets are
+chosen from lists the server made.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from facefilter.demo.service import MEGABYTE, Answer, DemoService, write_examples
+from facefilter.errors import UserError
+
+STRENGTH = "0: unchanged, 1: the full filter, >1: exaggerated"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+CACHE_SWEEP = (600, 1800)  # every 10 min, delete uploads and results older than 30 min
+INTRO = (
+    "# facefilter\n"
+    "Upload a photo with a face (or take one with the webcam), choose a filter and a "
+    "target, and press **Filter**. Faces are found, aligned, filtered and pasted back "
+    "into the whole photo; the result can be downloaded with the button above it."
+)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Where and how the page is served (the `facefilter demo` flags)."""
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    share: bool = False
+    concurrency: int = 1
+    queue_size: int = 16
+
+    def warning(self) -> str | None:
+        """What to tell the user about who can reach the page, if anyone but them can."""
+        if self.host not in LOOPBACK:
+            return (f"warning: --host {self.host} lets anyone who can reach this machine's "
+                    f"port {self.port} use the demo and its CPU/GPU")  # fmt: skip
+        if self.share:
+            return "warning: --share makes a public link: anyone who has it can use the demo"
+        return None
+
+    def check(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise UserError(f"--port {self.port} must be between 1 and 65535")
+        if self.concurrency < 1:
+            raise UserError(f"--concurrency {self.concurrency} must be at least 1")
+        if self.queue_size < 1:
+            raise UserError(f"--queue-size {self.queue_size} must be at least 1")
+        try:
+            with socket.create_server((self.host, self.port)):
+                pass
+        except OSError as error:
+            raise UserError(f"cannot serve on {self.host}:{self.port} ({error.strerror}); "
+                            "choose another --port or --host") from None  # fmt: skip
+
+
+def import_gradio() -> Any:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
+    try:
+        import gradio
+    except ImportError:
+        raise UserError("the demo needs Gradio: pip install 'facefilter[demo]'") from None
+    return gradio
+
+
+def build_page(service: DemoService, examples: list[Path]) -> Any:
+    """The page: photo, filter, target, strength, faces and outline on the left; the
+    filtered photo, a message and its download button on the right."""
+    gr = import_gradio()
+    runs = list(service.runs)
+    with gr.Blocks(title="facefilter demo", analytics_enabled=False,
+                   delete_cache=CACHE_SWEEP) as page:  # fmt: skip
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column():
+                photo = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"],
+                                 type="filepath", elem_id="photo")  # fmt: skip
+                run = gr.Dropdown(runs, value=runs[0], label="Filter", elem_id="run")
+                target = gr.Dropdown(service.targets(runs[0]), value=service.targets(runs[0])[0],
+                                     label="Target", elem_id="target")  # fmt: skip
+                strength = gr.Slider(0, 2, value=1, step=0.05, label="Strength", info=STRENGTH)
+                faces = gr.Radio(["all", "largest"], value="all", label="Faces to filter")
+                outline = gr.Checkbox(False, label="Outline the faces found")
+                button = gr.Button("Filter", variant="primary", elem_id="filter")
+            with gr.Column():
+                result = gr.Image(label="Filtered", type="numpy", format="png",
+                                  interactive=False, buttons=["download", "fullscreen"],
+                                  elem_id="result")  # fmt: skip
+                message = gr.Markdown(elem_id="message")
+        if examples:
+            gr.Examples([[str(path)] for path in examples], [photo], label="Examples")
+
+        def choose_run(name: str) -> Any:
+            choices = service.targets(name)
+            return gr.Dropdown(choices=choices, value=choices[0] if choices else None)
+
+        def filter_photo(*args: Any) -> tuple[Any, str]:
+            answer: Answer = service.filter_photo(*args)
+            return answer.image, answer.message
+
+        run.change(choose_run, inputs=run, outputs=target, api_name=False)
+        button.click(filter_photo, inputs=[photo, run, target, strength, faces, outline],
+                     outputs=[result, message], api_name="filter")  # fmt: skip
+    return page
+
+
+def serve(service: DemoService, serving: Serving, max_megabytes: float) -> None:
+    """Serve until Ctrl-C or SIGTERM, then close the server and return."""
+    serving.check()
+    gr = import_gradio()
+    warning = serving.warning()
+    if warning:
+        print(warning, file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="facefilter-demo-") as folder:
+        examples = write_examples(Path(folder), service)
+        page = build_page(service, examples)
+        page.queue(max_size=serving.queue_size, default_concurrency_limit=serving.concurrency)
+        stop = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            _, local_url, share_url = page.launch(
+                server_name=serving.host, server_port=serving.port, share=serving.share,
+                max_file_size=int(max_megabytes * MEGABYTE), allowed_paths=[folder],
+                prevent_thread_lock=True, quiet=True, show_error=True, ssr_mode=False,
+                theme=gr.themes.Default(),
+            )  # fmt: skip
+            shown = share_url or local_url
+            print(f"facefilter demo: serving {', '.join(service.runs)} at {shown} "
+                  "(Ctrl-C stops it)", flush=True)  # fmt: skip
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            page.close(verbose=False)
+    print("facefilter demo: stopped", flush=True)

@@ -1,0 +1,267 @@
+"""What the demo page does, without the page: runs loaded once, uploads checked before
+they are decoded, one photo filtered per request, every failure turned into a message.
+
+`demo.app` lays this out with Gradio and adds nothing but widgets; tests drive this
+class directly as well as through a real browser.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from torch import Tensor
+
+from facefilter.data.images import ImageError, load_image
+from facefilter.errors import UserError
+from facefilter.face import Detector, Face, create_detector
+from facefilter.face.detect import DEFAULT_ROTATIONS
+from facefilter.inference import FaceOptions, Filter, PhotoFilter, Request, Translated
+from facefilter.models.targets import Direction
+
+OUTLINE = (255, 64, 64)  # the colour faces are outlined in, on request
+MEGABYTE = 2**20  # as browsers and Gradio's upload message count them
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one upload may be: checked on the file's size and header, before decoding."""
+
+    max_megabytes: float = 10.0
+    max_megapixels: float = 16.0
+
+    def __post_init__(self) -> None:
+        if not self.max_megabytes > 0:
+            raise UserError(f"--max-upload-mb {self.max_megabytes} must be above 0")
+        if not self.max_megapixels > 0:
+            raise UserError(f"--max-megapixels {self.max_megapixels} must be above 0")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How the runs are loaded and faces found (the flags `apply` has for the same)."""
+
+    engine: str = "torch"
+    device: str | None = None
+    detector: str = "auto"
+    yunet_model: Path | None = None
+
+
+@dataclass
+class Answer:
+    """One request's result: the filtered photo (None when there is nothing to show) and
+    the line the page shows under it."""
+
+    image: np.ndarray | None
+    message: str
+
+
+@dataclass
+class LoadedRun:
+    """One run, loaded once: its filter, its photo pipeline and the targets it offers."""
+
+    name: str
+    path: Path
+    photo: PhotoFilter
+    choices: dict[str, Direction]  # label shown in the page -> direction
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def direction_labels(directions: Sequence[Direction]) -> dict[str, Direction]:
+    """A label per direction: the target alone (`anime`, `+Smiling`) when only one source
+    reaches it, `photo → anime` when several do (trVAE)."""
+    reaching: dict[str, int] = {}
+    for direction in directions:
+        reaching[str(direction.target)] = reaching.get(str(direction.target), 0) + 1
+    labels = {}
+    for direction in directions:
+        target = str(direction.target)
+        many = reaching[target] > 1 and direction.source is not None
+        labels[f"{direction.source} → {target}" if many else target] = direction
+    return labels
+
+
+def run_names(paths: Sequence[Path]) -> list[str]:
+    """What the page calls each run: its folder's name, or the whole path where two
+    runs share a name."""
+    names = [path.name or str(path) for path in paths]
+    return [str(p) if names.count(n) > 1 else n for p, n in zip(paths, names, strict=True)]
+
+
+class DemoService:
+    """The runs a demo serves, each loaded once and kept in memory."""
+
+    def __init__(
+        self, paths: Sequence[Path], engine: Engine = Engine(), limits: Limits = Limits()
+    ) -> None:
+        if not paths:
+            raise UserError("give at least one run directory or export to serve")
+        self.limits = limits
+        unique = {path.resolve(): path for path in reversed(paths)}  # the same run once
+        paths = [unique[path] for path in dict.fromkeys(path.resolve() for path in paths)]
+        detector = create_detector(engine.detector, model_path=engine.yunet_model,
+                                   rotations=DEFAULT_ROTATIONS)  # fmt: skip
+        self.runs: dict[str, LoadedRun] = {}
+        for name, path in zip(run_names(paths), paths, strict=True):
+            self.runs[name] = load_run(name, path, engine, detector)
+
+    def targets(self, run: str) -> list[str]:
+        return list(self.runs[run].choices) if run in self.runs else []
+
+    def filter_photo(
+        self, upload: str | None, run: str, target: str, strength: float = 1.0,
+        faces: str = "all", outline: bool = False,
+    ) -> Answer:  # fmt: skip
+        """Filter the uploaded photo; every failure is a message in this answer, never an
+        exception that would stop the server."""
+        try:
+            return self._filter(upload, run, target, strength, faces, outline)
+        except UserError as error:
+            return Answer(None, str(error))
+        except Exception as error:  # a bug: this request fails, the server goes on
+            traceback.print_exc()
+            return Answer(None, f"internal error ({type(error).__name__}: {error}); the "
+                                "server's log has the details")  # fmt: skip
+
+    def _filter(self, upload: str | None, run: str, target: str, strength: float,
+                faces: str, outline: bool) -> Answer:  # fmt: skip
+        if upload is None:
+            return Answer(None, "Upload a photo (or take one with the webcam) first.")
+        loaded = self.runs.get(run)
+        if loaded is None:
+            raise UserError(f"unknown filter {run!r}; choose one of {', '.join(self.runs)}")
+        if target not in loaded.choices:
+            offered = ", ".join(loaded.choices)
+            raise UserError(f"{run} has no target {target!r}; choose one of {offered}")
+        if faces not in ("all", "largest"):
+            raise UserError(f"faces {faces!r}: choose all or largest")
+        image = open_upload(Path(upload), self.limits)
+        request = Request((loaded.choices[target],), float(strength))
+        started = time.perf_counter()
+        with loaded.lock:  # detectors and sessions are not shared between threads
+            found, result = filter_faces(loaded.photo, image, request, faces == "largest")
+        seconds = time.perf_counter() - started
+        photo = result.photos[0]
+        if outline and result.faces:
+            photo = outlined(photo, result.faces)
+        return Answer(photo, describe(found, result, target, strength, seconds))
+
+
+def load_run(name: str, path: Path, engine: Engine, detector: Detector) -> LoadedRun:
+    flt = Filter.load(path, engine=engine.engine, device=engine.device)  # type: ignore[arg-type]
+    choices = direction_labels(flt.directions)
+    if not choices:
+        raise UserError(f"{path} offers no targets yet: a dcae or pgae run gets its edits "
+                        f"from `facefilter vectors {path} --data SPEC`")  # fmt: skip
+    return LoadedRun(name, path, PhotoFilter(flt, detector, FaceOptions()), choices)
+
+
+def open_upload(path: Path, limits: Limits) -> np.ndarray:
+    """The uploaded photo as RGB uint8, after its byte size and its header's pixel count
+    are checked; a file over the limits is deleted without being decoded."""
+    name = "the photo"
+    megabytes = path.stat().st_size / MEGABYTE
+    if megabytes > limits.max_megabytes:
+        path.unlink(missing_ok=True)
+        raise UserError(f"{name} is {megabytes:.1f} MB; this demo takes photos up to "
+                        f"{limits.max_megabytes:g} MB: scale it down and try again")  # fmt: skip
+    try:
+        with Image.open(path) as header:  # reads the header only
+            width, height = header.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        raise UserError(f"{name} is not an image this demo can read; try a JPEG or PNG") from None
+    if width * height > limits.max_megapixels * 1e6:
+        path.unlink(missing_ok=True)
+        raise UserError(
+            f"{name} is {width}x{height} ({width * height / 1e6:.1f} megapixels); this demo "
+            f"takes up to {limits.max_megapixels:g} megapixels: scale it down and try again"
+        )
+    try:
+        return np.asarray(load_image(path))
+    except ImageError:
+        raise UserError(f"{name} could not be decoded; it may be truncated or damaged") from None
+
+
+def filter_faces(
+    photo: PhotoFilter, image: np.ndarray, request: Request, largest: bool
+) -> tuple[int, Translated]:
+    """(faces found, result): every face or only the largest, or the whole image when it
+    is small enough to be a face crop (as `apply` does)."""
+    faces = photo.find_faces(image)
+    if faces:
+        return len(faces), photo.translate_faces(image, faces[:1] if largest else faces, request)
+    if photo.may_be_a_crop(image):
+        return 0, photo.translate_whole(image, request)
+    height, width = image.shape[:2]
+    raise UserError(
+        f"No face found in this {width}x{height} photo. Try one where the face is upright, "
+        "well lit and at least 80 pixels wide."
+    )
+
+
+def describe(found: int, result: Translated, target: str, strength: float, seconds: float) -> str:
+    done = f"filtered to {target} at strength {strength:g} in {seconds:.2f} s"
+    if found == 0:
+        return (f"No face found; the image is small enough to be a face crop, so all of it "
+                f"was {done}.")  # fmt: skip
+    if found == 1:
+        return f"1 face found and {done}."
+    if len(result.faces) == 1:
+        return f"{found} faces found; the largest was {done}. Choose 'all' to filter every face."
+    return f"{found} faces found; all were {done}. Choose 'largest' to filter only one."
+
+
+def outlined(photo: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+    """A copy of `photo` with each face's box drawn, numbered from the largest."""
+    from PIL import ImageDraw
+
+    image = Image.fromarray(photo)
+    draw = ImageDraw.Draw(image)
+    width = max(2, round(max(photo.shape[:2]) / 300))
+    for number, face in enumerate(faces, start=1):
+        x0, y0, x1, y1 = face.box
+        draw.rectangle((x0, y0, x1, y1), outline=OUTLINE, width=width)
+        draw.text((x0 + width, y0 + width), str(number), fill=OUTLINE)
+    return np.asarray(image)
+
+
+SYNTH_EXAMPLES = 3  # synthetic faces offered as examples, per style
+
+
+def write_examples(folder: Path, service: DemoService) -> list[Path]:
+    """Example inputs for the page: the astronaut photo scikit-image ships (when it is
+    installed) and a few synthetic faces in the styles the first run translates from."""
+    from facefilter.pixels import to_pixels
+    from facefilter.safe_io import atomic_write
+    from facefilter.synth import STYLES
+    from facefilter.synth.dataset import SynthFaces
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    try:
+        from skimage import data as skimage_data
+
+        astronaut = Image.fromarray(skimage_data.astronaut())
+        written.append(folder / "astronaut.png")
+        atomic_write(written[-1], astronaut.save)
+    except ImportError:  # the [demo] extra installs it; without it, synthetic faces only
+        pass
+    first = next(iter(service.runs.values()))
+    sources = {d.source for d in first.choices.values()}
+    styles = [style for style in STYLES if style in sources] or ["photo"]
+    side = min(256, max(64, 2 * first.photo.size.side))  # small enough to be taken whole
+    for style in styles:
+        faces = SynthFaces(style, side, count=SYNTH_EXAMPLES, seed=2026, split=None)
+        for index in range(len(faces)):
+            image = faces[index]["image"]
+            assert isinstance(image, Tensor)
+            written.append(folder / f"synthetic_{style}_{index + 1}.png")
+            face = Image.fromarray(to_pixels(image).permute(1, 2, 0).numpy())
+            atomic_write(written[-1], face.save)
+    return written

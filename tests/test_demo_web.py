@@ -1,0 +1,206 @@
+"""The demo page served for real: `facefilter demo` in a child process on a free port,
+driven by Debian's chromium through Playwright, and loaded with 16 requests, 4 at a
+time, through gradio_client. No network, no GPU, no browser download: `make test`
+installs chromium with apt-get (FACEFILTER_SKIP_BROWSER=1 skips only the browser test).
+
+FACEFILTER_DEMO_RUN=runs/demo FACEFILTER_SCREENSHOT=docs/demo_page.jpg pytest
+tests/test_demo_web.py -k browser  takes the README's screenshot on a trained run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import tiny_photo_anime_run
+
+pytest.importorskip("dlib")
+skimage_data = pytest.importorskip("skimage.data")
+pytest.importorskip("gradio")
+
+FACEFILTER = [sys.executable, "-c", "from facefilter.console import run; run()"]
+MAX_UPLOAD_MB = 1
+FACE_BOX = (170, 80, 270, 200)  # x0, y0, x1, y1: around the astronaut's face
+CHROMIUM_FLAGS = [  # as the machine's notes advise: no sandbox as root, no calls out
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@dataclass
+class Server:
+    url: str
+    child: subprocess.Popen[str]
+    run: str  # the run's name in the page
+    log: Path  # the server's stderr
+    uploads: Path  # Gradio's folder for uploads and results
+    photos: dict[str, Path]
+
+
+def free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return int(probe.getsockname()[1])
+
+
+def wait_for_url(child: subprocess.Popen[str], timeout: float = 180) -> str:
+    """The URL the demo announces on stdout once it serves."""
+    deadline = time.monotonic() + timeout
+    assert child.stdout is not None
+    while time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if "serving" in line:
+            return line.split(" at ", 1)[1].split()[0]
+        if not line and child.poll() is not None:
+            pytest.fail(f"the demo exited with {child.returncode}")
+    pytest.fail("the demo did not start serving in time")
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[Server]:
+    """A demo of its own per test (each one ends it its own way)."""
+    root = tmp_path
+    run = Path(os.environ.get("FACEFILTER_DEMO_RUN") or tiny_photo_anime_run(root / "run"))
+    astronaut = skimage_data.astronaut()
+    photos = {"astronaut": root / "astronaut.png", "mirrored": root / "mirrored.png",
+              "heavy": root / "heavy.png"}  # fmt: skip
+    Image.fromarray(astronaut).save(photos["astronaut"])
+    Image.fromarray(astronaut[:, ::-1]).save(photos["mirrored"])
+    noise = np.random.default_rng(0).integers(0, 256, (800, 800, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(photos["heavy"])  # ~1.9 MB: over the 1 MB cap
+    uploads, log = root / "gradio", root / "server.log"
+    child = subprocess.Popen(
+        [*FACEFILTER, "demo", str(run), "--port", str(free_port()),
+         "--max-upload-mb", str(MAX_UPLOAD_MB), "--queue-size", "8"],
+        stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
+        env={**os.environ, "GRADIO_TEMP_DIR": str(uploads)},
+    )  # fmt: skip
+    try:
+        yield Server(wait_for_url(child), child, run.name, log, uploads, photos)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def pixels(path: Path | str) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB")).astype(int)
+
+
+def face_filtered(result: np.ndarray, original: np.ndarray) -> None:
+    """Same size; the face changed, the photo's corners did not."""
+    assert result.shape == original.shape
+    change = np.abs(result - original).mean(axis=2)
+    x0, y0, x1, y1 = FACE_BOX
+    assert change[y0:y1, x0:x1].mean() > 10
+    assert change[:60, :60].max() == 0 and change[-60:, -60:].max() == 0
+
+
+def launch_chromium(playwright):
+    browser = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(browser).exists():
+        if os.environ.get("FACEFILTER_SKIP_BROWSER") == "1":
+            pytest.skip("FACEFILTER_SKIP_BROWSER=1 and no chromium")
+        pytest.fail("the browser test needs Debian's chromium: make install (apt-get install "
+                    "chromium), or FACEFILTER_SKIP_BROWSER=1 to skip it")  # fmt: skip
+    return playwright.chromium.launch(executable_path=browser, args=CHROMIUM_FLAGS)
+
+
+def test_browser_upload_pick_filter_and_download(server, tmp_path):
+    import httpx
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1280, "height": 960}, accept_downloads=True)
+        page.goto(server.url)
+        page.locator("#target input").click()
+        page.get_by_role("option", name="anime").click()
+        page.set_input_files("#photo input[type=file]", server.photos["astronaut"])
+        page.locator("#photo img").wait_for()
+        page.click("#filter")
+        sync_api.expect(page.locator("#message")).to_contain_text("1 face found", timeout=60_000)
+        assert "filtered to anime at strength 1" in page.inner_text("#message")
+        with page.expect_download() as download:
+            page.click("#result a[download]")
+        saved = tmp_path / "result.png"
+        download.value.save_as(saved)
+        face_filtered(pixels(saved), pixels(server.photos["astronaut"]))
+        page.screenshot(path=os.environ.get("FACEFILTER_SCREENSHOT") or tmp_path / "page.png",
+                        full_page=True)  # fmt: skip
+
+        page.set_input_files("#photo input[type=file]", server.photos["heavy"])
+        sync_api.expect(page.get_by_text("exceed the maximum allowed size")).to_be_visible()
+        browser.close()
+    # A client that skips the page's own check is stopped while the file streams in.
+    with open(server.photos["heavy"], "rb") as heavy:
+        answer = httpx.post(f"{server.url}gradio_api/upload", files={"files": heavy})
+    assert answer.status_code == 413 and "maximum allowed size" in answer.text
+    assert not any(p.stat().st_size > MAX_UPLOAD_MB * 2**20 for p in server.uploads.rglob("*")
+                   if p.is_file())  # fmt: skip
+
+
+def test_no_path_the_client_names_is_read(server, tmp_path):
+    import httpx
+
+    secret = Path.cwd() / "pyproject.toml"  # the server's working folder: runs live there
+    for path in (secret, Path("/etc/passwd"), server.photos["astronaut"]):
+        served = httpx.get(f"{server.url}gradio_api/file={path}")
+        assert served.status_code == 403, path
+    bad = {"path": str(server.photos["astronaut"]), "meta": {"_type": "gradio.FileData"}}
+    call = httpx.post(f"{server.url}gradio_api/call/filter",
+                      json={"data": [bad, server.run, "anime", 1.0, "all", False]})  # fmt: skip
+    event = call.json()["event_id"]
+    answer = httpx.get(f"{server.url}gradio_api/call/filter/{event}", timeout=60).text
+    assert "event: error" in answer and "1 face found" not in answer
+    server.child.send_signal(signal.SIGTERM)
+    assert server.child.wait(timeout=30) == 0
+
+
+def resident_megabytes(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_sixteen_requests_four_at_a_time_are_answered_then_it_stops(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server.url, verbose=False, download_files=str(tmp_path))
+    names = ["astronaut", "mirrored"] * 8
+
+    def ask(name: str) -> tuple[str, str]:
+        photo = handle_file(str(server.photos[name]))
+        return client.predict(photo, server.run, "anime", 1.0, "all", False, api_name="/filter")
+
+    ask("astronaut")  # warm: the first request builds the translator
+    before = resident_megabytes(server.child.pid)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(ask, names))
+    after = resident_megabytes(server.child.pid)
+    assert len(answers) == 16
+    assert all(message.startswith("1 face found") for _, message in answers)
+    results = {name: [pixels(image) for (image, _), n in zip(answers, names, strict=True)
+                      if n == name] for name in ("astronaut", "mirrored")}  # fmt: skip
+    for images in results.values():  # each answer is its own request's, none mixed up
+        assert len(images) == 8 and all(np.array_equal(image, images[0]) for image in images)
+    face_filtered(results["astronaut"][0], pixels(server.photos["astronaut"]))
+    assert not np.array_equal(results["astronaut"][0], results["mirrored"][0])
+    assert after - before < 150, f"memory grew from {before:.0f} MB to {after:.0f} MB"
+    server.child.send_signal(signal.SIGTERM)  # as a service manager stops it
+    assert server.child.wait(timeout=30) == 0
+    assert "facefilter demo: stopped" in server.child.stdout.read()  # type: ignore[union-attr]
+    assert "Traceback" not in server.log.read_text()
