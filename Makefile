@@ -6,15 +6,26 @@ STAMP := $(VENV)/.installed-stamp
 DEMO := runs/demo
 DEMO_MINUTES ?= 4
 
-.PHONY: install demo test lint check clean-demo
+.PHONY: install browser demo test lint check clean-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,face,export,tensorboard,video]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,demo,face,export,tensorboard,video]"
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install facefilter with every extra the README uses
+install: $(STAMP) browser  ## create .venv and install facefilter with every extra the README uses
+
+# The demo's browser test drives Debian's chromium through Playwright (no browser download).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:  ## install Debian's chromium for the demo's browser test, unless it is there
+	@[ "$$FACEFILTER_SKIP_BROWSER" = 1 ] || command -v chromium >/dev/null || { \
+		echo "installing Debian's chromium for the demo's browser test"; \
+		$(SUDO) apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -q >/dev/null && \
+		  $(SUDO) apt-get install -y -q --no-install-recommends chromium >/dev/null; } || \
+		{ echo "could not install chromium: install it (apt-get install chromium) or set" \
+		       "FACEFILTER_SKIP_BROWSER=1 to skip the browser test"; exit 1; }; }
 
 demo: $(STAMP)  ## train cyclegan-lite on synthetic photo->anime faces for a few minutes, then apply it
 	rm -rf $(DEMO)
@@ -34,8 +45,11 @@ demo: $(STAMP)  ## train cyclegan-lite on synthetic photo->anime faces for a few
 	@echo "  $(DEMO)/samples/           training sample grids, one labelled row per image kind"
 	@echo "  $(DEMO)/loss.png           losses (G and D overlaid);  $(DEMO)/metrics.jsonl the numbers"
 	@echo "Train on your own faces: see 'Your own data' in README.md"
+	@echo
+	@echo "Try it in your browser (upload a photo, move the strength slider, download the result):"
+	@echo "  $(BIN)/facefilter demo $(DEMO)      then open http://127.0.0.1:7860"
 
-test: $(STAMP)  ## run the test suite (CPU only, no network)
+test: $(STAMP) browser  ## run the test suite (CPU only, no network)
 	$(BIN)/python -m pytest -n 2 --durations=10
 
 lint: $(STAMP)  ## ruff (lint + format) and mypy, as CI runs them
