@@ -57,7 +57,9 @@ def save(tmp_path: Path, name: str, pixels: np.ndarray) -> str:
 
 def test_a_photo_comes_back_whole_with_its_face_filtered(service, photo):
     answer = service.filter_photo(str(photo), "run", "anime", 1.0)
-    assert answer.message.startswith("1 face found and filtered to anime at strength 1")
+    assert answer.message.startswith(
+        "1 face found in this 512x512 image and filtered to anime at strength 1"
+    )
     original = skimage_data.astronaut()
     assert answer.image is not None and answer.image.shape == original.shape
     x0, y0, x1, y1 = FACE_BOX
@@ -85,9 +87,9 @@ def test_several_faces_say_so_and_offer_the_largest(service, tmp_path):
     two[:, :512], two[:384, 512:] = astronaut, small
     upload = save(tmp_path, "two.png", two)
     every = service.filter_photo(upload, "run", "anime", 1.0, faces="all")
-    assert every.message.startswith("2 faces found; all were filtered")
+    assert every.message.startswith("2 faces found in this 896x512 image; all were filtered")
     one = service.filter_photo(upload, "run", "anime", 1.0, faces="largest")
-    assert one.message.startswith("2 faces found; the largest was filtered")
+    assert one.message.startswith("2 faces found in this 896x512 image; the largest was")
     assert one.image is not None and every.image is not None
     right = (slice(0, 384), slice(512, None))  # only the small face's side differs
     assert np.array_equal(one.image[right], two[right])
@@ -107,10 +109,10 @@ def test_no_face_is_a_message_and_a_small_crop_is_taken_whole(service, tmp_path)
     wall = save(tmp_path, "wall.png", np.full((300, 400, 3), 128, np.uint8))
     answer = service.filter_photo(wall, "run", "anime")
     assert answer.image is None
-    assert answer.message.startswith("No face found in this 400x300 photo")
+    assert answer.message.startswith("No face found in this 400x300 image. Try a photo")
     crop = save(tmp_path, "crop.png", skimage_data.astronaut()[80:140, 190:250])  # 60 px
     whole = service.filter_photo(crop, "run", "anime")
-    assert "small enough to be a face crop" in whole.message
+    assert whole.message.startswith("No face found in this 60x60 image; small enough to be")
     assert whole.image is not None and whole.image.shape == (32, 32, 3)
 
 

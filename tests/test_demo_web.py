@@ -10,6 +10,7 @@ tests/test_demo_web.py -k browser  takes the README's screenshot on a trained ru
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,6 +27,7 @@ import pytest
 from PIL import Image
 
 from conftest import tiny_photo_anime_run
+from facefilter.cli import main
 
 pytest.importorskip("dlib")
 skimage_data = pytest.importorskip("skimage.data")
@@ -33,6 +35,7 @@ pytest.importorskip("gradio")
 
 FACEFILTER = [sys.executable, "-c", "from facefilter.console import run; run()"]
 MAX_UPLOAD_MB = 1
+TINY_TRVAE = ["--channels", "8", "16", "--latent-dim", "8", "--mmd-dim", "16"]
 FACE_BOX = (170, 80, 270, 200)  # x0, y0, x1, y1: around the astronaut's face
 CHROMIUM_FLAGS = [  # as the machine's notes advise: no sandbox as root, no calls out
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -73,6 +76,10 @@ def server(tmp_path) -> Iterator[Server]:
     """A demo of its own per test (each one ends it its own way)."""
     root = tmp_path
     run = Path(os.environ.get("FACEFILTER_DEMO_RUN") or tiny_photo_anime_run(root / "run"))
+    trvae = root / "trvae"  # a second run, whose targets name their sources
+    assert main(["train", "trvae", "--data", "synth:photo,anime,cartoon?count=12", "--size", "32",
+                 "--batch-size", "6", "--max-steps", "1", "--num-workers", "0", "--no-progress",
+                 "--out", str(trvae), *TINY_TRVAE]) == 0  # fmt: skip
     astronaut = skimage_data.astronaut()
     photos = {"astronaut": root / "astronaut.png", "mirrored": root / "mirrored.png",
               "heavy": root / "heavy.png"}  # fmt: skip
@@ -82,7 +89,7 @@ def server(tmp_path) -> Iterator[Server]:
     Image.fromarray(noise).save(photos["heavy"])  # ~1.9 MB: over the 1 MB cap
     uploads, log = root / "gradio", root / "server.log"
     child = subprocess.Popen(
-        [*FACEFILTER, "demo", str(run), "--port", str(free_port()),
+        [*FACEFILTER, "demo", str(run), str(trvae), "--port", str(free_port()),
          "--max-upload-mb", str(MAX_UPLOAD_MB), "--queue-size", "8"],
         stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
         env={**os.environ, "GRADIO_TEMP_DIR": str(uploads)},
@@ -140,6 +147,23 @@ def test_browser_upload_pick_filter_and_download(server, tmp_path):
         face_filtered(pixels(saved), pixels(server.photos["astronaut"]))
         page.screenshot(path=os.environ.get("FACEFILTER_SCREENSHOT") or tmp_path / "page.png",
                         full_page=True)  # fmt: skip
+
+        page.locator("#run input").click()  # another run: its own targets
+        page.get_by_role("option", name="trvae").click()
+        page.locator("#target input").click()
+        options = page.locator("#target [role=option]").all()
+        offered = [option.inner_text().strip(" ✓\n") for option in options]
+        assert "photo → cartoon" in offered and "anime → photo" in offered and len(offered) == 6
+        page.get_by_role("option", name="photo → cartoon").click()
+        page.click("#filter")
+        sync_api.expect(page.locator("#message")).to_contain_text("filtered to photo → cartoon")
+
+        assert page.locator("#examples button").count() == 7  # the astronaut, 3 photo, 3 anime
+        page.locator("#examples button").nth(1).click()  # a synthetic photo
+        sync_api.expect(page.locator("#photo img")).to_have_attribute("src", re.compile("synth"))
+        page.click("#filter")
+        message = page.locator("#message")
+        sync_api.expect(message).to_contain_text(re.compile(r"in this (64|128|256)x\1 image"))
 
         page.set_input_files("#photo input[type=file]", server.photos["heavy"])
         sync_api.expect(page.get_by_text("exceed the maximum allowed size")).to_be_visible()

@@ -101,7 +101,7 @@ def build_page(service: DemoService, examples: list[Path]) -> Any:
                                   elem_id="result")  # fmt: skip
                 message = gr.Markdown(elem_id="message")
         if examples:
-            gr.Examples([[str(path)] for path in examples], [photo], label="Examples")
+            gr.Examples([[str(path)] for path in examples], [photo], elem_id="examples")
 
         def choose_run(name: str) -> Any:
             choices = service.targets(name)

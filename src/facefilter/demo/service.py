@@ -200,21 +200,22 @@ def filter_faces(
         return 0, photo.translate_whole(image, request)
     height, width = image.shape[:2]
     raise UserError(
-        f"No face found in this {width}x{height} photo. Try one where the face is upright, "
+        f"No face found in this {width}x{height} image. Try a photo where the face is upright, "
         "well lit and at least 80 pixels wide."
     )
 
 
 def describe(found: int, result: Translated, target: str, strength: float, seconds: float) -> str:
+    height, width = result.image.shape[:2]
+    where = f"in this {width}x{height} image"
     done = f"filtered to {target} at strength {strength:g} in {seconds:.2f} s"
     if found == 0:
-        return (f"No face found; the image is small enough to be a face crop, so all of it "
-                f"was {done}.")  # fmt: skip
+        return f"No face found {where}; small enough to be a face crop, all of it was {done}."
     if found == 1:
-        return f"1 face found and {done}."
+        return f"1 face found {where} and {done}."
     if len(result.faces) == 1:
-        return f"{found} faces found; the largest was {done}. Choose 'all' to filter every face."
-    return f"{found} faces found; all were {done}. Choose 'largest' to filter only one."
+        return f"{found} faces found {where}; the largest was {done}. Choose 'all' for every face."
+    return f"{found} faces found {where}; all were {done}. Choose 'largest' to filter only one."
 
 
 def outlined(photo: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
