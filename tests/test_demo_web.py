@@ -212,9 +212,12 @@ def test_sixteen_requests_four_at_a_time_are_answered_then_it_stops(server, tmp_
 
     ask("astronaut")  # warm: the first request builds the translator
     before = resident_megabytes(server.child.pid)
+    began = time.perf_counter()
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(ask, names))
     after = resident_megabytes(server.child.pid)
+    print(f"16 requests, 4 at a time: {time.perf_counter() - began:.1f} s; "
+          f"server memory {before:.0f} -> {after:.0f} MB")  # fmt: skip
     assert len(answers) == 16
     assert all(message.startswith("1 face found") for _, message in answers)
     results = {name: [pixels(image) for (image, _), n in zip(answers, names, strict=True)
