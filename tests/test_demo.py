@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from facefilter.demo.service import (
     run_names,
     write_examples,
 )
+from facefilter.errors import UserError
 from facefilter.inference import Filter
 from facefilter.models.targets import Direction, Target
 
@@ -205,6 +207,7 @@ def test_the_command_refuses_what_it_cannot_serve(run, tmp_path, capsys):
     assert "no config.json" in refused(str(tmp_path))
     assert refused(str(run), "--max-upload-mb", "0").endswith("--max-upload-mb 0.0 must be above 0")
     assert refused(str(run), "--port", "0").endswith("--port 0 must be between 1 and 65535")
+    assert "unknown face detector 'x'" in refused(str(run), "--detector", "x")
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = str(taken.getsockname()[1])
         message = refused(str(run), "--port", port)
@@ -215,3 +218,10 @@ def test_serving_anyone_but_this_machine_is_warned_of():
     assert Serving().warning() is None and Serving(host="localhost").warning() is None
     assert "--host 0.0.0.0 lets anyone" in str(Serving(host="0.0.0.0").warning())
     assert "public link" in str(Serving(share=True).warning())
+
+
+def test_an_editor_without_vectors_is_refused_with_the_command_that_makes_them(run, monkeypatch):
+    no_targets = SimpleNamespace(directions=[])  # what Filter.load gives for such a run
+    monkeypatch.setattr(Filter, "load", lambda *args, **kwargs: no_targets)
+    with pytest.raises(UserError, match=r"offers no targets yet: .*`facefilter vectors "):
+        DemoService([run])

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from facefilter.data.images import ImageError, load_image
 from facefilter.errors import UserError
-from facefilter.face import Detector, Face, create_detector
+from facefilter.face import Face, create_detector
 from facefilter.face.detect import DEFAULT_ROTATIONS
 from facefilter.inference import FaceOptions, Filter, PhotoFilter, Request, Translated
 from facefilter.models.targets import Direction
@@ -103,13 +103,13 @@ class DemoService:
         if not paths:
             raise UserError("give at least one run directory or export to serve")
         self.limits = limits
-        unique = {path.resolve(): path for path in reversed(paths)}  # the same run once
-        paths = [unique[path] for path in dict.fromkeys(path.resolve() for path in paths)]
-        detector = create_detector(engine.detector, model_path=engine.yunet_model,
-                                   rotations=DEFAULT_ROTATIONS)  # fmt: skip
+        unique: dict[Path, Path] = {}
+        for path in paths:  # the same run named twice is served once
+            unique.setdefault(path.resolve(), path)
+        paths = list(unique.values())
         self.runs: dict[str, LoadedRun] = {}
         for name, path in zip(run_names(paths), paths, strict=True):
-            self.runs[name] = load_run(name, path, engine, detector)
+            self.runs[name] = load_run(name, path, engine)
 
     def targets(self, run: str) -> list[str]:
         return list(self.runs[run].choices) if run in self.runs else []
@@ -144,7 +144,7 @@ class DemoService:
         image = open_upload(Path(upload), self.limits)
         request = Request((loaded.choices[target],), float(strength))
         started = time.perf_counter()
-        with loaded.lock:  # detectors and sessions are not shared between threads
+        with loaded.lock:  # a run's detector and sessions serve one request at a time
             found, result = filter_faces(loaded.photo, image, request, faces == "largest")
         seconds = time.perf_counter() - started
         photo = result.photos[0]
@@ -153,7 +153,10 @@ class DemoService:
         return Answer(photo, describe(found, result, target, strength, seconds))
 
 
-def load_run(name: str, path: Path, engine: Engine, detector: Detector) -> LoadedRun:
+def load_run(name: str, path: Path, engine: Engine) -> LoadedRun:
+    """The run's filter, and a detector of its own (so runs filter side by side)."""
+    detector = create_detector(engine.detector, model_path=engine.yunet_model,
+                               rotations=DEFAULT_ROTATIONS)  # fmt: skip
     flt = Filter.load(path, engine=engine.engine, device=engine.device)  # type: ignore[arg-type]
     choices = direction_labels(flt.directions)
     if not choices:
