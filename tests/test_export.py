@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY_CYCLEGAN
+from conftest import tiny_photo_anime_run
 from facefilter.cli import main
 
 pytest.importorskip("onnxruntime")
@@ -20,14 +20,7 @@ skimage_data = pytest.importorskip("skimage.data")
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("export")
-    code = main(
-        ["train", "cyclegan-lite", "--data-a", "synth:photo?count=8", "--data-b",
-         "synth:anime?count=8", "--size", "32", "--batch-size", "2", "--max-steps", "2",
-         "--num-workers", "0", "--no-progress", "--out", str(root / "run"), *TINY_CYCLEGAN]
-    )  # fmt: skip
-    assert code == 0
-    return root / "run"
+    return tiny_photo_anime_run(tmp_path_factory.mktemp("export") / "run", size=32)
 
 
 def test_export_folder_and_single_file(run, tmp_path, capsys):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY_CYCLEGAN
+from conftest import tiny_photo_anime_run
 from facefilter.cli import main
 from facefilter.data.framing import celeba_framing, framing_for_spec, synth_framing
 from facefilter.synth import render, sample_params
@@ -31,14 +31,7 @@ FAST = ["--upsample", "0"]  # the astronaut's face (~90 px) is found without ups
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     """A tiny cyclegan-lite trained for 2 steps on synthetic photo -> anime faces."""
-    root = tmp_path_factory.mktemp("pipeline")
-    code = main(
-        ["train", "cyclegan-lite", "--data-a", "synth:photo?count=8", "--data-b",
-         "synth:anime?count=8", "--size", str(SIZE), "--batch-size", "2", "--max-steps", "2",
-         "--num-workers", "0", "--no-progress", "--out", str(root / "run"), *TINY_CYCLEGAN]
-    )  # fmt: skip
-    assert code == 0
-    return root / "run"
+    return tiny_photo_anime_run(tmp_path_factory.mktemp("pipeline") / "run", size=SIZE)
 
 
 @pytest.fixture(scope="module")
