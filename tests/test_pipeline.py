@@ -17,7 +17,14 @@ from PIL import Image
 
 from conftest import tiny_photo_anime_run
 from facefilter.cli import main
-from facefilter.data.framing import celeba_framing, framing_for_spec, synth_framing
+from facefilter.data.framing import (
+    celeba_framing,
+    domain_framings,
+    framing_for_spec,
+    synth_framing,
+)
+from facefilter.face import align_face, create_detector
+from facefilter.inference import Filter, PhotoFilter, Request
 from facefilter.synth import render, sample_params
 
 pytest.importorskip("dlib")
@@ -62,6 +69,29 @@ def test_training_records_the_framing_apply_uses(run):
     assert 0.5 < framing["eye_height"] < 0.6 and 0.15 < framing["eye_distance"] < 0.22
     assert abs(celeba_framing()["eye_height"] - 0.51) < 0.01
     assert framing_for_spec("folder:somewhere") == {"eye_height": 0.4, "eye_distance": 0.24}
+
+
+def test_each_direction_aligns_faces_as_its_source_domain_was_framed(run, photos):
+    framings = json.loads((run / "config.json").read_text())["train"]["framings"]
+    assert framings == {"photo": synth_framing("photo"), "anime": synth_framing("anime")}
+    assert framings["anime"]["eye_height"] > framings["photo"]["eye_height"] + 0.02  # lower eyes
+    flt = Filter.load(run)
+    photo_filter = PhotoFilter(flt, create_detector("dlib", upsample=0))
+    image = pixels(photos["astronaut"])
+    faces = photo_filter.find_faces(image)
+    for source, target in (("photo", "anime"), ("anime", "photo")):
+        result = photo_filter.translate_faces(image, faces, Request((flt.resolve(target),)))
+        expected, _ = align_face(image, faces[0], flt.align_config(source))
+        assert np.array_equal(result.crops[0], expected), source
+    assert flt.align_config("anime").eye_height == framings["anime"]["eye_height"]
+    assert flt.align_config(None).eye_height == framings["photo"]["eye_height"]  # older runs
+
+
+def test_several_styles_of_one_synthetic_set_are_framed_each_as_drawn():
+    framings = domain_framings(["photo", "cartoon"], "synth:photo,cartoon?count=4", None, None)
+    assert framings == {"photo": synth_framing("photo"), "cartoon": synth_framing("cartoon")}
+    one = domain_framings(["a", "b"], "classes:somewhere", None, None)
+    assert one["a"] == one["b"] == framing_for_spec("classes:somewhere")
 
 
 def test_photo_is_pasted_back_whole(run, photos, tmp_path):

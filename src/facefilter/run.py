@@ -64,6 +64,12 @@ class RunConfig:
         framing = self.train.get("framing")
         return dict(framing) if framing else None
 
+    def framing_of(self, domain: str | None) -> dict[str, float] | None:
+        """How `domain`'s training crops were framed (runs before per-domain framings, and
+        directions from any face, have the one framing)."""
+        framings = self.train.get("framings") or {}
+        return dict(framings[domain]) if domain in framings else self.framing
+
     def model_config(self) -> ModelConfig:
         return config_from_dict(config_class(self.family), self.model, self.source)
 

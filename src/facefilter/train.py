@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from facefilter import checkpoint
 from facefilter.augment import center_batch, crop_batch, flip_batch, jitter_batch, step_seed
-from facefilter.data.framing import framing_for_spec
+from facefilter.data.framing import domain_framings, framing_for_spec
 from facefilter.data.loading import TrainingData, build_training_data
 from facefilter.errors import UserError
 from facefilter.models import config_class, create_family, family_class
@@ -240,7 +240,8 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
     (config.out / "samples").mkdir(parents=True, exist_ok=True)  # every rank, every node
     summary = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     # How the training faces are framed: `apply` aligns photos to the same framing.
-    summary["framing"] = framing_for_spec(config.data_a or config.data)
+    summary["framing"] = framing_for_spec(config.data_a or config.data)  # older readers
+    summary["framings"] = domain_framings(data.domains, config.data, config.data_a, config.data_b)
     summary["changes"] = change_log(resumed)
     log = RunLog(config.out, start, config.tensorboard) if accelerator.is_main_process else None
     try:

@@ -4,8 +4,9 @@ A model only works on crops framed like its training data. A framing is the pair
 (`eye_height`, `eye_distance`) of `facefilter.face.AlignConfig`, fractions of the crop
 side, recorded in each run's config.json at training time and read back by `apply`:
 
-- `synth:` faces: measured from the renderer's own geometry (eyes, nose, mouth of the
-  `photo` look, posed as the renderer poses them), averaged over many faces;
+- `synth:` faces: measured from the renderer's own geometry (eyes, nose, mouth of each
+  style's look, posed as the renderer poses them), averaged over many faces: anime
+  eyes sit lower and closer than a photo's, so each style has its own framing;
 - `celeba:` aligned crops: CelebA's 178x218 alignment template, centre-cropped square
   as the loader does (short side, centred: rows 20..198);
 - `folder:`, `unpaired:`, `classes:`: the framing `facefilter data crop` writes, so
@@ -17,7 +18,8 @@ squares) the data set's mean 5 landmarks in the unit square.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,7 @@ CELEBA_ALIGNED_POINTS = np.array(
 CELEBA_ALIGNED_SIZE = (178, 218)  # width, height
 CROP_FRAMING = {"eye_height": AlignConfig.eye_height, "eye_distance": AlignConfig.eye_distance}
 SYNTH_MEASURED_FACES = 1024  # enough for the mean to settle to 1e-3
-SYNTH_LOOK = "photo"  # real photos are what gets aligned, so frame like the photo style
+SYNTH_LOOK = "photo"  # a synth: spec of several styles is framed as its first, or as photos
 
 
 def fit_framing(unit_points: np.ndarray) -> dict[str, float]:
@@ -64,13 +66,13 @@ def celeba_framing() -> dict[str, float]:
     return fit_framing(unit)
 
 
-@lru_cache(maxsize=1)
-def synth_framing() -> dict[str, float]:
-    """The mean landmarks of the built-in synthetic faces, measured from their geometry."""
+@cache
+def synth_framing(style: str = SYNTH_LOOK) -> dict[str, float]:
+    """The mean landmarks of the built-in synthetic faces of `style`, from their geometry."""
     from facefilter.synth import LOOKS, geometry, sample_params
 
     params = sample_params(SYNTH_MEASURED_FACES, seed=0)
-    g = geometry(params, LOOKS[SYNTH_LOOK])
+    g = geometry(params, LOOKS[style if style in LOOKS else SYNTH_LOOK])
     flat = {name: getattr(g, name).reshape(-1) for name in ("eye_x", "eye_y", "nose_y")}
     mouth_y, mouth_w = g.mouth_y.reshape(-1), g.mouth_w.reshape(-1)
     zero = torch.zeros_like(mouth_y)
@@ -104,10 +106,25 @@ def framing_for_spec(spec: str | None) -> dict[str, float]:
 
     source = parse_spec(spec)
     if source.kind == "synth":
-        return synth_framing()
+        return synth_framing(source.path.split(",")[0])
     if source.kind == "celeba":
         return celeba_framing()
     return recorded_framing(Path(source.path).expanduser()) or dict(CROP_FRAMING)
+
+
+def domain_framings(
+    domains: Sequence[str], data: str | None, data_a: str | None, data_b: str | None
+) -> dict[str, dict[str, float]]:
+    """Each domain's framing, so `apply` aligns a face as its source domain was framed
+    (B -> A aligns like the B data): the two sets of a two-domain run, each style of a
+    synthetic set of several, else the one set's framing for every domain."""
+    if data_a is not None and data_b is not None and len(domains) == 2:
+        return {domains[0]: framing_for_spec(data_a), domains[1]: framing_for_spec(data_b)}
+    from facefilter.data.spec import parse_spec
+
+    styles = parse_spec(data).path.split(",") if data and data.startswith("synth:") else []
+    return {domain: synth_framing(domain) if domain in styles else framing_for_spec(data)
+            for domain in domains}  # fmt: skip
 
 
 def align_config(

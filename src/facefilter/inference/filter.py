@@ -167,9 +167,10 @@ class Filter:
         """One direction that applies every edit together (`--edit +Smiling=1.5 --edit -Bangs`)."""
         return combine([self.resolve(edit) for edit in edits])
 
-    def align_config(self, **override: float | None) -> AlignConfig:
-        """The framing the model was trained on, with any `override` (margin, eye_height, ...)."""
-        framing = dict(self.config.framing or {})
+    def align_config(self, source: str | None = None, **override: float | None) -> AlignConfig:
+        """The framing the model was trained on for faces of `source` (its domain's; None:
+        the run's), with any `override` (margin, eye_height, ...)."""
+        framing = dict(self.config.framing_of(source) or {})
         for key in ("eye_height", "eye_distance"):
             if override.get(key) is not None:
                 framing[key] = float(override[key])  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from facefilter.errors import UserError
-from facefilter.face import Detector, Face, align_face, paste_back
+from facefilter.face import AlignConfig, Detector, Face, align_face, paste_back
 from facefilter.face.images import as_rgb_uint8
 from facefilter.inference.filter import Filter
 from facefilter.models.targets import Direction
@@ -91,8 +91,12 @@ class PhotoFilter:
             raise UserError(f"--detect {options.detect} needs a face detector")
         self.filter = filter
         self.size = filter.size
-        self.align = filter.align_config(margin=options.margin, eye_height=options.eye_height,
-                                         eye_distance=options.eye_distance)  # fmt: skip
+        self.overrides: dict[str, float | None] = {
+            "margin": options.margin, "eye_height": options.eye_height,
+            "eye_distance": options.eye_distance,
+        }  # fmt: skip
+        self.align = filter.align_config(None, **self.overrides)  # faces of no named domain
+        self.aligns: dict[str | None, AlignConfig] = {None: self.align}
         self.detector = detector
         self.options = options
 
@@ -140,16 +144,29 @@ class PhotoFilter:
         height, width = image.shape[:2]
         raise NoFaceError(f"{name}: no face found in this {width}x{height} image")
 
+    def align_for(self, source: str | None) -> AlignConfig:
+        """How faces of `source` are aligned: as that domain's training crops were framed."""
+        if source not in self.aligns:
+            self.aligns[source] = self.filter.align_config(source, **self.overrides)
+        return self.aligns[source]
+
     def translate_faces(
         self, image: np.ndarray, faces: Sequence[Face], request: Request
     ) -> Translated:
         """Translate given faces (detected here, or tracked across video frames)."""
-        aligned = [align_face(image, face, self.align) for face in faces]
-        crops = [crop for crop, _ in aligned]
-        outputs = [self.filter.translate_crops(crops, d, request.strength)
-                   for d in request.directions]  # fmt: skip
+        by_source: dict[str | None, list[tuple[np.ndarray, np.ndarray]]] = {}
+        for direction in request.directions:  # one alignment per source domain
+            if direction.source not in by_source:
+                align = self.align_for(direction.source)
+                by_source[direction.source] = [align_face(image, face, align) for face in faces]
+        outputs = []
+        for direction in request.directions:
+            crops = [crop for crop, _ in by_source[direction.source]]
+            outputs.append(self.filter.translate_crops(crops, direction, request.strength))
+        crops = [crop for crop, _ in by_source[request.directions[0].source]]
         photos = []
-        for translated in outputs:
+        for direction, translated in zip(request.directions, outputs, strict=True):
+            aligned = by_source[direction.source]
             photo = as_rgb_uint8(image).copy()  # one copy per target; faces blend into it
             for result, (crop, matrix) in zip(translated, aligned, strict=True):
                 paste_back(
