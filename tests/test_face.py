@@ -127,6 +127,18 @@ def test_rolled_and_sideways_faces(astronaut, detector, upright_face, angle) -> 
     assert np.linalg.norm(box_centre(faces[0]) - moved(FACE_CENTRE[None], matrix)[0]) < 15
 
 
+def test_an_upright_face_and_a_rolled_one_are_both_found(astronaut, detector) -> None:
+    rolled = np.ascontiguousarray(np.rot90(astronaut))  # her face sideways
+    collage = np.concatenate([astronaut, rolled], axis=1)  # (512, 1024, 3)
+    faces = sorted(detector.detect(collage), key=lambda f: f.box[0])
+    assert len(faces) == 2  # each once: the upright face, found again rotated, is merged
+    assert np.linalg.norm(box_centre(faces[0]) - FACE_CENTRE) < 12
+    x, y = FACE_CENTRE  # np.rot90 turns (x, y) into (y, 511 - x)
+    assert np.linalg.norm(box_centre(faces[1]) - [512 + y, 511 - x]) < 15
+    eyes = faces[1].landmarks[:2]
+    assert abs(eyes[0, 0] - eyes[1, 0]) < 10 < abs(eyes[0, 1] - eyes[1, 1])  # one above the other
+
+
 @pytest.mark.parametrize("channels", [None, 1])
 def test_grayscale_input(astronaut, detector, channels) -> None:
     gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)  # (H, W)
@@ -369,7 +381,7 @@ def test_yunet_rows_keep_image_left_first_and_scale_back(monkeypatch, tmp_path) 
     model.write_bytes(b"stand-in")
     image = np.zeros((2400, 3200, 3), np.uint8)
     image[:, :, 0] = 255  # pure red
-    [face] = create_detector("yunet", model_path=model).detect(image)
+    [face] = create_detector("yunet", model_path=model, rotations=()).detect(image)
     assert seen == {"size": (1600, 1200), "first_pixel": [0, 0, 255]}  # downscaled, BGR
     # Detected at half size: everything comes back doubled (pixel centres: 2x + 0.5).
     np.testing.assert_allclose(face.landmarks, face_from_yunet(row).landmarks * 2 + 0.5)

@@ -9,10 +9,12 @@ Backends (`create_detector(name)`):
 
 Every backend runs behind the same wrapper, which (1) accepts gray or RGBA uint8 input,
 (2) detects on a copy whose long side is at most `max_side` pixels, so a 12000x9000 photo
-costs about what a 1600x1200 one does, and (3) when nothing is found upright, retries on
+costs about what a 1600x1200 one does, and (3) also searches
 the image rotated by each angle in `rotations` (roll: HOG only finds faces within about
-+-15 degrees of upright). Each retry is one more full detector pass, so a photo with no
-face costs 1 + len(rotations) passes; pass `rotations=()` to skip them.
++-15 degrees of upright). Every photo gets all 1 + len(rotations) passes, since one
+upright face says nothing about the others; the rotated ones run on a copy of at most
+ROLL_MAX_SIDE pixels, and a face found at two angles is kept once. Video passes
+`rotations=()` to skip them.
 """
 
 from __future__ import annotations
@@ -25,14 +27,21 @@ from typing import Any
 import numpy as np
 
 from facefilter.errors import UserError
-from facefilter.face.geometry import affine_scale, apply_affine, invert_affine, shrink
+from facefilter.face.geometry import (
+    affine_scale,
+    apply_affine,
+    compose_affine,
+    invert_affine,
+    shrink,
+)
 from facefilter.face.images import as_rgb_uint8, check_image, import_cv2
 from facefilter.face.template import MOUTH_DROP, MOUTH_WIDTH, unit_template
 from facefilter.face.types import Detector, Face, FacePass
 
 DETECTOR_NAMES = ("auto", "dlib", "yunet", "center")
 DEFAULT_MAX_SIDE = 1600  # long side of the copy detection runs on
-DEFAULT_ROTATIONS = (-30.0, 30.0, 90.0, -90.0, 180.0)  # degrees, tried in turn if none upright
+DEFAULT_ROTATIONS = (-30.0, 30.0, 90.0, -90.0, 180.0)  # degrees, searched after upright
+ROLL_MAX_SIDE = 800  # rotated passes search at most this size: 5 more passes stay cheap
 YUNET_SOURCE = (
     "download face_detection_yunet_2023mar.onnx from the OpenCV model zoo "
     "(github.com/opencv/opencv_zoo, models/face_detection_yunet)"
@@ -70,20 +79,32 @@ class RobustDetector:
         return [map_face(f, to_image, _box_size(f, scale)) for f in faces]
 
     def detect_any_roll(self, image: np.ndarray) -> list[Face]:
-        """Upright first; else the first rotation that finds any face, mapped back."""
+        """Upright, then at every rotation (a group photo may hold an upright face and a
+        rolled one), mapped back; a face found again at another angle is kept once, as
+        first found. Rotated passes search a copy of at most ROLL_MAX_SIDE pixels."""
         faces = self.face_pass(image)
+        if not self.rotations:
+            return faces
+        small, to_image = downscale(image, ROLL_MAX_SIDE)
+        scale = affine_scale(to_image)
         for angle in self.rotations:
-            if faces:
-                break
-            rotated, to_rotated = rotate_expanded(image, angle)
+            rotated, to_rotated = rotate_expanded(small, angle)
             quarter_turn = abs(np.sin(np.radians(angle))) > abs(np.cos(np.radians(angle)))
-            back = invert_affine(to_rotated)
-            faces = []
+            back = compose_affine(to_image, invert_affine(to_rotated))
             for face in self.face_pass(rotated):
-                width, height = _box_size(face, 1.0)
-                size = (height, width) if quarter_turn else (width, height)
-                faces.append(map_face(face, back, size))
+                width, height = _box_size(face, scale)
+                found = map_face(face, back, (height, width) if quarter_turn else (width, height))
+                if not any(same_face(found, kept) for kept in faces):
+                    faces.append(found)
         return faces
+
+
+def same_face(a: Face, b: Face) -> bool:
+    """Whether two detections are one face: eye midpoints closer than half an eye distance."""
+    middle_a, middle_b = a.landmarks[:2].mean(0), b.landmarks[:2].mean(0)
+    eyes = max(np.linalg.norm(a.landmarks[1] - a.landmarks[0]),
+               np.linalg.norm(b.landmarks[1] - b.landmarks[0]))  # fmt: skip
+    return bool(np.linalg.norm(middle_a - middle_b) < 0.5 * eyes)
 
 
 def _box_size(face: Face, scale: float) -> tuple[float, float]:
