@@ -26,8 +26,8 @@ from facefilter.face import (  # noqa: E402
     Face,
     align_face,
     create_detector,
+    crop_mask,
     estimate_similarity,
-    feather_mask,
     invert_affine,
     paste_back,
     template_landmarks,
@@ -305,7 +305,7 @@ def test_feathered_edge_has_no_seam() -> None:
     assert steepest_step(0.0) > 200  # a hard edge jumps
     # Feathered: the edge ramps over 0.1 * 64 crop px = 8 photo px (smoothstep: <= 1.5x).
     assert steepest_step(0.1) < 64
-    mask = feather_mask(128, 128, 0.1)
+    mask = crop_mask(128, 128, 0.1)
     assert mask[64, 64] == 1 and mask[0].max() == 0 and mask[:, -1].max() == 0
 
 

@@ -58,10 +58,21 @@ def test_masks_are_soft_nonempty_and_inside_the_image(faces, style):
         assert mask.min() >= 0 and mask.max() <= 1, name
         assert (_area(mask) > 4).all(), f"{name}: some face has an empty mask"
         border = torch.cat([mask[..., 0, :], mask[..., -1, :], mask[..., 0], mask[..., -1]], -1)
+        if name == "head":  # long hair falls to the bottom edge; the top stays clear
+            border = mask[..., 0, :]
         assert border.max() == 0, f"{name}: reaches the image edge"
     again = region_masks(faces.rows(slice(2, 4)), style, SIZE, MASK_REGIONS)
     for name in MASK_REGIONS:  # deterministic and independent of the batch
         assert torch.equal(again[name], masks[name][2:4])
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_the_head_holds_the_face_and_the_hair(faces, style):
+    masks = region_masks(faces, style, SIZE, ("head", "face"))
+    head, face = masks["head"], masks["face"]
+    assert (head >= face - 1e-6).all()  # the face is inside the head
+    assert (_area(head) > 1.05 * _area(face)).all()  # and hair round it (bald: a little)
+    assert _area(head).mean() > 1.3 * _area(face).mean()
 
 
 def test_anime_eyes_are_bigger_than_photo_eyes(faces):

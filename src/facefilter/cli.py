@@ -109,7 +109,9 @@ class Apply:
     margin: float | None = None  # extra border around the face, fraction of the crop
     eye_height: float | None = None  # override the run's framing: eye line from the top
     eye_distance: float | None = None  # override the run's framing: eyes apart
-    feather: float = 0.1  # width of the blend at the crop edge (fraction)
+    feather: float = 0.1  # width of the blend at the mask's edge (fraction of the crop)
+    mask: Literal["head", "ellipse", "crop"] = "head"  # pasted back: face+hair, ellipse, all
+    debug_overlay: bool = False  # draw each face's box, landmarks and mask outline
     detect_every: int = 1  # videos and webcam: frames between face detections
     webcam: bool = False  # show the filtered camera live in a window (Esc or q quits)
     camera: int = 0  # which camera for --webcam
@@ -206,7 +208,8 @@ def build_photo_filter(command: Apply, flt: Any, video: bool) -> Any:
             rotations=() if video else DEFAULT_ROTATIONS,  # retries cost too much per frame
         )
     options = FaceOptions(
-        detect=command.detect, faces=command.faces, feather=command.feather,
+        detect=command.detect, faces=command.faces, feather=command.feather, mask=command.mask,
+        debug_overlay=command.debug_overlay,
         margin=command.margin, eye_height=command.eye_height, eye_distance=command.eye_distance,
     )  # fmt: skip
     return PhotoFilter(flt, detector, options)

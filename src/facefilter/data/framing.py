@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,9 +70,17 @@ def celeba_framing() -> dict[str, float]:
 @cache
 def synth_framing(style: str = SYNTH_LOOK) -> dict[str, float]:
     """The mean landmarks of the built-in synthetic faces of `style`, from their geometry."""
-    from facefilter.synth import LOOKS, geometry, sample_params
+    from facefilter.synth import sample_params
 
-    params = sample_params(SYNTH_MEASURED_FACES, seed=0)
+    unit = synth_landmarks(sample_params(SYNTH_MEASURED_FACES, seed=0), style)
+    return fit_framing(unit.mean(0).double().numpy())
+
+
+def synth_landmarks(params: Any, style: str = SYNTH_LOOK) -> torch.Tensor:
+    """The 5 landmarks of each synthetic face of `params` drawn in `style`, in the unit
+    square of its image, as `Face.landmarks` orders them. (N, 5, 2)"""
+    from facefilter.synth import LOOKS, geometry
+
     g = geometry(params, LOOKS[style if style in LOOKS else SYNTH_LOOK])
     flat = {name: getattr(g, name).reshape(-1) for name in ("eye_x", "eye_y", "nose_y")}
     mouth_y, mouth_w = g.mouth_y.reshape(-1), g.mouth_w.reshape(-1)
@@ -93,8 +102,7 @@ def synth_framing(style: str = SYNTH_LOOK) -> dict[str, float]:
     scale = params.scale[:, None]
     px = params.centre[:, :1] + scale * (qx * cos - qy * sin)
     py = params.centre[:, 1:] + scale * (qx * sin + qy * cos)
-    unit = (torch.stack([px, py], -1) + 1) / 2  # (N, 5, 2) in the unit square
-    return fit_framing(unit.mean(0).double().numpy())
+    return (torch.stack([px, py], -1) + 1) / 2
 
 
 def framing_for_spec(spec: str | None) -> dict[str, float]:

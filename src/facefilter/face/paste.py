@@ -1,9 +1,10 @@
 """Paste a (transformed) face crop back into the photo it came from, without a seam.
 
 The crop is warped back with the inverse of the alignment matrix and blended through
-a soft rounded-square mask drawn in crop space, so the blend follows the face however
-it was rotated. Pixels where the warped mask is 0 are never written: outside the
-mask's support the photo stays bit-identical, and several faces paste one after another.
+a soft mask drawn in crop space (`face.masks`: the head, or the whole crop), so the
+blend follows the face however it was rotated. Pixels where the warped mask is 0 are
+never written: outside the mask's support the photo stays bit-identical, and several
+faces paste one after another.
 """
 
 from __future__ import annotations
@@ -22,35 +23,15 @@ from facefilter.face.geometry import (
     shrink,
 )
 from facefilter.face.images import as_rgb_uint8, import_cv2
+from facefilter.face.masks import crop_mask
 
-MASK_ROUNDNESS = 4.0  # superellipse exponent: 2 is an ellipse, larger is squarer
 FLOAT_CROP_RANGE = 1.01  # float crops follow the project's [-1, 1] convention
 
 
-def feather_mask(height: int, width: int, feather: float = 0.1) -> np.ndarray:
-    """Rounded-square blend mask in crop space, 1 inside, 0 on the outer pixels. (H, W) float32
-
-    The edge falls from 1 to 0 over `feather` of the half-size along a smoothstep, which
-    is as soft as a blur but stays exactly 0 outside, so nothing past the crop is touched.
-    """
-    if not 0.0 <= feather <= 0.5:
-        raise UserError(f"feather={feather} must lie in [0, 0.5] (fraction of the crop)")
-    ys = (np.arange(height) + 0.5) / height * 2 - 1  # pixel centres in (-1, 1)
-    xs = (np.arange(width) + 0.5) / width * 2 - 1
-    radius = (np.abs(ys[:, None]) ** MASK_ROUNDNESS + np.abs(xs[None, :]) ** MASK_ROUNDNESS) ** (
-        1 / MASK_ROUNDNESS
-    )  # (H, W): 1 on the inscribed superellipse
-    outer = 1 - 2.0 / min(height, width)  # the outermost pixel ring stays 0
-    if feather == 0:
-        return (radius < outer).astype(np.float32)
-    t = np.clip((outer - radius) / feather, 0, 1)
-    return (t * t * (3 - 2 * t)).astype(np.float32)
-
-
 @lru_cache(maxsize=8)
-def _cached_mask(height: int, width: int, feather: float) -> np.ndarray:
-    """Video pastes the same mask every frame; build it once. Read-only. (H, W)"""
-    mask = feather_mask(height, width, feather)
+def _cached_crop_mask(height: int, width: int, feather: float) -> np.ndarray:
+    """The whole crop's rounded square, built once (video pastes it every frame). Read-only."""
+    mask = crop_mask(height, width, feather)
     mask.flags.writeable = False
     return mask
 
@@ -82,6 +63,7 @@ def paste_back(
     color_match: bool = False,
     in_place: bool = False,
     base: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """Blend `crop` into a copy of `image` where `align_face` took it from. (H, W, 3) uint8
 
@@ -94,6 +76,8 @@ def paste_back(
     base: the aligned crop the model was given; with it, only the change (crop - base) is
     warped back and added, so the photo keeps its own resolution and detail wherever the
     model changed nothing (for filters whose output is their input plus a change).
+    mask: (S, S) float in [0, 1], where the crop is blended in (`face.masks`: the head);
+    None: the whole crop's rounded square, its edge `feather` wide.
     """
     cv2 = import_cv2()
     if in_place and not (image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
@@ -102,7 +86,10 @@ def paste_back(
     crop_pixels = crop_to_pixels(crop)  # (S, S, 3) float32 0..255
     if base is not None:  # the change alone, -255..255
         crop_pixels = crop_pixels - crop_to_pixels(base)
-    mask = _cached_mask(crop_pixels.shape[0], crop_pixels.shape[1], feather)  # (S, S)
+    if mask is None:
+        mask = _cached_crop_mask(crop_pixels.shape[0], crop_pixels.shape[1], feather)
+    elif mask.shape != crop_pixels.shape[:2]:
+        raise ValueError(f"mask {mask.shape} does not fit the crop {crop_pixels.shape[:2]}")
     to_image = invert_affine(matrix)
     bounds = _footprint(to_image, crop_pixels.shape[:2], result.shape[:2])
     if bounds is None:

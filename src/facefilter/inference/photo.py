@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from PIL import Image
 
 from facefilter.errors import UserError
-from facefilter.face import AlignConfig, Detector, Face, align_face, paste_back
+from facefilter.face import AlignConfig, Detector, Face, align_face, blend_mask, paste_back
 from facefilter.face.images import as_rgb_uint8
+from facefilter.face.masks import MASKS, MaskName, check_feather
+from facefilter.face.overlay import draw_overlay
 from facefilter.inference.filter import Filter
 from facefilter.models.targets import Direction
 from facefilter.sizes import ImageSize
@@ -56,6 +58,8 @@ class FaceOptions:
     detect: DetectMode = "auto"
     faces: FacesMode = "all"
     feather: float = 0.1  # width of the paste-back blend, fraction of the crop
+    mask: MaskName = "head"  # what of the filtered crop is pasted: head, ellipse or crop
+    debug_overlay: bool = False  # draw boxes, landmarks and mask outlines on the output
     color_match: bool = False  # match the crop's colours to the photo's (off: filters recolour)
     margin: float | None = None  # override the run's framing: extra border, fraction of the crop
     eye_height: float | None = None  # override the run's framing: eye line from the top
@@ -77,6 +81,7 @@ class Translated:
     outputs: list[list[np.ndarray]]
     faces: list[Face]
     whole: bool
+    matrices: list[np.ndarray] = field(default_factory=list)  # per face: image -> crop (2, 3)
 
 
 class PhotoFilter:
@@ -87,6 +92,9 @@ class PhotoFilter:
     ) -> None:
         if options.detect not in ("auto", "always", "never"):
             raise UserError(f"--detect {options.detect!r}: choose auto, always or never")
+        if options.mask not in MASKS:
+            raise UserError(f"--mask {options.mask!r}: choose {', '.join(MASKS)}")
+        check_feather(options.feather)
         if options.detect != "never" and detector is None:
             raise UserError(f"--detect {options.detect} needs a face detector")
         self.filter = filter
@@ -167,15 +175,19 @@ class PhotoFilter:
         photos = []
         for direction, translated in zip(request.directions, outputs, strict=True):
             aligned = by_source[direction.source]
+            mask = blend_mask(self.options.mask, self.align_for(direction.source),
+                              self.options.feather)  # fmt: skip
             photo = as_rgb_uint8(image).copy()  # one copy per target; faces blend into it
             for result, (crop, matrix) in zip(translated, aligned, strict=True):
                 paste_back(
-                    photo, result, matrix, feather=self.options.feather,
-                    color_match=self.options.color_match, in_place=True,
-                    base=crop if self.filter.adds_changes else None,
+                    photo, result, matrix, mask=mask, color_match=self.options.color_match,
+                    in_place=True, base=crop if self.filter.adds_changes else None,
                 )  # fmt: skip
+            if self.options.debug_overlay:
+                photo = draw_overlay(photo, faces, [m for _, m in aligned], mask)
             photos.append(photo)
-        return Translated(image, photos, crops, outputs, list(faces), whole=False)
+        matrices = [matrix for _, matrix in by_source[request.directions[0].source]]
+        return Translated(image, photos, crops, outputs, list(faces), False, matrices)
 
     def translate_whole(self, image: np.ndarray, request: Request) -> Translated:
         crop = square_crop(Image.fromarray(as_rgb_uint8(image)), self.size)

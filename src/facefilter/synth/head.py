@@ -84,20 +84,26 @@ def draw_body(canvas: Canvas, g: Geometry, pal: Palette, look: Look, params: Fac
         _outline(region, neck, look, pal.line)
 
 
-def _draw_hair_back(
-    region: Region, g: Geometry, pal: Palette, look: Look, params: FaceParams
-) -> None:
+def hair_back_sdf(region: Region, g: Geometry, wave: Tensor | float = 0.0) -> Tensor:
+    """The hair behind the head: the cap over the skull and the fall down the sides to
+    `hair_bottom` (men's ends at the ears); a bald head keeps a horseshoe low on the
+    skull. `wave`: the fall's wavy edge. (N, h, w), negative inside"""
     cap = _hair_cap(region, g, 1.0)
     half = g.width + g.hair_volume + 0.03
     top = g.cy
     fall = box(
         region.x, region.y - (top + g.hair_bottom) / 2, half, (g.hair_bottom - top) / 2, 0.09
     )
-    wave = 0.018 * col(params.hair_wave) * torch.sin(region.y * 30.0)  # (N, h, 1)
-    hair = intersect(union(cap, fall + wave), region.y - g.hair_bottom)  # men: ends at the ears
-    # a bald head keeps a horseshoe of hair at the sides, low on the skull
+    hair = intersect(union(cap, fall + wave), region.y - g.hair_bottom)
     bald = g.has("Bald")
-    hair = intersect(hair, bald * (g.cy - 0.12 - region.y) - (1.0 - bald))
+    return intersect(hair, bald * (g.cy - 0.12 - region.y) - (1.0 - bald))
+
+
+def _draw_hair_back(
+    region: Region, g: Geometry, pal: Palette, look: Look, params: FaceParams
+) -> None:
+    wave = 0.018 * col(params.hair_wave) * torch.sin(region.y * 30.0)  # (N, h, 1)
+    hair = hair_back_sdf(region, g, wave)
     colour = pal.hair_shadow if look.cel else pal.hair * 0.8
     region.fill(hair, _strands(colour, region, params, look))
     _outline(region, hair, look, pal.hair * 0.4)

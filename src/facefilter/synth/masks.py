@@ -10,7 +10,9 @@ each region is in a face drawn in a given style, so a benchmark can score it alo
   down round the chin (the jaw edge against the neck or backdrop);
 - ``"face"``: the face shape (the skin egg, without ears; hair and hats drawn over it
   are not cut out);
-- ``"mouth"``: the lips and an open smile, grown by `FEATURE_MARGIN`.
+- ``"mouth"``: the lips and an open smile, grown by `FEATURE_MARGIN`;
+- ``"head"``: the face and the hair behind it (cap and fall, as drawn, without the
+  fall's wave): what a filter's output should replace in a photo, and no more.
 
 Alignment comes from reusing the renderer rather than redrawing it: `geometry` for the
 per-style lengths, `head.face_sdf` for the outline, and `render._pose_grid` (private, but
@@ -28,13 +30,13 @@ from torch import Tensor
 
 from facefilter.errors import UserError
 from facefilter.synth.dataset import SynthFaces
-from facefilter.synth.head import face_sdf
+from facefilter.synth.head import face_sdf, hair_back_sdf
 from facefilter.synth.params import FaceParams, sample_params_at
 from facefilter.synth.render import _pose_grid, check_style_and_size
-from facefilter.synth.shapes import Region, box, col, ellipse, intersect
+from facefilter.synth.shapes import Region, box, col, ellipse, intersect, union
 from facefilter.synth.styles import LOOKS, Geometry, Look, geometry
 
-MASK_REGIONS: tuple[str, ...] = ("eyes", "chin", "face", "mouth")
+MASK_REGIONS: tuple[str, ...] = ("eyes", "chin", "face", "mouth", "head")
 # Canonical units (the face is ~0.67 wide; one image pixel is ~0.011 at 128 px).
 FEATURE_MARGIN = 0.025  # > half the heaviest lash line (anime, women: 0.018), plus a pixel
 CHIN_BAND = 0.05  # half-width of the jaw band: ~4 px either side of the outline at 128 px
@@ -105,11 +107,16 @@ def _mouth(plane: Region, g: Geometry, pixel: Tensor) -> Tensor:
     return box(plane.x, dy, half_width, (bottom - top) / 2) - FEATURE_MARGIN
 
 
+def _head(plane: Region, g: Geometry, pixel: Tensor) -> Tensor:
+    return union(_face_distance(plane, g, pixel), hair_back_sdf(plane, g))
+
+
 _SHAPES: dict[str, Callable[[Region, Geometry, Tensor], Tensor]] = {
     "eyes": _eyes,
     "chin": _chin,
     "face": _face_distance,
     "mouth": _mouth,
+    "head": _head,
 }
 assert tuple(_SHAPES) == MASK_REGIONS
 

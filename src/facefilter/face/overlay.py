@@ -1,0 +1,40 @@
+"""What the pipeline saw, drawn on its output (`--debug-overlay`): each face's box, its
+five landmarks and the outline of the mask it was blended through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from facefilter.face.geometry import invert_affine
+from facefilter.face.images import import_cv2
+from facefilter.face.types import Face
+
+BOX = (0, 255, 0)  # RGB
+LANDMARKS = (255, 0, 0)
+MASK_OUTLINE = (255, 255, 0)
+
+
+def draw_overlay(
+    photo: np.ndarray, faces: Sequence[Face], matrices: Sequence[np.ndarray],
+    mask: np.ndarray | None,
+) -> np.ndarray:  # fmt: skip
+    """A copy of `photo` (H, W, 3) uint8 with every face's box and landmarks, and where
+    `mask` (crop space, as pasted through each face's image->crop `matrices`) is half on."""
+    cv2 = import_cv2()
+    shown = np.ascontiguousarray(photo).copy()
+    height, width = shown.shape[:2]
+    thickness = max(1, round(max(height, width) / 400))
+    for face, matrix in zip(faces, matrices, strict=True):
+        if mask is not None:
+            warped = cv2.warpAffine(mask, invert_affine(matrix), (width, height),
+                                    flags=cv2.INTER_LINEAR, borderValue=0)  # fmt: skip
+            outline, _ = cv2.findContours((warped > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                          cv2.CHAIN_APPROX_SIMPLE)  # fmt: skip
+            cv2.drawContours(shown, outline, -1, MASK_OUTLINE, thickness)
+        x0, y0, x1, y1 = (round(v) for v in face.box)
+        cv2.rectangle(shown, (x0, y0), (x1, y1), BOX, thickness)
+        for x, y in face.landmarks:
+            cv2.circle(shown, (round(x), round(y)), 2 * thickness, LANDMARKS, -1)
+    return shown

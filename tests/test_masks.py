@@ -1,0 +1,122 @@
+"""Paste-back masks: the head, not the square. Scored against the renderer's true heads
+on synthetic faces, and by the area a filter changes in a real group photo (the
+astronaut six times, through the real `apply`). benchmarks/mask_quality.py prints the
+same measures at full size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import tiny_photo_anime_run
+from facefilter.cli import main
+from facefilter.data.framing import align_config, synth_framing, synth_landmarks
+from facefilter.errors import UserError
+from facefilter.face import (
+    MASKS,
+    AlignConfig,
+    blend_mask,
+    crop_mask,
+    estimate_similarity,
+    head_mask,
+    invert_affine,
+    template_landmarks,
+)
+from facefilter.synth import sample_params
+from facefilter.synth.masks import region_masks
+
+cv2 = pytest.importorskip("cv2")
+pytest.importorskip("dlib")
+skimage_data = pytest.importorskip("skimage.data")
+
+SIZE = 64
+
+
+def test_the_head_mask_is_an_egg_round_the_eyes_and_zero_at_the_rim():
+    align = AlignConfig(size=128, **synth_framing())
+    mask = head_mask(align, 0.1)
+    eyes = template_landmarks(align)[:2]
+    x, y = np.round(eyes.mean(0)).astype(int)
+    assert mask[y, x] == 1 and mask[y + 28, x] == 1 and mask[y - 30, x] == 1  # eyes, mouth, hair
+    assert mask[0].max() == mask[-1].max() == mask[:, 0].max() == mask[:, -1].max() == 0
+    assert mask[y, 5] == 0 and mask[y, -5] == 0  # the background beside the head
+    assert 0.2 < mask.mean() < 0.5 * crop_mask(128, 128).mean() + 0.2
+    assert not blend_mask("head", align, 0.1).flags.writeable  # cached for video: read-only
+    with pytest.raises(UserError, match="--mask 'square': choose head, crop, ellipse"):
+        blend_mask("square", align, 0.1)
+
+
+def synthetic_iou(name: str, style: str, count: int = 12) -> float:
+    params = sample_params(count, seed=3)
+    heads = region_masks(params, style, SIZE, ("head",))["head"][:, 0].numpy() > 0.5
+    points = synth_landmarks(params, style).numpy() * SIZE - 0.5
+    align = align_config(synth_framing(style), SIZE)
+    mask = blend_mask(name, align, 0.1)
+    ious = []
+    for head, landmarks in zip(heads, points, strict=True):
+        matrix = estimate_similarity(landmarks, template_landmarks(align))
+        warped = cv2.warpAffine(mask, invert_affine(matrix), (SIZE, SIZE)) > 0.5
+        ious.append((warped & head).sum() / (warped | head).sum())
+    return float(np.mean(ious))
+
+
+@pytest.mark.parametrize("style", ["photo", "cartoon"])
+def test_the_head_mask_fits_the_true_synthetic_heads_better_than_the_crop(style):
+    scores = {name: synthetic_iou(name, style) for name in MASKS}
+    assert scores["head"] > 0.6, scores
+    assert scores["head"] > scores["crop"] + 0.15 and scores["head"] > scores["ellipse"], scores
+
+
+def group_photo(path: Path) -> np.ndarray:
+    """The astronaut six times on a grey wall, at three sizes, half of them mirrored."""
+    astronaut = skimage_data.astronaut()
+    canvas = np.full((720, 1260, 3), 128, np.uint8)
+    for index, side in enumerate((384, 320, 256, 384, 320, 256)):
+        person = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
+        person = person[:, ::-1] if index % 2 else person
+        top, left = (0 if index < 3 else 360), 420 * (index % 3)
+        canvas[top : top + side, left : left + side] = person[: 720 - top]
+    Image.fromarray(canvas).save(path)
+    return canvas
+
+
+def test_a_group_photo_changes_the_heads_and_little_else(tmp_path):
+    run = tiny_photo_anime_run(tmp_path / "run", size=64)  # 32 px blurs the edge 1 px wider
+    photo = group_photo(tmp_path / "group.png")
+    changed = {}
+    for mask in ("head", "crop"):
+        out = tmp_path / f"{mask}.png"
+        assert main(["apply", str(run), str(tmp_path / "group.png"), "--to", "anime",
+                     "--mask", mask, "-o", str(out)]) == 0  # fmt: skip
+        changed[mask] = (np.asarray(Image.open(out)) != photo).any(axis=2)
+    from facefilter.face import create_detector
+
+    faces = create_detector("dlib").detect(photo)
+    assert len(faces) == 6
+    boxes = np.zeros(photo.shape[:2], bool)
+    for face in faces:
+        x0, y0, x1, y1 = (round(v) for v in face.box)
+        boxes[y0:y1, x0:x1] = True
+        assert changed["head"][y0:y1, x0:x1].mean() >= 0.9  # the whole face changes
+    print(f"changed / box area: head {changed['head'].sum() / boxes.sum():.2f}, "
+          f"crop {changed['crop'].sum() / boxes.sum():.2f}")  # fmt: skip
+    assert changed["head"].sum() <= 2.2 * boxes.sum()  # and not much more
+    assert changed["crop"].sum() > 4 * boxes.sum()  # the square covered walls and neighbours
+    assert not changed["head"][:40, :40].any() and not changed["head"][-40:, -40:].any()
+
+
+def test_the_debug_overlay_shows_boxes_landmarks_and_the_mask(tmp_path):
+    from facefilter.face import create_detector
+    from facefilter.face.overlay import BOX, LANDMARKS, MASK_OUTLINE, draw_overlay
+
+    photo = skimage_data.astronaut()
+    faces = create_detector("dlib").detect(photo)
+    align = AlignConfig(size=64, **synth_framing())
+    matrices = [estimate_similarity(f.landmarks, template_landmarks(align)) for f in faces]
+    shown = draw_overlay(photo, faces, matrices, blend_mask("head", align, 0.1))
+    for colour in (BOX, LANDMARKS, MASK_OUTLINE):
+        assert (shown == colour).all(axis=2).sum() > 10, colour
+    assert np.array_equal(shown[:100, 400:], photo[:100, 400:])  # only near the face
