@@ -274,3 +274,43 @@ def test_tracker_holds_faces_for_hold_frames_frames_whatever_detect_every():
         assert kept[held:] == [False] * (12 - held)
         # dropped on the first detection frame past hold_frames
         assert 4 <= held < 4 + every, (every, kept)
+
+
+def test_tracking_searches_near_its_faces_and_the_whole_frame_now_and_then():
+    import numpy as np
+
+    from facefilter.face import Face
+    from facefilter.inference.video import Tracker
+
+    face = Face(box=(0, 0, 10, 10), landmarks=np.arange(10.0).reshape(5, 2), score=1.0)
+    calls: list[str] = []
+
+    def full() -> list[Face]:
+        calls.append("full")
+        return [face]
+
+    def near(tracked: list[Face]) -> list[Face]:
+        calls.append("near")
+        return [] if len(calls) == 3 else tracked  # the face moves away once (frame 4)
+
+    tracker = Tracker(detect_every=2, full_every=8)
+    for index in range(10):
+        assert tracker.update(index, full, near)
+    # frame 0: full; 2: near; 4: near misses, so full at once; 6: near; 8: full; 10 not run
+    assert calls == ["full", "near", "near", "full", "near", "full"]
+
+
+def test_faces_are_found_again_near_where_they_were(run, photos):
+    from facefilter.face import create_detector
+    from facefilter.inference import Filter, PhotoFilter
+
+    photo_filter = PhotoFilter(Filter.load(run), create_detector("dlib", upsample=0))
+    image = pixels(photos["two"])  # (512, 1024): two faces
+    faces = photo_filter.find_faces(image)
+    moved = np.roll(image, (12, -20), axis=(0, 1))  # both faces moved a little
+    near = photo_filter.find_faces_near(moved, faces)
+    assert len(near) == 2
+    for before, after in zip(faces, near, strict=True):
+        assert np.allclose(after.landmarks - before.landmarks, [-20, 12], atol=4)
+    far = np.roll(image, 300, axis=0)  # too far: not in their regions
+    assert len(photo_filter.find_faces_near(far, faces)) < 2

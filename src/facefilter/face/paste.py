@@ -91,9 +91,9 @@ def paste_back(
     elif mask.shape != crop_pixels.shape[:2]:
         raise ValueError(f"mask {mask.shape} does not fit the crop {crop_pixels.shape[:2]}")
     to_image = invert_affine(matrix)
-    bounds = _footprint(to_image, crop_pixels.shape[:2], result.shape[:2])
+    bounds = _footprint(to_image, _support(mask), result.shape[:2])
     if bounds is None:
-        return result  # the crop lies wholly outside the photo
+        return result  # the mask is empty or lies wholly outside the photo
     x0, y0, x1, y1 = bounds
     to_region = compose_affine(np.array([[1.0, 0, -x0], [0, 1.0, -y0]]), to_image)
     scale = affine_scale(to_region)
@@ -119,14 +119,27 @@ def paste_back(
     return result
 
 
+def _support(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """The box x0, y0, x1, y1 (end exclusive) of the mask's nonzero pixels in crop space:
+    all that is pasted (a head mask leaves out much of the crop, and its blend work)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return 0, 0, 0, 0
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 def _footprint(
-    crop_to_image: np.ndarray, crop_shape: tuple[int, ...], image_shape: tuple[int, ...]
+    crop_to_image: np.ndarray, support: tuple[int, int, int, int], image_shape: tuple[int, ...]
 ) -> tuple[int, int, int, int] | None:
-    """Integer box x0, y0, x1, y1 in the image covering the warped crop, or None if off-image."""
-    height, width = crop_shape[0], crop_shape[1]
+    """Integer box x0, y0, x1, y1 in the image covering the warped `support` (a box in
+    crop pixels), or None if it is empty or off the image."""
+    left, top, right, bottom = support
+    if right <= left or bottom <= top:
+        return None
     corners = np.array(
-        [[-0.5, -0.5], [width - 0.5, -0.5], [-0.5, height - 0.5], [width - 0.5, height - 0.5]]
-    )
+        [[left - 0.5, top - 0.5], [right - 0.5, top - 0.5], [left - 0.5, bottom - 0.5],
+         [right - 0.5, bottom - 0.5]]
+    )  # fmt: skip
     points = apply_affine(crop_to_image, corners)  # (4, 2)
     x0, y0 = np.maximum(np.floor(points.min(0)).astype(int) - 1, 0)
     x1 = min(int(np.ceil(points[:, 0].max())) + 2, image_shape[1])
