@@ -120,3 +120,24 @@ def test_the_debug_overlay_shows_boxes_landmarks_and_the_mask(tmp_path):
     for colour in (BOX, LANDMARKS, MASK_OUTLINE):
         assert (shown == colour).all(axis=2).sum() > 10, colour
     assert np.array_equal(shown[:100, 400:], photo[:100, 400:])  # only near the face
+
+
+def test_poisson_blending_meets_the_photo_at_the_seam():
+    from facefilter.face import align_face, create_detector, paste_back
+
+    photo = skimage_data.astronaut()
+    face = create_detector("dlib").detect(photo)[0]
+    align = AlignConfig(size=128, **synth_framing())
+    crop, matrix = align_face(photo, face, align)
+    darker = (crop.astype(int) * 0.5).astype(np.uint8)  # a filter that darkens the face
+    mask = blend_mask("head", align, 0.1)
+    alpha = cv2.warpAffine(mask, invert_affine(matrix), photo.shape[1::-1])
+    seam = (alpha > 0.05) & (alpha < 0.5)  # the outer half of the blend
+    change = {}
+    for poisson in (False, True):
+        pasted = paste_back(photo, darker, matrix, mask=mask, poisson=poisson)
+        change[poisson] = np.abs(pasted.astype(int) - photo).mean(axis=2)
+    assert change[True][seam].mean() < 0.5 * change[False][seam].mean()  # no dark rim
+    assert change[True][alpha == 0].max() == 0  # and nothing outside the mask moves
+    inside = alpha > 0.99
+    assert change[True][inside].mean() > 5  # the face still changed (its shading did)

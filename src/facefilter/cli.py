@@ -112,6 +112,7 @@ class Apply:
     feather: float = 0.1  # width of the blend at the mask's edge (fraction of the crop)
     mask: Literal["head", "ellipse", "crop"] = "head"  # pasted back: face+hair, ellipse, all
     debug_overlay: bool = False  # draw each face's box, landmarks and mask outline
+    blend: Literal["feather", "poisson"] = "feather"  # poisson: colours meet at the seam (slower)
     detect_every: int = 1  # videos and webcam: frames between face detections
     webcam: bool = False  # show the filtered camera live in a window (Esc or q quits)
     camera: int = 0  # which camera for --webcam
@@ -209,7 +210,7 @@ def build_photo_filter(command: Apply, flt: Any, video: bool) -> Any:
         )
     options = FaceOptions(
         detect=command.detect, faces=command.faces, feather=command.feather, mask=command.mask,
-        debug_overlay=command.debug_overlay,
+        debug_overlay=command.debug_overlay, blend=command.blend,
         margin=command.margin, eye_height=command.eye_height, eye_distance=command.eye_distance,
     )  # fmt: skip
     return PhotoFilter(flt, detector, options)

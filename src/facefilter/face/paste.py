@@ -64,6 +64,7 @@ def paste_back(
     in_place: bool = False,
     base: np.ndarray | None = None,
     mask: np.ndarray | None = None,
+    poisson: bool = False,
 ) -> np.ndarray:
     """Blend `crop` into a copy of `image` where `align_face` took it from. (H, W, 3) uint8
 
@@ -77,7 +78,9 @@ def paste_back(
     warped back and added, so the photo keeps its own resolution and detail wherever the
     model changed nothing (for filters whose output is their input plus a change).
     mask: (S, S) float in [0, 1], where the crop is blended in (`face.masks`: the head);
-    None: the whole crop's rounded square, its edge `feather` wide.
+    None: the whole crop's rounded square, its edge `feather` wide. poisson: blend in the
+    gradient domain (OpenCV's seamlessClone) inside the mask, so colour and brightness
+    meet the photo's at the seam; the face keeps its own shading and detail.
     """
     cv2 = import_cv2()
     if in_place and not (image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
@@ -114,6 +117,8 @@ def paste_back(
         warped = _match_colors(warped, region, alpha > 0.5)
     alpha3 = alpha[:, :, None]  # (h, w, 1)
     change = warped if base is not None else warped - region
+    if poisson:
+        change = _poisson(region, region + change, alpha > 0.5) - region
     blended = region + alpha3 * change  # float32; equals region where alpha or the change is 0
     np.copyto(region, np.rint(blended).clip(0, 255).astype(np.uint8), where=inside[:, :, None])
     return result
@@ -147,6 +152,24 @@ def _footprint(
     if x1 <= x0 or y1 <= y0:
         return None
     return int(x0), int(y0), x1, y1
+
+
+def _poisson(photo: np.ndarray, pasted: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """`pasted` where `inside`, re-solved so its edge meets `photo` (Poisson image
+    editing: the gradients of `pasted`, the boundary values of `photo`). (h, w, 3) float32"""
+    cv2 = import_cv2()
+    if inside.sum() < 16:
+        return pasted
+    pad = 2  # seamlessClone needs the mask clear of the image edge
+    border = [pad] * 4 + [cv2.BORDER_REPLICATE]
+    source = cv2.copyMakeBorder(np.rint(pasted).clip(0, 255).astype(np.uint8), *border)
+    target = cv2.copyMakeBorder(np.ascontiguousarray(photo), *border)
+    binary = cv2.copyMakeBorder(inside.astype(np.uint8) * 255, pad, pad, pad, pad,
+                                cv2.BORDER_CONSTANT, value=0)  # fmt: skip
+    x, y, width, height = cv2.boundingRect(binary)
+    centre = (x + width // 2, y + height // 2)  # where OpenCV puts the mask's box back
+    solved = cv2.seamlessClone(source, target, binary, centre, cv2.NORMAL_CLONE)
+    return solved[pad:-pad, pad:-pad].astype(np.float32)
 
 
 def _match_colors(warped: np.ndarray, region: np.ndarray, core: np.ndarray) -> np.ndarray:

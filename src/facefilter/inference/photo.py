@@ -62,6 +62,7 @@ class FaceOptions:
     feather: float = 0.1  # width of the paste-back blend, fraction of the crop
     mask: MaskName = "head"  # what of the filtered crop is pasted: head, ellipse or crop
     debug_overlay: bool = False  # draw boxes, landmarks and mask outlines on the output
+    blend: Literal["feather", "poisson"] = "feather"  # poisson: colours meet at the seam
     color_match: bool = False  # match the crop's colours to the photo's (off: filters recolour)
     margin: float | None = None  # override the run's framing: extra border, fraction of the crop
     eye_height: float | None = None  # override the run's framing: eye line from the top
@@ -97,6 +98,8 @@ class PhotoFilter:
         if options.mask not in MASKS:
             raise UserError(f"--mask {options.mask!r}: choose {', '.join(MASKS)}")
         check_feather(options.feather)
+        if options.blend not in ("feather", "poisson"):
+            raise UserError(f"--blend {options.blend!r}: choose feather or poisson")
         if options.detect != "never" and detector is None:
             raise UserError(f"--detect {options.detect} needs a face detector")
         self.filter = filter
@@ -210,6 +213,7 @@ class PhotoFilter:
                 paste_back(
                     photo, result, matrix, mask=mask, color_match=self.options.color_match,
                     in_place=True, base=crop if self.filter.adds_changes else None,
+                    poisson=self.options.blend == "poisson",
                 )  # fmt: skip
             if self.options.debug_overlay:
                 photo = draw_overlay(photo, faces, [m for _, m in aligned], mask)
