@@ -8,7 +8,8 @@ A benchmark, run on demand (not a test):
 1. Synthetic faces, whose true head (face and hair) the renderer knows: each face is
    aligned from its true landmarks as `apply` aligns a photo, the mask is warped back,
    and its IoU with the true head is printed per style, with the share of the face
-   (skin) it covers.
+   (skin) it covers; beside them GrabCut seeded from the head mask, the candidate
+   that follows the picture itself.
 2. A group collage of the real test photo (scikit-image's astronaut, six faces at three
    sizes, some mirrored), detected with dlib: every face is pasted back through the
    mask with its colours inverted (a filter that changes every pixel it may), and the
@@ -36,27 +37,46 @@ from facefilter.face import (
     template_landmarks,
 )
 from facefilter.face.images import import_cv2
-from facefilter.synth import STYLES, sample_params
+from facefilter.synth import STYLES, render, sample_params
+from facefilter.synth.dataset import to_uint8
 from facefilter.synth.masks import region_masks
 
 SIZE = 128
+
+
+def grabcut(image: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """The candidate not taken: GrabCut on the photo, seeded from the head mask (its core
+    sure face, far outside sure background, the rest probable). (H, W) bool"""
+    cv2 = import_cv2()
+    kernel = np.ones((9, 9), np.uint8)
+    seeds = np.full(head.shape, cv2.GC_PR_BGD, np.uint8)
+    seeds[head] = cv2.GC_PR_FGD
+    seeds[cv2.erode(head.astype(np.uint8), kernel, iterations=2) > 0] = cv2.GC_FGD
+    seeds[cv2.dilate(head.astype(np.uint8), kernel, iterations=2) == 0] = cv2.GC_BGD
+    models = (np.zeros((1, 65)), np.zeros((1, 65)))
+    cv2.grabCut(np.ascontiguousarray(image[:, :, ::-1]), seeds, None, *models, 3,
+                cv2.GC_INIT_WITH_MASK)  # fmt: skip
+    return (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
 
 
 def synthetic_iou(style: str, count: int) -> dict[str, tuple[float, float]]:
     """mask name -> (mean IoU with the true head, mean share of the face covered)."""
     cv2 = import_cv2()
     params = sample_params(count, seed=7)
+    images = to_uint8(render(params, style, SIZE)).permute(0, 2, 3, 1).numpy()
     truth = region_masks(params, style, SIZE, ("head", "face"))
     heads, faces = truth["head"][:, 0].numpy() > 0.5, truth["face"][:, 0].numpy() > 0.5
     points = synth_landmarks(params, style).numpy() * SIZE - 0.5  # (N, 5, 2) pixels
     align = align_config(synth_framing(style), SIZE)
     scores = {}
-    for name in MASKS:
-        mask = blend_mask(name, align, 0.1)
+    for name in (*MASKS, "grabcut"):
+        mask = blend_mask("head" if name == "grabcut" else name, align, 0.1)
         ious, covered = [], []
-        for head, face, landmarks in zip(heads, faces, points, strict=True):
+        for image, head, face, landmarks in zip(images, heads, faces, points, strict=True):
             matrix = estimate_similarity(landmarks, template_landmarks(align))
             warped = cv2.warpAffine(mask, invert_affine(matrix), (SIZE, SIZE)) > 0.5
+            if name == "grabcut":
+                warped = grabcut(image, warped)
             ious.append((warped & head).sum() / max(1, (warped | head).sum()))
             covered.append((warped & face).sum() / max(1, face.sum()))
         scores[name] = (float(np.mean(ious)), float(np.mean(covered)))
@@ -105,7 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"synthetic faces ({args.faces} per style, {SIZE} px): IoU with the true head "
           "(face and hair), and the share of the face covered")  # fmt: skip
-    print(f"{'style':>8}  " + "  ".join(f"{name:>16}" for name in MASKS))
+    print(f"{'style':>8}  " + "  ".join(f"{name:>16}" for name in (*MASKS, "grabcut")))
     for style in STYLES:
         scores = synthetic_iou(style, args.faces)
         cells = [f"{iou:.2f} IoU {cover:4.0%}" for iou, cover in scores.values()]
