@@ -24,8 +24,8 @@ browser:  ## install Debian's chromium for the demo's browser test, unless it is
 		$(SUDO) apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
 		{ $(SUDO) apt-get update -q >/dev/null && \
 		  $(SUDO) apt-get install -y -q --no-install-recommends chromium >/dev/null; } || \
-		{ echo "could not install chromium: install it (apt-get install chromium) or set" \
-		       "FACEFILTER_SKIP_BROWSER=1 to skip the browser test"; exit 1; }; }
+		echo "warning: could not install chromium (apt-get install chromium); the browser" \
+		     "test will fail until it is there, or set FACEFILTER_SKIP_BROWSER=1 to skip it"; }
 
 demo: $(STAMP)  ## train cyclegan-lite on synthetic photo->anime faces for a few minutes, then apply it
 	rm -rf $(DEMO)

@@ -156,7 +156,7 @@ def test_a_bug_fails_its_request_and_not_the_server(service, photo, monkeypatch,
     monkeypatch.setattr(loaded.photo, "translate_faces", broken)
     answer = service.filter_photo(str(photo), "run", "anime")
     assert answer.image is None
-    assert answer.message.startswith("internal error (RuntimeError: boom)")
+    assert answer.message.startswith("internal error (RuntimeError); the server's log")
     assert "Traceback" in capsys.readouterr().err  # the server's log has it
     assert not loaded.lock.locked()
     monkeypatch.undo()
@@ -205,7 +205,8 @@ def test_the_command_refuses_what_it_cannot_serve(run, tmp_path, capsys):
 
     assert refused() == "facefilter: error: give at least one run directory or export to serve"
     assert "no config.json" in refused(str(tmp_path))
-    assert refused(str(run), "--max-upload-mb", "0").endswith("--max-upload-mb 0.0 must be above 0")
+    assert "--max-upload-mb 0.0 must be above 0" in refused(str(run), "--max-upload-mb", "0")
+    assert "--max-megapixels inf must be above 0" in refused(str(run), "--max-megapixels", "inf")
     assert refused(str(run), "--port", "0").endswith("--port 0 must be between 1 and 65535")
     assert "unknown face detector 'x'" in refused(str(run), "--detector", "x")
     with socket.create_server(("127.0.0.1", 0)) as taken:
@@ -215,9 +216,17 @@ def test_the_command_refuses_what_it_cannot_serve(run, tmp_path, capsys):
 
 
 def test_serving_anyone_but_this_machine_is_warned_of():
-    assert Serving().warning() is None and Serving(host="localhost").warning() is None
-    assert "--host 0.0.0.0 lets anyone" in str(Serving(host="0.0.0.0").warning())
-    assert "public link" in str(Serving(share=True).warning())
+    assert Serving().warnings() == [] and Serving(host="localhost").warnings() == []
+    assert "--host 0.0.0.0 lets anyone" in Serving(host="0.0.0.0").warnings()[0]
+    assert "public link" in Serving(share=True).warnings()[0]
+    assert len(Serving(host="0.0.0.0", share=True).warnings()) == 2
+    Serving(host="::1", port=free_port(socket.AF_INET6)).check()  # IPv6 loopback serves
+
+
+def free_port(family: socket.AddressFamily) -> int:
+    with socket.create_server(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0),
+                              family=family) as probe:  # fmt: skip
+        return int(probe.getsockname()[1])
 
 
 def test_an_editor_without_vectors_is_refused_with_the_command_that_makes_them(run, monkeypatch):

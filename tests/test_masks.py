@@ -141,3 +141,9 @@ def test_poisson_blending_meets_the_photo_at_the_seam():
     assert change[True][alpha == 0].max() == 0  # and nothing outside the mask moves
     inside = alpha > 0.99
     assert change[True][inside].mean() > 5  # the face still changed (its shading did)
+
+
+def test_a_head_cut_by_the_crop_top_still_fades_out():
+    mask = head_mask(AlignConfig(size=128), 0.1)  # data crop's framing: hair above the crop
+    steps = max(np.abs(np.diff(mask, axis=0)).max(), np.abs(np.diff(mask, axis=1)).max())
+    assert steps < 0.25  # no hard edge anywhere (it was 1.0 at the top row)

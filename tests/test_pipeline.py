@@ -294,10 +294,27 @@ def test_tracking_searches_near_its_faces_and_the_whole_frame_now_and_then():
         return [] if len(calls) == 3 else tracked  # the face moves away once (frame 4)
 
     tracker = Tracker(detect_every=2, full_every=8)
-    for index in range(10):
+    for index in range(14):
         assert tracker.update(index, full, near)
-    # frame 0: full; 2: near; 4: near misses, so full at once; 6: near; 8: full; 10 not run
-    assert calls == ["full", "near", "near", "full", "near", "full"]
+    # 0: full; 2: near; 4: near misses, so full at once; 6, 8, 10: near; 12: full (8 after 4)
+    assert calls == ["full", "near", "near", "full", "near", "near", "near", "full"]
+
+
+def test_a_face_missed_near_sends_the_tracker_to_the_whole_frame():
+    import numpy as np
+
+    from facefilter.face import Face
+    from facefilter.inference.video import Tracker
+
+    faces = [Face(box=(x, 0, x + 10, 10), landmarks=np.arange(10.0).reshape(5, 2) + x,
+                  score=1.0) for x in (0, 100)]  # fmt: skip
+    calls: list[str] = []
+    tracker = Tracker(detect_every=7, full_every=60)
+    for index in range(0, 29, 7):
+        found = tracker.update(index, lambda: calls.append("full") or faces,
+                               lambda tracked: calls.append("near") or faces[:1])  # fmt: skip
+        assert len(found) == 2  # the face the near search lost is found again at once
+    assert calls == ["full"] + ["near", "full"] * 4
 
 
 def test_faces_are_found_again_near_where_they_were(run, photos):

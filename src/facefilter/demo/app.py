@@ -43,14 +43,15 @@ class Serving:
     concurrency: int = 1
     queue_size: int = 16
 
-    def warning(self) -> str | None:
+    def warnings(self) -> list[str]:
         """What to tell the user about who can reach the page, if anyone but them can."""
+        said = []
         if self.host not in LOOPBACK:
-            return (f"warning: --host {self.host} lets anyone who can reach this machine's "
-                    f"port {self.port} use the demo and its CPU/GPU")  # fmt: skip
+            said.append(f"warning: --host {self.host} lets anyone who can reach this "
+                        f"machine's port {self.port} use the demo and its CPU/GPU")  # fmt: skip
         if self.share:
-            return "warning: --share makes a public link: anyone who has it can use the demo"
-        return None
+            said.append("warning: --share makes a public link: anyone who has it can use the demo")
+        return said
 
     def check(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -59,8 +60,9 @@ class Serving:
             raise UserError(f"--concurrency {self.concurrency} must be at least 1")
         if self.queue_size < 1:
             raise UserError(f"--queue-size {self.queue_size} must be at least 1")
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET  # ::1 is IPv6
         try:
-            with socket.create_server((self.host, self.port)):
+            with socket.create_server((self.host, self.port), family=family):
                 pass
         except OSError as error:
             raise UserError(f"cannot serve on {self.host}:{self.port} ({error.strerror}); "
@@ -86,10 +88,13 @@ def build_page(service: DemoService, examples: list[Path]) -> Any:
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column():
+                # image_mode=None: the file is handed over untouched (a colour conversion
+                # would decode a 64 MP gray PNG before the service's size checks run)
                 photo = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"],
-                                 type="filepath", elem_id="photo")  # fmt: skip
+                                 type="filepath", image_mode=None, elem_id="photo")  # fmt: skip
                 run = gr.Dropdown(runs, value=runs[0], label="Filter", elem_id="run")
                 target = gr.Dropdown(service.targets(runs[0]), value=service.targets(runs[0])[0],
+                                     allow_custom_value=True,  # API callers name any run's
                                      label="Target", elem_id="target")  # fmt: skip
                 strength = gr.Slider(0, 2, value=1, step=0.05, label="Strength", info=STRENGTH)
                 faces = gr.Radio(["all", "largest"], value="all", label="Faces to filter")
@@ -121,8 +126,7 @@ def serve(service: DemoService, serving: Serving, max_megabytes: float) -> None:
     """Serve until Ctrl-C or SIGTERM, then close the server and return."""
     serving.check()
     gr = import_gradio()
-    warning = serving.warning()
-    if warning:
+    for warning in serving.warnings():
         print(warning, file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="facefilter-demo-") as folder:
         examples = write_examples(Path(folder), service)

@@ -37,10 +37,10 @@ class Limits:
     max_megapixels: float = 16.0
 
     def __post_init__(self) -> None:
-        if not self.max_megabytes > 0:
-            raise UserError(f"--max-upload-mb {self.max_megabytes} must be above 0")
-        if not self.max_megapixels > 0:
-            raise UserError(f"--max-megapixels {self.max_megapixels} must be above 0")
+        if not 0 < self.max_megabytes < 1e6:
+            raise UserError(f"--max-upload-mb {self.max_megabytes} must be above 0 (and finite)")
+        if not 0 < self.max_megapixels < 1e6:
+            raise UserError(f"--max-megapixels {self.max_megapixels} must be above 0 (and finite)")
 
 
 @dataclass(frozen=True)
@@ -88,10 +88,11 @@ def direction_labels(directions: Sequence[Direction]) -> dict[str, Direction]:
 
 
 def run_names(paths: Sequence[Path]) -> list[str]:
-    """What the page calls each run: its folder's name, or the whole path where two
-    runs share a name."""
-    names = [path.name or str(path) for path in paths]
-    return [str(p) if names.count(n) > 1 else n for p, n in zip(paths, names, strict=True)]
+    """What the page calls each run: its folder's name, or parent/name where two runs
+    share a name (never the whole path: the page may be seen by others)."""
+    names = [path.resolve().name for path in paths]
+    return [f"{p.resolve().parent.name}/{n}" if names.count(n) > 1 else n
+            for p, n in zip(paths, names, strict=True)]  # fmt: skip
 
 
 class DemoService:
@@ -125,9 +126,9 @@ class DemoService:
         except UserError as error:
             return Answer(None, str(error))
         except Exception as error:  # a bug: this request fails, the server goes on
-            traceback.print_exc()
-            return Answer(None, f"internal error ({type(error).__name__}: {error}); the "
-                                "server's log has the details")  # fmt: skip
+            traceback.print_exc()  # the details (paths too) stay in the server's log
+            return Answer(None, f"internal error ({type(error).__name__}); the server's log "
+                                "has the details")  # fmt: skip
 
     def _filter(self, upload: str | None, run: str, target: str, strength: float,
                 faces: str, outline: bool) -> Answer:  # fmt: skip
@@ -143,10 +144,10 @@ class DemoService:
             raise UserError(f"faces {faces!r}: choose all or largest")
         image = open_upload(Path(upload), self.limits)
         request = Request((loaded.choices[target],), float(strength))
-        started = time.perf_counter()
         with loaded.lock:  # a run's detector and sessions serve one request at a time
+            started = time.perf_counter()
             found, result = filter_faces(loaded.photo, image, request, faces == "largest")
-        seconds = time.perf_counter() - started
+            seconds = time.perf_counter() - started
         photo = result.photos[0]
         if outline and result.faces:
             photo = outlined(photo, result.faces)
@@ -177,7 +178,11 @@ def open_upload(path: Path, limits: Limits) -> np.ndarray:
     try:
         with Image.open(path) as header:  # reads the header only
             width, height = header.size
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        path.unlink(missing_ok=True)
+        raise UserError(f"{name} has far too many pixels; this demo takes up to "
+                        f"{limits.max_megapixels:g} megapixels") from None  # fmt: skip
+    except (OSError, ValueError):
         raise UserError(f"{name} is not an image this demo can read; try a JPEG or PNG") from None
     if width * height > limits.max_megapixels * 1e6:
         path.unlink(missing_ok=True)
@@ -203,8 +208,8 @@ def filter_faces(
         return 0, photo.translate_whole(image, request)
     height, width = image.shape[:2]
     raise UserError(
-        f"No face found in this {width}x{height} image. Try a photo where the face is upright, "
-        "well lit and at least 80 pixels wide."
+        f"No face found in this {width}x{height} image. Try a photo where the face is well "
+        "lit, turned towards the camera and at least 40 pixels wide."
     )
 
 

@@ -10,17 +10,13 @@ from facefilter.errors import UserError
 
 
 def import_cv2() -> Any:
-    """OpenCV is part of the optional `face` extra; import it only when used. Its warps
-    here are small (one face), and its thread pool only fights torch's for the cores:
-    one thread makes a video frame ~10% faster (benchmarks/apply_speed.py)."""
+    """OpenCV is part of the optional `face` extra; import it only when used."""
     try:
         import cv2
     except ImportError as error:
         raise UserError(
             'face detection and alignment need OpenCV: pip install "facefilter[face]"'
         ) from error
-    if cv2.getNumThreads() != 1:
-        cv2.setNumThreads(1)
     return cv2
 
 

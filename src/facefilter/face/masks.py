@@ -75,10 +75,10 @@ def head_mask(align: AlignConfig, feather: float = 0.1) -> np.ndarray:
     dy = dy / np.where(dy < 0, HEAD_TOP * eyes, CHIN_DROP * eyes)
     outline = (np.sqrt(dx * dx + dy * dy) - 1) * HEAD_HALF_WIDTH * eyes  # ~pixels, + outside
     band = feather * min(width, height) / 2
-    mask = smooth_edge(band / 2 - outline, band)
-    mask[[0, -1], :] = 0  # the outer ring, as every mask
-    mask[:, [0, -1]] = 0
-    return mask
+    head = smooth_edge(band / 2 - outline, band)
+    # A framing with little room above the eyes (data crop's default) cuts the hair at
+    # the crop's top: fade there too, as the crop mask does, instead of a hard edge.
+    return np.minimum(head, crop_mask(height, width, feather, roundness=8.0))
 
 
 @lru_cache(maxsize=16)

@@ -44,10 +44,14 @@ class Tracker:
     smoothing: float = 0.6  # weight of the new landmarks in the moving average
     faces: list[Face] = field(default_factory=list)
     misses: int = 0
+    searched: int = -(10**9)  # the frame of the last whole-frame search
 
     def __post_init__(self) -> None:
         if self.detect_every < 1:
             raise UserError(f"--detect-every must be 1 or more, got {self.detect_every}")
+        # Video warps are small (one face) and OpenCV's thread pool only fights torch's
+        # for the cores: one thread makes a frame ~10% faster (benchmarks/apply_speed.py).
+        import_cv2().setNumThreads(1)
 
     def update(
         self, index: int, detect: Callable[[], list[Face]],
@@ -57,9 +61,13 @@ class Tracker:
         or `detect_near` only round the tracked faces (see the module docstring)."""
         if index % self.detect_every:
             return self.faces
-        full = detect_near is None or not self.faces or index % self.full_every == 0
-        # a face that moved out of its region is searched for in the whole frame at once
-        found = detect() if full or detect_near is None else detect_near(self.faces) or detect()
+        due = index - self.searched >= self.full_every
+        if detect_near is not None and self.faces and not due:
+            found = detect_near(self.faces)
+            if len(found) < len(self.faces):  # a face left its region: search everywhere
+                found, self.searched = detect(), index
+        else:
+            found, self.searched = detect(), index
         if found:
             self.faces = [self.smoothed(face) for face in found]
             self.misses = 0
