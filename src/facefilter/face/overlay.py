@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from facefilter.face.geometry import invert_affine
+from facefilter.face.geometry import compose_affine, invert_affine
 from facefilter.face.images import import_cv2
+from facefilter.face.paste import footprint, support
 from facefilter.face.types import Face
 
 BOX = (0, 255, 0)  # RGB
@@ -27,11 +28,16 @@ def draw_overlay(
     height, width = shown.shape[:2]
     thickness = max(1, round(max(height, width) / 400))
     for face, matrix in zip(faces, matrices, strict=True):
-        if mask is not None:
-            warped = cv2.warpAffine(mask, invert_affine(matrix), (width, height),
-                                    flags=cv2.INTER_LINEAR, borderValue=0)  # fmt: skip
+        region = None if mask is None else footprint(invert_affine(matrix), support(mask),
+                                                     shown.shape)  # fmt: skip
+        if mask is not None and region is not None:  # warped into the face's area only
+            x0, y0, x1, y1 = region
+            to_region = compose_affine(np.array([[1.0, 0, -x0], [0, 1.0, -y0]]),
+                                       invert_affine(matrix))  # fmt: skip
+            warped = cv2.warpAffine(mask, to_region, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                                    borderValue=0)  # fmt: skip
             outline, _ = cv2.findContours((warped > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL,
-                                          cv2.CHAIN_APPROX_SIMPLE)  # fmt: skip
+                                          cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0))  # fmt: skip
             cv2.drawContours(shown, outline, -1, MASK_OUTLINE, thickness)
         x0, y0, x1, y1 = (round(v) for v in face.box)
         cv2.rectangle(shown, (x0, y0), (x1, y1), BOX, thickness)

@@ -94,7 +94,7 @@ def paste_back(
     elif mask.shape != crop_pixels.shape[:2]:
         raise ValueError(f"mask {mask.shape} does not fit the crop {crop_pixels.shape[:2]}")
     to_image = invert_affine(matrix)
-    bounds = _footprint(to_image, _support(mask), result.shape[:2])
+    bounds = footprint(to_image, support(mask), result.shape[:2])
     if bounds is None:
         return result  # the mask is empty or lies wholly outside the photo
     x0, y0, x1, y1 = bounds
@@ -124,7 +124,7 @@ def paste_back(
     return result
 
 
-def _support(mask: np.ndarray) -> tuple[int, int, int, int]:
+def support(mask: np.ndarray) -> tuple[int, int, int, int]:
     """The box x0, y0, x1, y1 (end exclusive) of the mask's nonzero pixels in crop space:
     all that is pasted (a head mask leaves out much of the crop, and its blend work)."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
@@ -133,7 +133,7 @@ def _support(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def _footprint(
+def footprint(
     crop_to_image: np.ndarray, support: tuple[int, int, int, int], image_shape: tuple[int, ...]
 ) -> tuple[int, int, int, int] | None:
     """Integer box x0, y0, x1, y1 in the image covering the warped `support` (a box in
