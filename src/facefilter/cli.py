@@ -364,20 +364,15 @@ def dispatch(args: list[str]) -> int:
     )
     if hasattr(type(command), "family"):
         return run_train(command, given_flags(args))
-    if isinstance(command, Apply):
-        return run_apply(command)
-    if isinstance(command, Export):
-        return run_export(command)
-    if isinstance(command, Demo):
-        return run_demo(command)
-    edits: dict[type, Callable[[Any], int]] = {
+    commands: dict[type, Callable[[Any], int]] = {
+        Apply: run_apply,
+        Export: run_export,
+        Demo: run_demo,
         Vectors: run_vectors,
         Grid: run_grid,
         Lerp: run_lerp,
     }
-    if type(command) in edits:
-        return edits[type(command)](command)
-    return run_data(command)
+    return commands.get(type(command), run_data)(command)
 
 
 if __name__ == "__main__":

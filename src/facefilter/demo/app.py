@@ -123,8 +123,8 @@ def build_page(service: DemoService, examples: list[Path]) -> Any:
 
 
 def serve(service: DemoService, serving: Serving, max_megabytes: float) -> None:
-    """Serve until Ctrl-C or SIGTERM, then close the server and return."""
-    serving.check()
+    """Serve until Ctrl-C or SIGTERM, then close the server and return. The caller runs
+    `serving.check()` first (`run_demo` does, before the models load)."""
     gr = import_gradio()
     for warning in serving.warnings():
         print(warning, file=sys.stderr)

@@ -88,10 +88,18 @@ def blend_mask(name: str, align: AlignConfig, feather: float) -> np.ndarray:
     if name not in MASKS:
         raise UserError(f"--mask {name!r}: choose {', '.join(MASKS)}")
     width, height = align.crop_size
-    if name == "head":
-        mask = head_mask(align, feather)
-    else:
-        mask = crop_mask(height, width, feather, MASK_ROUNDNESS if name == "crop" else 2.0)
+    if name != "head":
+        return cached_crop_mask(height, width, feather, MASK_ROUNDNESS if name == "crop" else 2.0)
+    mask = head_mask(align, feather)
+    mask.flags.writeable = False
+    return mask
+
+
+@lru_cache(maxsize=16)
+def cached_crop_mask(height: int, width: int, feather: float, roundness: float = MASK_ROUNDNESS
+                     ) -> np.ndarray:  # fmt: skip
+    """`crop_mask`, built once per shape (video pastes it every frame). Read-only."""
+    mask = crop_mask(height, width, feather, roundness)
     mask.flags.writeable = False
     return mask
 

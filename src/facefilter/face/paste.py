@@ -9,8 +9,6 @@ faces paste one after another.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from facefilter.errors import UserError
@@ -23,17 +21,9 @@ from facefilter.face.geometry import (
     shrink,
 )
 from facefilter.face.images import as_rgb_uint8, import_cv2
-from facefilter.face.masks import crop_mask
+from facefilter.face.masks import cached_crop_mask
 
 FLOAT_CROP_RANGE = 1.01  # float crops follow the project's [-1, 1] convention
-
-
-@lru_cache(maxsize=8)
-def _cached_crop_mask(height: int, width: int, feather: float) -> np.ndarray:
-    """The whole crop's rounded square, built once (video pastes it every frame). Read-only."""
-    mask = crop_mask(height, width, feather)
-    mask.flags.writeable = False
-    return mask
 
 
 def crop_to_pixels(crop: np.ndarray) -> np.ndarray:
@@ -90,7 +80,7 @@ def paste_back(
     if base is not None:  # the change alone, -255..255
         crop_pixels = crop_pixels - crop_to_pixels(base)
     if mask is None:
-        mask = _cached_crop_mask(crop_pixels.shape[0], crop_pixels.shape[1], feather)
+        mask = cached_crop_mask(crop_pixels.shape[0], crop_pixels.shape[1], feather)
     elif mask.shape != crop_pixels.shape[:2]:
         raise ValueError(f"mask {mask.shape} does not fit the crop {crop_pixels.shape[:2]}")
     to_image = invert_affine(matrix)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -84,7 +84,6 @@ class Translated:
     outputs: list[list[np.ndarray]]
     faces: list[Face]
     whole: bool
-    matrices: list[np.ndarray] = field(default_factory=list)  # per face: image -> crop (2, 3)
 
 
 class PhotoFilter:
@@ -218,8 +217,7 @@ class PhotoFilter:
             if self.options.debug_overlay:
                 photo = draw_overlay(photo, faces, [m for _, m in aligned], mask)
             photos.append(photo)
-        matrices = [matrix for _, matrix in by_source[request.directions[0].source]]
-        return Translated(image, photos, crops, outputs, list(faces), False, matrices)
+        return Translated(image, photos, crops, outputs, list(faces), whole=False)
 
     def translate_whole(self, image: np.ndarray, request: Request) -> Translated:
         crop = square_crop(Image.fromarray(as_rgb_uint8(image)), self.size)
