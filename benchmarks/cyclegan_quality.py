@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from facefilter.evaluation.paired import identity_score, paired_score, synth_pairs
 from facefilter.inference.photo import contact_sheet
-from facefilter.metrics import identity_score, paired_score, synth_pairs
 from facefilter.models import config_class
 from facefilter.pixels import to_pixels
 from facefilter.run import load_family

@@ -33,9 +33,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facefilter.evaluation.paired import edit_score, identity_top1, l1_distance, synth_edit_pairs
 from facefilter.inference.edits import feature_grid
 from facefilter.inference.filter import Filter
-from facefilter.metrics import edit_score, identity_top1, l1_distance, synth_edit_pairs
 from facefilter.models import config_class
 from facefilter.models.featureae import FeatureAutoencoder, to_size
 from facefilter.models.perceptual import VGGFeatures

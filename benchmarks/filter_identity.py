@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from facefilter.data.images import center_crop
+from facefilter.evaluation.paired import score_outputs
 from facefilter.inference import Filter
-from facefilter.metrics import score_outputs
 from facefilter.synth import SynthFaces
 
 HELD_OUT_SEED = 12345  # no run trains on it: `synth:` specs default to the run's own seed

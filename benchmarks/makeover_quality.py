@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facefilter.metrics import identity_top1, l1_distance, synth_edit_pairs
+from facefilter.evaluation.paired import identity_top1, l1_distance, synth_edit_pairs
 from facefilter.models import create_family
 from facefilter.models.makeover import MakeoverConfig
 from facefilter.pictures import enlarge, labelled_grid, save_picture

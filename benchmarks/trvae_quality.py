@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from facefilter.metrics import identity_score, paired_score, synth_pairs
+from facefilter.evaluation.paired import identity_score, paired_score, synth_pairs
 from facefilter.models.base import Family
 from facefilter.pixels import to_unit
 from facefilter.run import load_family

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from facefilter.metrics import (
+from facefilter.evaluation.paired import (
     edit_score,
     identity_score,
     paired_score,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from facefilter.errors import UserError
-from facefilter.metrics import synth_pairs
+from facefilter.evaluation.paired import synth_pairs
 from facefilter.pixels import from_pixels
 from facefilter.synth import (
     LOOKS,

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from facefilter import losses
 from facefilter.errors import UserError
-from facefilter.metrics import identity_top1
+from facefilter.evaluation.paired import identity_top1
 from facefilter.models import create_family
 from facefilter.models.base import Progress
 from facefilter.models.trvae import TrVAE, TrVAEConfig, TrVAENet
