@@ -37,6 +37,7 @@ TINY: dict[str, tuple[dict[str, Any], str]] = {
     # the critic learns to tell the two sets apart: the share it misjudges falls
     "makeover": ({"encoder": (8, 16), "decoder": (48, 16), "width": 8, "critic": (8, 16),
                   "lr_start": 1e-3, "lr_end": 1e-4, "annealing_half_life": 20}, "d_error"),
+    "classifier": ({"channels": (8, 16), "lr": 3e-3}, "loss"),
 }  # fmt: skip
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "cyclegan-lite+dilated+noise": ("cyclegan-lite", {"disc": "dilated", "input_noise": 0.1}),
@@ -49,8 +50,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
 }
 CASES = sorted(TINY)  # every family
+FILTERS = [name for name in CASES if family_class(name).role == "filter"]  # those that translate
 TRAINING_CASES = sorted([*TINY, *VARIANTS])  # and the variants that change training only
 DOMAINS = ["photo", "anime"]
+# a classifier's domains: two attributes named like DOMAINS, and two styles
+CLASSIFIER_DOMAINS = [*DOMAINS, "style:photo", "style:anime"]
 
 
 def case(case_id: str) -> tuple[str, dict[str, Any], str]:
@@ -81,7 +85,8 @@ def tiny_family(case_id: str, **overrides: Any) -> Family:
     """A tiny family of the case, ready to apply (an attribute editor has its vectors)."""
     name, settings, _ = case(case_id)
     torch.manual_seed(0)
-    family = create_family(name, config_class(name)(**(settings | overrides)), DOMAINS, SIZE)
+    domains = CLASSIFIER_DOMAINS if family_class(name).role == "classifier" else DOMAINS
+    family = create_family(name, config_class(name)(**(settings | overrides)), domains, SIZE)
     if family.data_kind == "attributes":  # an untrained encoder maps every face near 0
         data = TinyAttributes()
         batch = {"image": torch.stack([data[i]["image"] for i in range(6)])}
@@ -104,6 +109,12 @@ def batch_for(family: Family, count: int = 4) -> dict[str, Tensor]:
         return {"real_a": smooth(count, 1), "real_b": smooth(count, 2) * 0.5 + 0.3}
     if family.data_kind == "attributes":
         return {"image": smooth(count, 1), "attrs": TinyAttributes().attribute_table()[:count]}
+    if family.data_kind == "labels":  # attributes and a style per face, to be told apart
+        return {
+            "image": smooth(count, 1),
+            "attrs": TinyAttributes().attribute_table()[:count],
+            "label": torch.arange(count) % 2,
+        }
     return {"image": smooth(count, 1), "label": torch.arange(count) % len(family.domains)}
 
 
@@ -115,7 +126,7 @@ def data_flags(family_name: str) -> dict[str, str]:
         return {"data_a": "synth:photo?count=10", "data_b": "synth:anime?count=10"}
     if kind == "attributes":
         return {"data": "synth:photo?count=20"}
-    return {"data": "synth:photo,anime?count=10"}
+    return {"data": "synth:photo,anime?count=10"}  # classes (trvae), labels (classifier)
 
 
 def test_every_registered_family_has_a_tiny_config():
@@ -139,14 +150,23 @@ def test_overfits_one_batch(name):
 @pytest.mark.parametrize("name", CASES)
 def test_inference_builds_only_inference_networks(name):
     trainer = tiny_family(name)
-    applier = create_family(case(name)[0], trainer.config, DOMAINS, SIZE, training=False)
+    applier = create_family(case(name)[0], trainer.config, trainer.domains, SIZE, training=False)
     assert set(applier.nets) == set(applier.inference_names) == set(trainer.inference_names)
     assert not applier.helpers and not applier.opts
     for direction in applier.directions():
         assert str(direction.target) in applier.targets()
+    assert bool(trainer.directions()) == (trainer.role == "filter")  # classifiers translate nothing
 
 
-@pytest.mark.parametrize("name", CASES)
+def outputs_of(family: Family, images: Tensor) -> list[Tensor]:
+    """What a family makes of `images`: each direction's translation at strength 0.7, or a
+    classifier's probabilities and features."""
+    if family.role == "classifier":
+        return list(family.predict(images))  # type: ignore[attr-defined]
+    return [family.translate(images, d.target, d.source, strength=0.7) for d in family.directions()]
+
+
+@pytest.mark.parametrize("name", FILTERS)
 def test_strength_zero_is_the_input_and_one_is_the_default(name):
     family = tiny_family(name)
     family.eval()
@@ -170,10 +190,9 @@ def test_save_load_round_trip(name, tmp_path):
     loaded = load_family(tmp_path)
     images = smooth(2, 9)
     family.eval()
-    for direction in family.directions():
-        expected = family.translate(images, direction.target, direction.source, strength=0.7)
-        got = loaded.translate(images, direction.target, direction.source, strength=0.7)
-        assert torch.equal(expected, got), direction
+    expected, got = outputs_of(family, images), outputs_of(loaded, images)
+    assert expected and len(expected) == len(got)
+    assert all(torch.equal(a, b) for a, b in zip(expected, got, strict=True)), name
 
 
 @pytest.mark.parametrize("name", TRAINING_CASES)
@@ -194,7 +213,7 @@ def test_resume_is_exact_through_the_engine(name, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a), name
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", FILTERS)
 def test_export_parity(name, tmp_path):
     pytest.importorskip("onnxruntime")
     from facefilter.inference.onnx import PARITY_TOLERANCE, export_module, parity

@@ -130,3 +130,18 @@ def bce_generator(fake_logits: Tensor, name: str = "g_gan") -> tuple[Tensor, Log
     """The non-saturating generator loss, -log D(fake) (Goodfellow et al. 2014)."""
     loss = F.softplus(-fake_logits).mean()
     return loss, {name: loss.item()}
+
+
+def multilabel_bce(logits: Tensor, labels: Tensor, name: str = "attrs") -> tuple[Tensor, Logs]:
+    """Binary cross-entropy of (B, A) logits against (B, A) labels in {0, 1}, with the
+    share of verdicts (logit > 0) that match: one independent yes/no per attribute."""
+    loss = F.binary_cross_entropy_with_logits(logits, labels)
+    accuracy = ((logits > 0).float() == labels).float().mean()
+    return loss, {name: loss.item(), f"{name}_acc": accuracy.item()}
+
+
+def cross_entropy(logits: Tensor, labels: Tensor, name: str = "style") -> tuple[Tensor, Logs]:
+    """Cross-entropy of (B, C) logits against (B,) class indices, with the accuracy."""
+    loss = F.cross_entropy(logits, labels)
+    accuracy = (logits.argmax(1) == labels).float().mean()
+    return loss, {name: loss.item(), f"{name}_acc": accuracy.item()}

@@ -28,7 +28,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from facefilter import __version__
 from facefilter.errors import UserError
-from facefilter.models import FAMILIES, config_class, create_family
+from facefilter.models import FAMILIES, config_class, create_family, family_class
 from facefilter.models.base import Family, ModelConfig
 from facefilter.models.targets import Direction, Target
 from facefilter.safe_io import write_bytes, write_text
@@ -267,6 +267,26 @@ def narrowed(config: RunConfig, path: Path) -> RunConfig:
     if path.name not in config.onnx:
         raise UserError(f"{path} is not listed in {config.source}; export it again")
     return dataclasses.replace(config, onnx={path.name: config.onnx[path.name]})
+
+
+def refuse_classifier(path: Path, config: RunConfig) -> None:
+    """One line when an attribute classifier is given where a filter is wanted."""
+    if family_class(config.family).role == "classifier":
+        raise UserError(
+            f"{path} is an attribute classifier, not a filter: it translates nothing; give it "
+            f"to `facefilter eval RUN --classifier {path}` or `facefilter data label ... "
+            f"--classifier {path}`, or `facefilter eval {path}` for its accuracy"
+        )
+
+
+def require_classifier(path: Path, config: RunConfig, flag: str = "--classifier") -> None:
+    """One line when a filter run is given where a classifier is wanted."""
+    if config.onnx is not None or family_class(config.family).role != "classifier":
+        raise UserError(
+            f"{flag} {path} is a {config.family} filter, not an attribute classifier; train "
+            "one with `facefilter train classifier --data synth:photo,anime,cartoon --out "
+            "runs/classifier` (or --data celeba:DIR)"
+        )
 
 
 def write_run_config(path: Path, config: RunConfig) -> None:

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from facefilter.data.sources import ImageSource, open_source
 from facefilter.errors import UserError
-from facefilter.models.base import DataKind
+from facefilter.models.base import STYLE_PREFIX, DataKind
 from facefilter.sizes import ImageSize
 
 SAMPLE_COUNT = 4  # images per domain in the periodic sample grid
@@ -110,6 +110,22 @@ class Attributed(Dataset):
         return table
 
 
+class Described(Dataset):
+    """Items {"image", "attrs", "label"} of one source: what a classifier learns from
+    (attrs (0,) when the source has no attribute table)."""
+
+    def __init__(self, source: ImageSource) -> None:
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.source[index]
+        attrs = item.get("attrs", torch.zeros(0))
+        return {"image": item["image"], "attrs": attrs, "label": torch.tensor(item["label"])}
+
+
 @dataclass
 class TrainingData:
     dataset: Dataset
@@ -148,11 +164,16 @@ def build_training_data(
             )
         return _unpaired_data(data_a, data_b, size, seed)
     if data is None:
-        what = "faces with an attribute table (e.g. synth:photo or celeba:DIR)" if (
-            kind == "attributes") else "labelled classes (e.g. classes:DIR)"  # fmt: skip
+        what = {
+            "attributes": "faces with an attribute table (e.g. synth:photo or celeba:DIR)",
+            "labels": "faces with attributes or classes (e.g. synth:photo,anime,cartoon "
+            "or celeba:DIR)",
+        }.get(kind, "labelled classes (e.g. classes:DIR)")
         raise UserError(f"this family trains on {what}: pass --data SPEC")
     if kind == "attributes":
         return _attribute_data(data, size, seed)
+    if kind == "labels":
+        return _label_data(data, size, seed)
     return _class_data(data, size, seed)
 
 
@@ -215,6 +236,22 @@ def _attribute_data(data: str, size: int | ImageSize, seed: int) -> TrainingData
     }
     dataset = Attributed(source)
     return TrainingData(dataset, [Stream(len(source), seed)], dataset.attr_names, sample,
+                        len(source))  # fmt: skip
+
+
+def _label_data(data: str, size: int | ImageSize, seed: int) -> TrainingData:
+    source = open_source(data, size, "train", seed=seed)
+    styles = source.class_names if len(source.class_names) > 1 else []
+    if not source.attr_names and not styles:
+        raise UserError(
+            f"{data} has neither an attribute table nor classes, so there is nothing to "
+            "learn; give celeba:DIR, synth:photo,anime,cartoon or classes:DIR"
+        )
+    held = Described(held_out(data, size, seed, source))
+    items = [held[i] for i in spread_indices(len(held), 2 * SAMPLE_COUNT)]
+    sample = {key: torch.stack([it[key] for it in items]) for key in ("image", "attrs", "label")}
+    domains = [*source.attr_names, *(STYLE_PREFIX + name for name in styles)]
+    return TrainingData(Described(source), [Stream(len(source), seed)], domains, sample,
                         len(source))  # fmt: skip
 
 

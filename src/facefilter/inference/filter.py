@@ -26,7 +26,7 @@ from facefilter.face import AlignConfig
 from facefilter.models.base import Family
 from facefilter.models.targets import Direction, Target, combine, expand, resolve, targets_of
 from facefilter.pixels import from_pixels, to_pixels
-from facefilter.run import RunConfig, load_family, read_run_config
+from facefilter.run import RunConfig, load_family, read_run_config, refuse_classifier
 from facefilter.sizes import ImageSize
 
 Engine = Literal["torch", "onnx"]
@@ -128,6 +128,7 @@ class Filter:
         if engine not in ENGINES:
             raise UserError(f"unknown engine {engine!r}; choose {' or '.join(ENGINES)}")
         config = read_run_config(path)
+        refuse_classifier(path, config)
         overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
         if config.onnx is not None and overrides:
             flag = "--" + next(iter(overrides)).replace("_", "-")

@@ -30,7 +30,7 @@ from torch import nn
 from facefilter.errors import UserError
 from facefilter.models.base import Family
 from facefilter.models.targets import ALL_TARGETS, Direction, Target, from_source
-from facefilter.run import CONFIG_FILE, load_family, read_run_config, write_json
+from facefilter.run import CONFIG_FILE, load_family, read_run_config, refuse_classifier, write_json
 from facefilter.safe_io import atomic_write
 from facefilter.sizes import ImageSize
 
@@ -170,6 +170,7 @@ def export_onnx(
     config = read_run_config(run)
     if config.onnx is not None:
         raise UserError(f"{run} is already an ONNX export; export from the run directory")
+    refuse_classifier(run, config)
     require_onnxruntime()  # the parity check needs it: fail before writing anything
     family = load_family(run)
     chosen = chosen_directions(family, to, source)

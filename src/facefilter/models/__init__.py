@@ -49,6 +49,10 @@ FAMILIES: dict[str, FamilyEntry] = {
         "facefilter.models.makeover", "Makeover", "MakeoverConfig",
         "makeover GAN: a near-identity ResNet from one face set to another (men -> women)",
     ),
+    "classifier": FamilyEntry(
+        "facefilter.models.classifier", "AttributeClassifier", "ClassifierConfig",
+        "attribute classifier (not a filter): a small ResNet that scores filters and labels photos",
+    ),
 }  # fmt: skip
 
 

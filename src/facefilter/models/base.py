@@ -21,6 +21,9 @@ Batches are dicts of tensors. Which keys a family receives depends on its `data_
   ``domains`` (the class names).
 - ``"attributes"``: ``{"image": (B, 3, H, W), "attrs": (B, A) float in {0, 1}}``; the
   columns are ``domains`` (the attribute table's names), for attribute editors.
+- ``"labels"``: ``{"image", "attrs": (B, A), "label": (B,) long}``, both at once, for the
+  attribute classifier: ``domains`` are the A attribute names, then ``style:NAME`` for
+  each class the label indexes (none when the data has one class; A may be 0).
 
 Images are float32 in [-1, 1] everywhere. A translator is `module(images, strength)`
 with strength (B,) float: 0 returns the input, 1 the full translation.
@@ -44,7 +47,10 @@ from facefilter.sizes import ImageSize
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
-DataKind = Literal["unpaired", "classes", "attributes"]
+DataKind = Literal["unpaired", "classes", "attributes", "labels"]
+# A filter translates faces; a classifier tells what a face has (`eval`, `data label`).
+Role = Literal["filter", "classifier"]
+STYLE_PREFIX = "style:"  # a classifier's domains: attribute names, then style:NAME per class
 
 
 @dataclass
@@ -104,6 +110,7 @@ class Family(abc.ABC):
 
     name: ClassVar[str]  # registry name, e.g. "cyclegan"
     data_kind: ClassVar[DataKind]
+    role: ClassVar[Role] = "filter"
     # Some parameters get no gradient in some steps (the blocks a progressive autoencoder
     # has not grown yet): DDP must then look for them after every backward.
     unused_parameters: ClassVar[bool] = False
