@@ -34,15 +34,31 @@ def two_domains(tmp_path: Path) -> tuple[Path, Path]:
     )
 
 
-def tiny_photo_anime_run(out: Path, size: int = 32) -> Path:
+def tiny_photo_anime_run(out: Path, size: int = 32, count: int = 8) -> Path:
     """A tiny cyclegan-lite trained 2 steps on synthetic photo -> anime faces: a filter
     that changes faces (randomly), made in a few seconds."""
     from facefilter.cli import main
 
     code = main(
-        ["train", "cyclegan-lite", "--data-a", "synth:photo?count=8", "--data-b",
-         "synth:anime?count=8", "--size", str(size), "--batch-size", "2", "--max-steps", "2",
+        ["train", "cyclegan-lite", "--data-a", f"synth:photo?count={count}", "--data-b",
+         f"synth:anime?count={count}", "--size", str(size), "--batch-size", "2", "--max-steps", "2",
          "--num-workers", "0", "--no-progress", "--out", str(out), *TINY_CYCLEGAN]
+    )  # fmt: skip
+    assert code == 0
+    return out
+
+
+def tiny_classifier_run(
+    out: Path, size: int = 32, steps: int = 30, count: int = 40, batch: int = 8
+) -> Path:
+    """A tiny attribute classifier trained a few steps on synthetic photo and anime faces:
+    attributes and a style head, made in a few seconds (it tells little yet)."""
+    from facefilter.cli import main
+
+    code = main(
+        ["train", "classifier", "--data", f"synth:photo,anime?count={count}", "--size",
+         str(size), "--channels", "8", "16", "32", "--batch-size", str(batch), "--max-steps",
+         str(steps), "--num-workers", "0", "--no-progress", "--out", str(out)]
     )  # fmt: skip
     assert code == 0
     return out

@@ -150,7 +150,8 @@ def test_each_family_shows_its_own_training_defaults(capsys):
     "args",
     [["train"], ["train", "cyclegan"], ["train", "cyclegan-lite"], ["train", "trvae"], ["apply"],
      ["export"], ["data"], ["data", "synth"], ["data", "preview"], ["data", "crop"],
-     ["data", "report"], ["data", "sample-photo"]],
+     ["data", "report"], ["data", "sample-photo"], ["data", "label"], ["eval"],
+     ["train", "classifier"]],
 )  # fmt: skip
 def test_every_subcommand_explains_itself(args, capsys):
     with pytest.raises(SystemExit) as done:
@@ -170,9 +171,9 @@ def test_console_script_help():
         assert command in done.stdout
 
 
-HELP_COMMANDS = [[], ["train"], ["apply"], ["export"], ["vectors"], ["grid"], ["lerp"],
-                 ["data"], *[["data", c] for c in ("synth", "preview", "crop", "report",
-                                                   "sample-photo")],
+HELP_COMMANDS = [[], ["train"], ["apply"], ["export"], ["eval"], ["vectors"], ["grid"],
+                 ["lerp"], ["data"], *[["data", c] for c in ("synth", "preview", "crop", "report",
+                                                            "sample-photo", "label")],
                  *[["train", f] for f in FAMILIES]]  # fmt: skip
 
 

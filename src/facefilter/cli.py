@@ -32,6 +32,7 @@ from facefilter.cli_edits import (
     run_lerp,
     run_vectors,
 )
+from facefilter.cli_eval import Eval, run_eval
 from facefilter.errors import UserError
 from facefilter.models import FAMILIES, config_class, family_class
 from facefilter.safe_io import os_error_message, refuse_output_over_inputs
@@ -269,6 +270,7 @@ def parser_type() -> Any:
         Annotated[train, tyro.conf.subcommand("train", description=train_help, prefix_name=False)],
         Annotated[Apply, tyro.conf.subcommand("apply", prefix_name=False)],
         Annotated[Export, tyro.conf.subcommand("export", prefix_name=False)],
+        Annotated[Eval, tyro.conf.subcommand("eval", prefix_name=False)],
         Annotated[Demo, tyro.conf.subcommand("demo", prefix_name=False)],
         Annotated[Vectors, tyro.conf.subcommand("vectors", prefix_name=False)],
         Annotated[Grid, tyro.conf.subcommand("grid", prefix_name=False)],
@@ -367,6 +369,7 @@ def dispatch(args: list[str]) -> int:
     commands: dict[type, Callable[[Any], int]] = {
         Apply: run_apply,
         Export: run_export,
+        Eval: run_eval,
         Demo: run_demo,
         Vectors: run_vectors,
         Grid: run_grid,

@@ -31,12 +31,13 @@ VGG19_HINT = (
 )
 
 
-def read_state_dict(path: Path | str, what: str) -> dict[str, Tensor]:
+def read_state_dict(path: Path | str, what: str, hint: str = VGG19_HINT) -> dict[str, Tensor]:
     """Tensors by name from a `torch.save`d state dict (loaded with weights_only=True: no
-    code runs) or a .safetensors file; UserError for a file that is neither."""
+    code runs) or a .safetensors file; UserError for a file that is neither. `hint` says
+    which file is wanted and where it comes from."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise UserError(f"{what} {path} does not exist; {VGG19_HINT}")
+        raise UserError(f"{what} {path} does not exist; {hint}")
     try:
         if path.suffix == ".safetensors":
             state: object = load_file(path)
@@ -49,19 +50,23 @@ def read_state_dict(path: Path | str, what: str) -> dict[str, Tensor]:
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()
     ):
-        raise UserError(f"{what} {path} is not a state dict of named tensors; {VGG19_HINT}")
+        raise UserError(f"{what} {path} is not a state dict of named tensors; {hint}")
     return state
 
 
 @functools.cache
-def vgg19_shapes() -> dict[str, tuple[int, ...]]:
-    """Every key of torchvision's vgg19 state dict and its shape (built on the meta
-    device: no memory, no init, no download)."""
-    from torchvision.models import vgg19
+def torchvision_shapes(name: str) -> dict[str, tuple[int, ...]]:
+    """Every key of a torchvision model's state dict (`vgg19`, `alexnet` ...) and its
+    shape, built on the meta device: no memory, no init, no download."""
+    import torchvision.models
 
     with torch.device("meta"):
-        model = vgg19(weights=None)
+        model = getattr(torchvision.models, name)(weights=None)
     return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
+def vgg19_shapes() -> dict[str, tuple[int, ...]]:
+    return torchvision_shapes("vgg19")
 
 
 def load_vgg19_layers(path: Path | str, layers: int) -> dict[str, Tensor]:
@@ -75,23 +80,27 @@ def load_vgg19_layers(path: Path | str, layers: int) -> dict[str, Tensor]:
     what = "--vgg-weights"
     state = read_state_dict(path, what)
     expected = vgg19_shapes()
-    for key, value in state.items():
-        if key not in expected:
-            raise UserError(
-                f"{what} {path}: key {key!r} is not in torchvision's vgg19 (is it another "
-                f"network, e.g. vgg16 or vgg19_bn?); {VGG19_HINT}"
-            )
-        if tuple(value.shape) != expected[key]:
-            raise UserError(
-                f"{what} {path}: {key} has shape {tuple(value.shape)}, vgg19's is "
-                f"{expected[key]}; {VGG19_HINT}"
-            )
+    check_keys(state, expected, f"{what} {path}", "vgg19 (is it another network, e.g. vgg16 "
+               "or vgg19_bn?)", VGG19_HINT)  # fmt: skip
     needed = [key for key in expected if _layer_index(key) < layers]
     missing = [key for key in needed if key not in state]
     if missing:
         raise UserError(f"{what} {path} lacks {missing[0]} (and {len(missing) - 1} more); "
                         f"{VGG19_HINT}")  # fmt: skip
     return {key.replace("features.", "layers.", 1): state[key].float() for key in needed}
+
+
+def check_keys(
+    state: dict[str, Tensor], expected: dict[str, tuple[int, ...]], what: str, network: str,
+    hint: str,
+) -> None:  # fmt: skip
+    """Every key of `state` must be one `network` has, with its shape: one line otherwise."""
+    for key, value in state.items():
+        if key not in expected:
+            raise UserError(f"{what}: key {key!r} is not in torchvision's {network}; {hint}")
+        if tuple(value.shape) != expected[key]:
+            raise UserError(f"{what}: {key} has shape {tuple(value.shape)}, "
+                            f"{network.split()[0]}'s is {expected[key]}; {hint}")  # fmt: skip
 
 
 def _layer_index(key: str) -> int | float:

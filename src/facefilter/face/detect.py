@@ -193,6 +193,11 @@ def _import_dlib(auto: bool) -> tuple[Any, Path]:
                 "or use 'yunet' with a model file, or 'center' for photos that are crops"
             ) from error
         raise UserError(f"the dlib face detector is not installed: {FACE_EXTRA_HINT}") from error
+    return dlib, dlib_model_file("shape_predictor_5_face_landmarks.dat")
+
+
+def dlib_model_file(name: str) -> Path:
+    """A model file the `face_recognition_models` package ships (landmarks, descriptors)."""
     # Locate the package without importing it: its __init__ needs pkg_resources, which
     # recent setuptools no longer ships; the model file is all we need.
     spec = importlib.util.find_spec("face_recognition_models")
@@ -201,10 +206,10 @@ def _import_dlib(auto: bool) -> tuple[Any, Path]:
             f"face_recognition_models (dlib's landmark model) is missing: {FACE_EXTRA_HINT}"
         )
     package_dir = Path(next(iter(spec.submodule_search_locations)))
-    model = package_dir / "models" / "shape_predictor_5_face_landmarks.dat"
+    model = package_dir / "models" / name
     if not model.is_file():
-        raise UserError(f"dlib landmark model {model} is missing: reinstall with {FACE_EXTRA_HINT}")
-    return dlib, model
+        raise UserError(f"dlib model {model} is missing: reinstall with {FACE_EXTRA_HINT}")
+    return model
 
 
 def dlib_pass(upsample: int, min_score: float, *, auto: bool = False) -> FacePass:

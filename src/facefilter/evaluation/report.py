@@ -1,0 +1,179 @@
+"""What `facefilter eval` writes and prints: metrics.json, report.html, samples.png, a table.
+
+metrics.json holds every figure and the protocol that made it; report.html shows the
+same tables beside the sample sheet (one HTML file and one PNG, no scripts, no
+downloads); the printed table is the short version. All written beside, then renamed.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+from facefilter.pictures import labelled_sheet, save_picture
+from facefilter.pixels import to_pixels
+from facefilter.safe_io import write_text
+
+METRICS_FILE, REPORT_FILE, SHEET_FILE = "metrics.json", "report.html", "samples.png"
+SHEET_FACES = 16
+
+
+def write_report(out: Path, metrics: dict[str, Any], rows: list[Tensor], kinds: list[str],
+                 title: str) -> list[Path]:  # fmt: skip
+    """metrics.json, samples.png (rows of faces, one kind each) and report.html in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / METRICS_FILE, json.dumps(clean(metrics), indent=2) + "\n")
+    faces = [[_picture(row[i]) for row in rows] for i in range(min(SHEET_FACES, len(rows[0])))]
+    save_picture(out / SHEET_FILE, labelled_sheet(faces, kinds, title))
+    write_text(out / REPORT_FILE, page(title, metrics))
+    return [out / METRICS_FILE, out / REPORT_FILE, out / SHEET_FILE]
+
+
+def _picture(image: Tensor) -> np.ndarray:
+    return to_pixels(image).permute(1, 2, 0).numpy()
+
+
+def clean(value: Any) -> Any:
+    """JSON without NaN (not JSON): an undefined figure is null."""
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def page(title: str, metrics: dict[str, Any]) -> str:
+    """A self-contained HTML page: the title, every table of `metrics`, the sheet."""
+    sections = [f"<h2>{html.escape(name.replace('_', ' '))}</h2>{_table(value)}"
+                for name, value in metrics.items() if name != "protocol"]  # fmt: skip
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>body{{font:14px sans-serif;margin:2em}}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;"
+        "text-align:left}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><img src='{SHEET_FILE}' alt='sample faces'>"
+        f"{''.join(sections)}<h2>protocol</h2>{_table(metrics.get('protocol', {}))}"
+        "</body></html>\n"
+    )
+
+
+def _table(value: Any) -> str:
+    if not isinstance(value, dict):
+        return f"<p>{html.escape(_shown(value))}</p>"
+    rows = "".join(f"<tr><th>{html.escape(str(key))}</th><td>{_table(item) if isinstance(item, dict) else html.escape(_shown(item))}</td></tr>"  # noqa: E501
+                   for key, item in value.items())  # fmt: skip
+    return f"<table>{rows}</table>"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value) or "none"
+    return "n/a" if value is None else str(value)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, float) and math.isfinite(value) else "-"
+
+
+def filter_lines(metrics: dict[str, Any]) -> list[str]:
+    """The printed summary of one direction's evaluation."""
+    proto = metrics["protocol"]
+    lines = [
+        f"{proto['direction']}: {proto['count']} faces of {proto['inputs']} "
+        f"({proto['split']} split), {proto['image_size']} px, strength {proto['strength']}"
+    ]
+    paired = metrics.get("paired")
+    if paired:
+        lpips = "lpips" in paired["filter"]
+        lines.append(f"{'':12} {'L1':>6} {'SSIM':>6} {'top-1':>6}" + (f" {'LPIPS':>6}" if lpips
+                                                                        else ""))  # fmt: skip
+        for name in ("filter", "do_nothing"):
+            row = paired[name]
+            lines.append(
+                f"{name.replace('_', ' '):12} {_fmt(row['l1'])} {_fmt(row['ssim'])} "
+                f"{_fmt(row['top1'])}" + (f" {_fmt(row['lpips'])}" if lpips else "")
+            )
+        lines.append(
+            f"(top-1 by chance: {_fmt(paired['chance_top1'])}; spread across outputs "
+            f"{_fmt(paired['filter']['spread'])}, 0 for one face for every input)"
+        )
+    lines += _distribution_lines(metrics.get("distribution"))
+    identity = metrics.get("identity_dlib")
+    if identity:
+        lines.append(f"dlib identity: distance median {_fmt(identity['median'])} (quartiles "
+                     f"{_fmt(identity['q25'])}-{_fmt(identity['q75'])}), same person (< 0.6) "
+                     f"{_fmt(identity['same_person'], 2)}, top-1 {_fmt(identity['top1'], 2)}; "
+                     f"different inputs < 0.6: "
+                     f"{_fmt(identity['different_inputs_same_person'], 2)}")  # fmt: skip
+    style = metrics.get("style")
+    if style:
+        lines.append(
+            f"style: {_fmt(style['share'], 2)} of the outputs look {style['style']} "
+            f"(the inputs: {_fmt(style['do_nothing_share'], 2)})"
+        )
+    lines += _attribute_lines(metrics.get("attributes"))
+    lines += [f"note: {note}" for note in proto["notes"]]
+    return lines
+
+
+def _distribution_lines(distribution: dict[str, Any] | None) -> list[str]:
+    if not distribution:
+        return []
+    mine, nothing = distribution["filter"], distribution["do_nothing"]
+    label = "" if mine["comparable"] else "; not comparable with published FID"
+    return [
+        f"FID {_fmt(mine['fid'], 2)}, KID x100 {_fmt(mine['kid_x100'], 2)} +- "
+        f"{_fmt(mine['kid_std_x100'], 2)} ({mine['outputs']} outputs vs "
+        f"{mine['reference']} reference faces, {mine['features']} features{label}); "
+        f"do nothing: FID {_fmt(nothing['fid'], 2)}, KID x100 {_fmt(nothing['kid_x100'], 2)}"
+    ]
+
+
+def _attribute_lines(attributes: dict[str, Any] | None) -> list[str]:
+    if not attributes:
+        return []
+    lines = [f"{'+' if change['wanted'] else '-'}{name}: {_fmt(change['before'], 2)} of the "
+             f"faces before, {_fmt(change['after'], 2)} after"
+             for name, change in attributes["edited"].items()]  # fmt: skip
+    kept = attributes.get("kept")
+    truth = attributes.get("agree_with_truth")
+    tail = f"; all verdicts as the true outputs': {_fmt(truth, 2)}" if truth is not None else ""
+    if kept is not None:
+        lines.append(f"other attributes kept: {_fmt(kept, 2)} of the verdicts{tail}")
+    if attributes["unknown"]:
+        lines.append(f"the classifier does not know {', '.join(attributes['unknown'])}")
+    return lines
+
+
+def classifier_lines(metrics: dict[str, Any]) -> list[str]:
+    """The printed summary of a classifier's accuracy."""
+    proto = metrics["protocol"]
+    lines = [
+        f"{proto['classifier']} on {proto['count']} faces of {proto['data']} "
+        f"({proto['split']} split)"
+    ]
+    if metrics["attributes"]:
+        lines.append(f"{'attribute':18} {'accuracy':>8} {'majority':>8} {'present':>8}")
+        for name, row in metrics["attributes"].items():
+            lines.append(
+                f"{name:18} {_fmt(row['accuracy']):>8} {_fmt(row['majority']):>8} "
+                f"{_fmt(row['present']):>8}"
+            )
+        lines.append(
+            f"{'mean':18} {_fmt(metrics['mean_accuracy']):>8} {_fmt(metrics['mean_majority']):>8}"
+        )
+    if "style_accuracy" in metrics:
+        lines.append(
+            f"style ({', '.join(proto['styles'])}): accuracy {_fmt(metrics['style_accuracy'])}"
+        )
+    return lines
