@@ -85,8 +85,10 @@ def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
 
 def panels(names: list[str]) -> dict[str, list[str]]:
     """Which series share a panel: the totals each optimiser minimises, the adversarial
-    terms (G and D overlaid), the other losses, and the schedules (learning rate, loss
-    weights), so that no large series flattens the small ones beside it."""
+    terms (G and D overlaid), the other losses, the schedules (learning rate, loss
+    weights) and the held-out scores, so that no large series flattens the small ones."""
+    held_out = [n for n in names if n.startswith("eval/")]
+    names = [n for n in names if n not in held_out]
     totals = [n for n in names if n.endswith("total") or n == "loss"]
     schedules = [n for n in names if n in SCHEDULES or n == "d_error"]
     adversarial = [n for n in names if n.startswith(("g_", "d_"))
@@ -95,7 +97,8 @@ def panels(names: list[str]) -> dict[str, list[str]]:
     groups = {"total losses": totals,
               "adversarial: generator (solid) and discriminator (dashed)": adversarial,
               "reconstruction and other losses": others,
-              "schedules: learning rate, loss weights, noise": schedules}  # fmt: skip
+              "schedules: learning rate, loss weights, noise": schedules,
+              "held-out evaluation (--eval-every)": held_out}  # fmt: skip
     return {title: sorted(group) for title, group in groups.items() if group}
 
 
@@ -118,9 +121,11 @@ def plot_losses(run: Path) -> None:
             style = "--" if name.startswith("d_") else "-"
             marker = "o" if len(steps) < 20 else None  # a short run's few points stay visible
             colour = f"C{index % 10}"
+            # held-out scores are few and already averaged over faces: drawn as they are
+            shown = list(values) if name.startswith("eval/") else _smooth(list(values))
             axis.plot(steps, values, style, color=colour, alpha=0.25, linewidth=0.8)
-            axis.plot(steps, _smooth(list(values)), style, color=colour, marker=marker,
-                      markersize=3, linewidth=1.6, label=name)  # fmt: skip
+            axis.plot(steps, shown, style, color=colour, marker=marker, markersize=3,
+                      linewidth=1.6, label=name)  # fmt: skip
         if _wide_range(series, names):
             axis.set_yscale("log")
         axis.set_title(title, fontsize=10)

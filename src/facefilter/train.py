@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from facefilter.runlock import run_lock
 from facefilter.runlog import RunLog, plot_losses
 from facefilter.safe_io import atomic_write, refuse_output_over_inputs
 from facefilter.sizes import ImageSize
+from facefilter.stopping import StopRequest, should_stop
 
 
 @dataclass
@@ -80,6 +80,12 @@ class TrainConfig:
     # also keep the weights of the last N checkpoints (RUN/checkpoints/step-005000.safetensors)
     # to apply or export an earlier one: `facefilter apply RUN@step-5000 ...`; 0: the last only
     keep_checkpoints: int = 0
+    # score the model on held-out faces every N steps (0: never): paired L1 / SSIM / top-1
+    # on synthetic data, KID on real data, accuracy for a classifier; logged under eval/
+    eval_every: int = 0
+    eval_count: int = 64  # held-out faces per direction (the val split) for --eval-every
+    eval_classifier: Path | None = None  # real data: KID on this classifier run's features
+    inception_weights: Path | None = None  # real data: KID on InceptionV3 (torch-fidelity's)
     resume: bool = False  # continue the run in --out from its last checkpoint
     tensorboard: bool = False  # also write TensorBoard events to OUT/tensorboard
     progress: bool = True  # show a tqdm progress bar (main process only)
@@ -98,6 +104,8 @@ def check_config(config: TrainConfig) -> None:
         ImageSize.parse(config.size)
     except UserError as error:
         raise UserError(f"--size: {error}") from None
+    if config.eval_every < 0:
+        raise UserError(f"--eval-every must be 0 (never) or more, got {config.eval_every}")
     for name in ("batch_size", "max_steps", "log_every", "sample_every", "save_every"):
         if getattr(config, name) < 1:
             flag = "--" + name.replace("_", "-")
@@ -140,31 +148,6 @@ def augment(
     if config.color_jitter:
         batch = jitter_batch(batch, config.color_jitter, config.seed, step, rank)
     return batch
-
-
-class StopRequest:
-    """First Ctrl-C asks the loop to save and stop after the current step; a second aborts."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.previous: Any = None
-        self.pid = os.getpid()
-
-    def __enter__(self) -> StopRequest:
-        self.pid = os.getpid()
-        self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if os.getpid() != self.pid:
-            return  # a data-loading worker forked from us: the main process decides
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nstopping: finishing this step and saving a checkpoint (Ctrl-C again to abort)")
-
-    def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self.previous)
 
 
 def make_accelerator(config: TrainConfig, family_name: str) -> Accelerator:
@@ -232,6 +215,8 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
         for net in family.nets.values():
             net.to(memory_format=torch.channels_last)
     family.setup(accelerator)
+    # a bad --eval-* setting fails here, before the run's folder gets anything
+    evaluator = held_out_eval(config, family) if accelerator.is_main_process else None
     start = checkpoint.load_checkpoint(config.out, family) if resumed.step is not None else 0
     note_world(config.out, resumed, accelerator, start)
     for name, (before, after) in resumed.changes.items():
@@ -246,7 +231,7 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
     log = RunLog(config.out, start, config.tensorboard) if accelerator.is_main_process else None
     try:
         with StopRequest() as stop:
-            step = _loop(config, family, data, accelerator, start, log, summary, stop)
+            step = _loop(config, family, data, accelerator, start, log, summary, stop, evaluator)
     finally:
         if log is not None:
             log.close()
@@ -256,6 +241,25 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
         accelerator.print(f"run saved in {config.out} at step {step}: model.safetensors, "
                           "samples/, loss.png, metrics.jsonl")  # fmt: skip
     return config.out
+
+
+def held_out_eval(config: TrainConfig, family: Family) -> Any:
+    """`--eval-every`'s scorer on the held-out faces (None when it is 0)."""
+    if not config.eval_every:
+        return None
+    from facefilter.evaluation.during import TrainingEval
+    from facefilter.evaluation.truth import TrainedOn
+
+    trained = TrainedOn(family.data_kind, tuple(family.domains), config.data, config.data_a,
+                        config.data_b)  # fmt: skip
+    return TrainingEval(
+        family,
+        trained,
+        seed=config.seed,
+        count=config.eval_count,
+        classifier=config.eval_classifier,
+        inception=config.inception_weights,
+    )
 
 
 def note_world(out: Path, resumed: Resumed, accelerator: Accelerator, start: int) -> None:
@@ -271,6 +275,7 @@ def note_world(out: Path, resumed: Resumed, accelerator: Accelerator, start: int
 def _loop(
     config: TrainConfig, family: Family, data: TrainingData, accelerator: Accelerator,
     start: int, log: RunLog | None, summary: dict[str, Any], stop: StopRequest,
+    evaluator: Any = None,
 ) -> int:  # fmt: skip
     """Train from step `start`; returns the step the run stopped at."""
     total = total_steps(config, data.epoch_size, accelerator.num_processes)
@@ -309,6 +314,8 @@ def _loop(
             record(log, step, logs, family, (step - logged_at) * per_step, tick)
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
             tick, logged_at = time.monotonic(), step
+        if evaluator is not None and log is not None and step % config.eval_every == 0:
+            log.log(step, evaluator(family))
         if step % config.sample_every == 0:
             write_sample(config.out, family, data, step, accelerator, log)
         if step % config.save_every == 0:
@@ -362,18 +369,6 @@ def finish(
         accelerator.print(f"stopped at step {step}; checkpoint saved in {config.out}, "
                           "continue with --resume")  # fmt: skip
         raise SystemExit(130)  # the shell's code for "interrupted by Ctrl-C"
-
-
-def should_stop(stop: StopRequest, deadline: float, accelerator: Accelerator) -> bool:
-    """Stop before the next step? Agreed by every process: one that stopped alone would
-    wait in the checkpoint barrier while the others wait in a gradient all-reduce."""
-    local = stop.requested or time.monotonic() >= deadline
-    if accelerator.num_processes == 1:
-        return local
-    flags = torch.tensor([float(stop.requested), float(local)], device=accelerator.device)
-    flags = accelerator.reduce(flags, reduction="sum")
-    stop.requested = bool(flags[0] > 0)  # so every process saves and exits 130 alike
-    return bool(flags[1] > 0)
 
 
 def save(run: Path, family: Family, step: int, summary: dict[str, Any], acc: Accelerator) -> None:
