@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import tyro
 
@@ -66,6 +66,23 @@ class DataReport:
 
 
 @dataclass
+class DataLabel:
+    """Label your own photos with an attribute classifier: each face found is aligned and
+    saved, with a CelebA-format attribute table (use it as celeba:OUT?where=Smiling) and
+    every probability and its confidence in labels.jsonl."""
+
+    spec: tyro.conf.Positional[str]  # photos: folder:PHOTOS (or any data spec)
+    classifier: Path  # an attribute classifier run (facefilter train classifier)
+    output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("labelled")  # folder
+    threshold: float = 0.5  # an attribute is 1 in the table where its probability >= this
+    detect: Literal["auto", "always", "never"] = "auto"  # auto: small images with no face are crops
+    largest: bool = False  # only the largest face of each photo
+    detector: str = "auto"  # auto, dlib, yunet (needs --yunet-model) or center
+    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
+    device: str | None = None  # cpu, cuda ...; the GPU when there is one
+
+
+@dataclass
 class DataSamplePhoto:
     """Write a real photograph shipped by scikit-image (the astronaut) to try filters on."""
 
@@ -77,6 +94,7 @@ DataCommand = Union[  # noqa: UP007 - tyro reads subcommands from a typing.Union
     Annotated[DataPreview, tyro.conf.subcommand("preview", prefix_name=False)],
     Annotated[DataCrop, tyro.conf.subcommand("crop", prefix_name=False)],
     Annotated[DataReport, tyro.conf.subcommand("report", prefix_name=False)],
+    Annotated[DataLabel, tyro.conf.subcommand("label", prefix_name=False)],
     Annotated[DataSamplePhoto, tyro.conf.subcommand("sample-photo", prefix_name=False)],
 ]
 
@@ -111,6 +129,30 @@ def run_data_report(command: DataReport) -> int:
     return 0
 
 
+def run_data_label(command: DataLabel) -> int:
+    from facefilter.face import create_detector
+    from facefilter.inference.classifier import Classifier
+    from facefilter.inference.label import label_faces
+
+    folder = spec_folder(command.spec)
+    refuse_output_over_inputs(command.output, [folder] if folder else [], "-o", inside=False)
+    classifier = Classifier.load(command.classifier, command.device)
+    detector = None
+    if command.detect != "never" and not command.spec.startswith("synth:"):
+        detector = create_detector(command.detector, model_path=command.yunet_model)
+    warn = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    report = label_faces(command.spec, classifier, command.output, detector,
+                         detect=command.detect, threshold=command.threshold,
+                         largest=command.largest, warn=warn,
+                         progress=sys.stderr.isatty())  # fmt: skip
+    for path in report.no_face[:5]:
+        print(f"no face: {path}", file=sys.stderr)
+    print(report.summary())
+    print(f"table, faces/ and labels.jsonl in {command.output}: train on them as "
+          f"celeba:{command.output} (e.g. ?where=Smiling)")  # fmt: skip
+    return 0
+
+
 def run_sample_photo(command: DataSamplePhoto) -> int:
     from PIL import Image
 
@@ -130,6 +172,7 @@ def run_data(command: Any) -> int:
     handlers: dict[type, Callable[[Any], int]] = {
         DataCrop: run_data_crop,
         DataReport: run_data_report,
+        DataLabel: run_data_label,
         DataSamplePhoto: run_sample_photo,
     }
     if type(command) in handlers:

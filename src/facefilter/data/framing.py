@@ -8,7 +8,8 @@ side, recorded in each run's config.json at training time and read back by `appl
   style's look, posed as the renderer poses them), averaged over many faces: anime
   eyes sit lower and closer than a photo's, so each style has its own framing;
 - `celeba:` aligned crops: CelebA's 178x218 alignment template, centre-cropped square
-  as the loader does (short side, centred: rows 20..198);
+  as the loader does (short side, centred: rows 20..198), unless the folder records a
+  framing of its own (what `facefilter data label` writes);
 - `folder:`, `unpaired:`, `classes:`: the framing `facefilter data crop` writes, so
   crops made with it match.
 
@@ -115,9 +116,10 @@ def framing_for_spec(spec: str | None) -> dict[str, float]:
     source = parse_spec(spec)
     if source.kind == "synth":
         return synth_framing(source.path.split(",")[0])
-    if source.kind == "celeba":
-        return celeba_framing()
-    return recorded_framing(Path(source.path).expanduser()) or dict(CROP_FRAMING)
+    recorded = recorded_framing(Path(source.path).expanduser())
+    if source.kind == "celeba":  # `data label` writes a CelebA layout of its own crops
+        return recorded or celeba_framing()
+    return recorded or dict(CROP_FRAMING)
 
 
 def domain_framings(
