@@ -75,25 +75,12 @@ class UnpairedPairs(Dataset):
         return {"real_a": self.a[index[0]]["image"], "real_b": self.b[index[1]]["image"]}
 
 
-class Labelled(Dataset):
-    """Items {"image", "label"} of one multi-class source."""
+class Picked(Dataset):
+    """From each item of a source, what one data kind's batches hold: "image", and "label"
+    (a tensor) and / or "attrs" ((A,) in {0, 1}; (0,) where the source has no table)."""
 
-    def __init__(self, source: ImageSource) -> None:
-        self.source = source
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        item = self.source[index]
-        return {"image": item["image"], "label": torch.tensor(item["label"])}
-
-
-class Attributed(Dataset):
-    """Items {"image", "attrs"} of one source with an attribute table (for attribute editors)."""
-
-    def __init__(self, source: ImageSource) -> None:
-        self.source = source
+    def __init__(self, source: ImageSource, keys: tuple[str, ...]) -> None:
+        self.source, self.keys = source, keys
         self.attr_names = source.attr_names
 
     def __len__(self) -> int:
@@ -101,29 +88,23 @@ class Attributed(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = self.source[index]
-        return {"image": item["image"], "attrs": item["attrs"]}
+        picked = {"image": item["image"]}
+        if "label" in self.keys:
+            picked["label"] = torch.tensor(item["label"])
+        if "attrs" in self.keys:
+            picked["attrs"] = item.get("attrs", torch.zeros(0))
+        return picked
 
     def attribute_table(self) -> Tensor:
         """(N, A) float in {0, 1}, read without decoding images."""
         table = self.source.attribute_table()
-        assert table is not None, "Attributed wraps sources with an attribute table"
+        assert table is not None, "only sources with an attribute table are asked for it"
         return table
 
-
-class Described(Dataset):
-    """Items {"image", "attrs", "label"} of one source: what a classifier learns from
-    (attrs (0,) when the source has no attribute table)."""
-
-    def __init__(self, source: ImageSource) -> None:
-        self.source = source
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        item = self.source[index]
-        attrs = item.get("attrs", torch.zeros(0))
-        return {"image": item["image"], "attrs": attrs, "label": torch.tensor(item["label"])}
+    def sample(self, count: int) -> dict[str, Tensor]:
+        """`count` items spread over the set, batched: the sample grids' faces."""
+        items = [self[i] for i in spread_indices(len(self), count)]
+        return {key: torch.stack([it[key] for it in items]) for key in ("image", *self.keys)}
 
 
 @dataclass
@@ -209,14 +190,10 @@ def _class_data(data: str, size: int | ImageSize, seed: int) -> TrainingData:
             f"{data} gives one class ({source.class_names[0]}); this family needs two or more, "
             "e.g. synth:photo,anime,cartoon or classes:DIR with one sub-folder per class"
         )
-    held = Labelled(held_out(data, size, seed, source))
-    items = [held[i] for i in spread_indices(len(held), SAMPLE_COUNT * len(source.class_names))]
-    sample = {
-        "image": torch.stack([it["image"] for it in items]),
-        "label": torch.stack([it["label"] for it in items]),
-    }
-    return TrainingData(Labelled(source), [Stream(len(source), seed)], source.class_names,
-                        sample, len(source))  # fmt: skip
+    held = Picked(held_out(data, size, seed, source), ("label",))
+    return TrainingData(Picked(source, ("label",)), [Stream(len(source), seed)],
+                        source.class_names, held.sample(SAMPLE_COUNT * len(source.class_names)),
+                        len(source))  # fmt: skip
 
 
 def _attribute_data(data: str, size: int | ImageSize, seed: int) -> TrainingData:
@@ -228,15 +205,9 @@ def _attribute_data(data: str, size: int | ImageSize, seed: int) -> TrainingData
         )
     if len(source.attr_names) < 2:
         raise UserError(f"{data} has {len(source.attr_names)} attribute(s); give at least two")
-    held = Attributed(held_out(data, size, seed, source))
-    items = [held[i] for i in spread_indices(len(held), 2 * SAMPLE_COUNT)]
-    sample = {
-        "image": torch.stack([it["image"] for it in items]),
-        "attrs": torch.stack([it["attrs"] for it in items]),
-    }
-    dataset = Attributed(source)
-    return TrainingData(dataset, [Stream(len(source), seed)], dataset.attr_names, sample,
-                        len(source))  # fmt: skip
+    held = Picked(held_out(data, size, seed, source), ("attrs",))
+    return TrainingData(Picked(source, ("attrs",)), [Stream(len(source), seed)],
+                        source.attr_names, held.sample(2 * SAMPLE_COUNT), len(source))  # fmt: skip
 
 
 def _label_data(data: str, size: int | ImageSize, seed: int) -> TrainingData:
@@ -247,12 +218,11 @@ def _label_data(data: str, size: int | ImageSize, seed: int) -> TrainingData:
             f"{data} has neither an attribute table nor classes, so there is nothing to "
             "learn; give celeba:DIR, synth:photo,anime,cartoon or classes:DIR"
         )
-    held = Described(held_out(data, size, seed, source))
-    items = [held[i] for i in spread_indices(len(held), 2 * SAMPLE_COUNT)]
-    sample = {key: torch.stack([it[key] for it in items]) for key in ("image", "attrs", "label")}
+    keys = ("attrs", "label")
+    held = Picked(held_out(data, size, seed, source), keys)
     domains = [*source.attr_names, *(STYLE_PREFIX + name for name in styles)]
-    return TrainingData(Described(source), [Stream(len(source), seed)], domains, sample,
-                        len(source))  # fmt: skip
+    return TrainingData(Picked(source, keys), [Stream(len(source), seed)], domains,
+                        held.sample(2 * SAMPLE_COUNT), len(source))  # fmt: skip
 
 
 def held_out(spec: str, size: int | ImageSize, seed: int, train: ImageSource) -> ImageSource:

@@ -12,7 +12,7 @@ Images with no face are skipped and counted, unreadable ones too; nothing stops 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -74,18 +74,12 @@ def crop_faces(
     out.mkdir(parents=True, exist_ok=True)
     report = CropReport(images=len(files))
     rows: list[str] = []  # the manifest, written whole at the end like every file here
-    for path in tqdm(files, disable=not progress, desc="crop", unit="image"):
-        try:
-            image = np.asarray(load_image(path))
-        except ImageError as error:
-            report.unreadable.append(str(path))
-            warn(f"skipped: {error}")
-            continue
-        faces = sorted(detector.detect(image), key=lambda face: face.area, reverse=True)
+    for path, image in readable_photos(files, report.unreadable, warn, progress, "crop"):
+        faces = faces_by_size(detector, image, largest_only)
         if not faces:
             report.no_face.append(str(path))
             continue
-        for index, face in enumerate(faces[:1] if largest_only else faces):
+        for index, face in enumerate(faces):
             relative = path.relative_to(raw).with_name(f"{path.stem}_{index}.png")
             crop, _ = align_face(image, face, align)
             (out / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -96,6 +90,28 @@ def crop_faces(
     write_text(out / MANIFEST_FILE, "".join(rows))
     write_text(out / FRAMING_FILE, json.dumps(framing, indent=2) + "\n")
     return report
+
+
+def readable_photos(
+    files: list[Path], unreadable: list[str], warn: Callable[[str], None], progress: bool,
+    desc: str,
+) -> Iterator[tuple[Path, np.ndarray]]:  # fmt: skip
+    """Each photo that decodes, as (path, (H, W, 3) uint8); the others are warned about and
+    listed in `unreadable`, and the rest carry on."""
+    for path in tqdm(files, disable=not progress, desc=desc, unit="image"):
+        try:
+            image = np.asarray(load_image(path))
+        except ImageError as error:
+            unreadable.append(str(path))
+            warn(f"skipped: {error}")
+            continue
+        yield path, image
+
+
+def faces_by_size(detector: Detector, image: np.ndarray, largest_only: bool) -> list[Face]:
+    """The faces of `image`, the largest first (only it with `largest_only`)."""
+    faces = sorted(detector.detect(image), key=lambda face: face.area, reverse=True)
+    return faces[:1] if largest_only else faces
 
 
 def read_manifest(folder: Path) -> list[dict[str, object]]:

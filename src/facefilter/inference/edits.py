@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 
 from facefilter.data.images import list_images, load_image
-from facefilter.data.loading import Attributed, held_out, spread_indices
+from facefilter.data.loading import Picked, held_out, spread_indices
 from facefilter.data.sources import open_source
 from facefilter.errors import UserError
 from facefilter.inference.filter import Filter
@@ -97,7 +97,7 @@ def compute_vectors(
     with safe_open(weights, "pt") as handle:
         step = int((handle.metadata() or {}).get("step", 0))
     used = count or family.config.vector_count  # up to this many, fewer where there are fewer
-    fit = family.fit_vectors(Attributed(source), used, chosen or None)
+    fit = family.fit_vectors(Picked(source, ("attrs",)), used, chosen or None)
     save_weights(weights, family, step)
     config = read_run_config(run)
     config.extra["vectors"] = {"data": spec, "count": used,

@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -26,8 +26,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from facefilter.data.framing import align_config
-from facefilter.data.images import ImageError, load_image
-from facefilter.data.prepare import FRAMING_FILE
+from facefilter.data.prepare import FRAMING_FILE, faces_by_size, readable_photos
 from facefilter.data.sources import FileImageSource, open_source
 from facefilter.data.spec import SPLITS, spec_folder
 from facefilter.errors import UserError
@@ -49,7 +48,7 @@ class LabelReport:
     no_face: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     whole: int = 0  # small images with no face found, taken whole as crops
-    faces_named: int = 1  # the next synthetic face's file number (CelebA's are 1-based)
+    faces_named: int = 0  # synthetic faces named so far (CelebA's files count from 1)
 
     def summary(self) -> str:
         whole = f" ({self.whole} small image(s) taken whole as crops)" if self.whole else ""
@@ -70,48 +69,49 @@ def found_faces(
     spec: str, classifier: Classifier, detector: Detector | None, detect: str, largest: bool,
     report: LabelReport, warn: Callable[[str], None], progress: bool = True,
 ) -> Iterator[Found]:  # fmt: skip
-    """Every face of the photos a spec names (or, for synthetic faces, every face as it is)."""
+    """Every face of the photos a spec names (or, for synthetic faces, every face as it is),
+    in every split."""
     size = classifier.config.image_size
-    sources = {split: open_source(spec, size, split) for split in SPLITS}  # every face
-    if not isinstance(sources["train"], FileImageSource):  # synthetic: crops, framed as trained
-        report.images = sum(len(source) for source in sources.values())
-        bar = tqdm(total=report.images, disable=not progress, desc="label", unit="face")
-        for split, source in sources.items():
-            for index in range(len(source)):
-                pixels = to_pixels(source[index]["image"]).permute(1, 2, 0).numpy()
-                yield Found(pixels, f"{report.faces_named:06d}.png",
-                            {"source": spec, "split": split, "index": index})  # fmt: skip
-                report.faces_named += 1
-                bar.update(1)
+    sources = {split: open_source(spec, size, split) for split in SPLITS}
+    if not all(isinstance(source, FileImageSource) for source in sources.values()):
+        yield from synthetic_faces(spec, sources, report, progress)
         return
     paths = list(dict.fromkeys(path for source in sources.values()
-                               for path in source.paths))  # type: ignore[attr-defined]  # fmt: skip
+                               for path in cast(FileImageSource, source).paths))  # fmt: skip
     align = align_config(classifier.config.framing, size)
     root = spec_folder(spec) or Path(".")  # crops keep the photos' sub-folders
     report.images = len(paths)
-    for path in tqdm(paths, disable=not progress, desc="label", unit="image"):
-        try:
-            image = np.asarray(load_image(path))
-        except ImageError as error:
-            report.unreadable.append(str(path))
-            warn(f"skipped: {error}")
-            continue
+    for path, image in readable_photos(paths, report.unreadable, warn, progress, "label"):
         stem = path.relative_to(root).with_suffix("").as_posix()
-        faces = [] if detector is None or detect == "never" else sorted(
-            detector.detect(image), key=lambda face: face.area, reverse=True)  # fmt: skip
-        if not faces:
-            small = max(image.shape[:2]) <= WHOLE_IMAGE_FACTOR * size.side
-            if detect == "never" or (detect == "auto" and small):
-                report.whole += detect != "never"
-                crop = square_crop(Image.fromarray(image), size)
-                yield Found(crop, f"{stem}_0.png", {"source": str(path), "box": None})
-            else:
-                report.no_face.append(str(path))
-            continue
-        for index, face in enumerate(faces[:1] if largest else faces):
+        faces = faces_by_size(detector, image, largest) if (
+            detector is not None and detect != "never") else []  # fmt: skip
+        for index, face in enumerate(faces):
             crop, _ = align_face(image, face, align)
             box = [round(float(v), 1) for v in face.box]
             yield Found(crop, f"{stem}_{index}.png", {"source": str(path), "box": box})
+        small = max(image.shape[:2]) <= WHOLE_IMAGE_FACTOR * size.side
+        if not faces and (detect == "never" or (detect == "auto" and small)):
+            report.whole += detect != "never"
+            crop = square_crop(Image.fromarray(image), size)
+            yield Found(crop, f"{stem}_0.png", {"source": str(path), "box": None})
+        elif not faces:
+            report.no_face.append(str(path))
+
+
+def synthetic_faces(
+    spec: str, sources: dict[str, Any], report: LabelReport, progress: bool
+) -> Iterator[Found]:
+    """Synthetic faces as they are: ready crops, framed as the classifier's data, numbered
+    like CelebA's files (000001.png ...) in the order of the splits."""
+    report.images = sum(len(source) for source in sources.values())
+    bar = tqdm(total=report.images, disable=not progress, desc="label", unit="face")
+    for split, source in sources.items():
+        for index in range(len(source)):
+            pixels = to_pixels(source[index]["image"]).permute(1, 2, 0).numpy()
+            report.faces_named += 1
+            yield Found(pixels, f"{report.faces_named:06d}.png",
+                        {"source": spec, "split": split, "index": index})  # fmt: skip
+            bar.update(1)
 
 
 def label_faces(
