@@ -35,12 +35,14 @@ demo: $(STAMP)  ## train cyclegan-lite on synthetic photo->anime faces for a few
 	$(BIN)/facefilter data synth --out $(DEMO)/held-out --count 12 --size 64 --seed 12345 --styles photo
 	$(BIN)/facefilter apply $(DEMO) $(DEMO)/held-out/photo --to anime -o $(DEMO)/applied \
 		--detect never --sheet $(DEMO)/sheet.png
+	$(BIN)/facefilter eval $(DEMO) --to anime --count 100 -o $(DEMO)/eval
 	$(BIN)/facefilter data sample-photo -o $(DEMO)/astronaut.png
 	$(BIN)/facefilter apply $(DEMO) $(DEMO)/astronaut.png --to anime \
 		-o $(DEMO)/astronaut_anime.jpg --compare
 	@echo
 	@echo "Done. Look at:"
 	@echo "  $(DEMO)/sheet.png          held-out synthetic photos and their anime translations"
+	@echo "  $(DEMO)/eval/              the filter measured on 100 held-out faces against their true anime twins"
 	@echo "  $(DEMO)/astronaut_anime.jpg  a real photo (shipped by scikit-image): face found, translated, pasted back"
 	@echo "  $(DEMO)/samples/           training sample grids, one labelled row per image kind"
 	@echo "  $(DEMO)/loss.png           losses (G and D overlaid);  $(DEMO)/metrics.jsonl the numbers"

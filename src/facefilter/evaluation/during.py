@@ -67,8 +67,10 @@ class TrainingEval:
             try:
                 the_plan = plan(trained, direction)
             except UserError as error:  # its advice is eval's: say whose it is
-                raise UserError(f"--eval-every cannot score {direction}: {error}, then score "
-                                "the finished run with `facefilter eval`") from None
+                raise UserError(
+                    f"--eval-every cannot score {direction}: {error}, then score "
+                    "the finished run with `facefilter eval`"
+                ) from None
             inputs = load_faces(the_plan.inputs, size, SPLIT, seed, count).images
             truths = reference = None
             if the_plan.truth is not None:

@@ -66,11 +66,24 @@ def page(title: str, metrics: dict[str, Any]) -> str:
 
 
 def _table(value: Any) -> str:
+    """A dict as a table: dicts of figures that share their keys (filter, do nothing) as
+    one grid, a row each; other entries as name / value rows, nested where they nest."""
     if not isinstance(value, dict):
         return f"<p>{html.escape(_shown(value))}</p>"
-    rows = "".join(f"<tr><th>{html.escape(str(key))}</th><td>{_table(item) if isinstance(item, dict) else html.escape(_shown(item))}</td></tr>"  # noqa: E501
-                   for key, item in value.items())  # fmt: skip
-    return f"<table>{rows}</table>"
+    rows = {k: v for k, v in value.items() if isinstance(v, dict) and v and not any(
+        isinstance(x, dict) for x in v.values())}  # fmt: skip
+    columns = list(dict.fromkeys(key for row in rows.values() for key in row))
+    grid = ""
+    if len(rows) > 1:
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+        body = "".join(f"<tr><th>{html.escape(name)}</th>" + "".join(
+            f"<td>{html.escape(_shown(row.get(c)))}</td>" for c in columns) + "</tr>"
+            for name, row in rows.items())  # fmt: skip
+        grid = f"<table><tr><th></th>{head}</tr>{body}</table>"
+    rest = {k: v for k, v in value.items() if len(rows) < 2 or k not in rows}
+    cells = "".join(f"<tr><th>{html.escape(str(key))}</th><td>{_table(item) if isinstance(item, dict) else html.escape(_shown(item))}</td></tr>"  # noqa: E501
+                    for key, item in rest.items())  # fmt: skip
+    return grid + (f"<table>{cells}</table>" if cells else "")
 
 
 def _shown(value: Any) -> str:
@@ -130,13 +143,12 @@ def _distribution_lines(distribution: dict[str, Any] | None) -> list[str]:
     if not distribution:
         return []
     mine, nothing = distribution["filter"], distribution["do_nothing"]
-    label = "" if mine["comparable"] else "; not comparable with published FID"
-    return [
-        f"FID {_fmt(mine['fid'], 2)}, KID x100 {_fmt(mine['kid_x100'], 2)} +- "
-        f"{_fmt(mine['kid_std_x100'], 2)} ({mine['outputs']} outputs vs "
-        f"{mine['reference']} reference faces, {mine['features']} features{label}); "
-        f"do nothing: FID {_fmt(nothing['fid'], 2)}, KID x100 {_fmt(nothing['kid_x100'], 2)}"
-    ]
+    label = "" if mine["comparable"] else " (not comparable with published FID)"
+    return [f"FID {_fmt(mine['fid'], 2)}, KID x100 {_fmt(mine['kid_x100'], 2)} +- "
+            f"{_fmt(mine['kid_std_x100'], 2)}; do nothing: FID {_fmt(nothing['fid'], 2)}, "
+            f"KID x100 {_fmt(nothing['kid_x100'], 2)}",
+            f"  ({mine['outputs']} outputs vs {mine['reference']} reference faces, on "
+            f"{mine['features']} features{label})"]  # fmt: skip
 
 
 def _attribute_lines(attributes: dict[str, Any] | None) -> list[str]:

@@ -92,7 +92,7 @@ class ClassifierFeatures(nn.Module):
         super().__init__()
         self.classifier = classifier
         self.num_features = classifier.num_features
-        self.name = f"classifier {classifier.path.name}"
+        self.name = f"classifier {classifier.path}"
 
     def forward(self, images: Tensor) -> Tensor:
         return self.classifier.predict(images).features

@@ -36,7 +36,7 @@ class ClassifierConfig(ModelConfig):
 
     # Batch norm and a multi-label loss want batches well above 1; 64 px holds glasses,
     # lipstick and a smile while a few CPU minutes reach high accuracy.
-    train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 64, "size": 64, "max_steps": 1500}
+    train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 64, "size": 64, "max_steps": 600}
     tunable: ClassVar[tuple[str, ...]] = ("lr", "weight_decay", "style_weight", "decay_start",
                                           "blur_augment")  # fmt: skip
 
