@@ -110,8 +110,9 @@ def main() -> None:
         minutes = train(run, family, flags, steps)
         for eval_flags, label in evals:
             folder = run / "eval-table" / label.split(" (")[0].replace(" -> ", "-to-")
-            lines.append(row(name, label, steps, minutes, score(run, eval_flags,
-                                                                args.classifier, folder)))
+            lines.append(
+                row(name, label, steps, minutes, score(run, eval_flags, args.classifier, folder))
+            )
             print(lines[-1], flush=True)
     print("\n".join(lines))
 

@@ -50,8 +50,10 @@ def main() -> None:
             own = "–" if source == target else f"{summary['median']:.3f}"
             same = "–" if source == target else f"{summary['same_person']:.2f}"
             top1 = "–" if source == target else f"{summary['top1']:.2f}"
-            print(f"{source:>8} {target:>8} {own:>7} {same:>9} "
-                  f"{(others < SAME_PERSON).mean():11.2f} {top1:>6}")
+            print(
+                f"{source:>8} {target:>8} {own:>7} {same:>9} "
+                f"{(others < SAME_PERSON).mean():11.2f} {top1:>6}"
+            )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,8 @@ def test_eval_of_a_classifier_is_its_accuracy(classifier_run, tmp_path, capsys):
     assert set(metrics["attributes"]) >= {"Male", "Smiling", "Eyeglasses"}
     assert 0 <= metrics["mean_accuracy"] <= 1 and 0 <= metrics["style_accuracy"] <= 1
     assert metrics["protocol"]["split"] == "test" and metrics["protocol"]["count"] == 6
+    photos, animes = metrics["style_confusion"]  # faces spread over the split: both styles
+    assert sum(photos) == 3 and sum(animes) == 3
     assert (out / "report.html").is_file() and (out / "samples.png").is_file()
     text = capsys.readouterr().out
     assert "mean" in text and "majority" in text and "style (photo, anime)" in text

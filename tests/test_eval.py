@@ -104,7 +104,10 @@ def test_real_folders_get_fid_and_kid_against_the_target_folder(tmp_path, runs, 
     clf = str(runs["classifier"])
     metrics = evaluate(run, tmp_path / "e", "--to", "anime", "--classifier", clf)
     assert "paired" not in metrics and metrics["distribution"]["filter"]["reference"] == 6
-    assert any("no paired truth" in note for note in metrics["protocol"]["notes"])
+    notes = metrics["protocol"]["notes"]
+    assert any("no paired truth" in note for note in notes)
+    assert any("6 of the 6 faces are in the training split too" in note for note in notes)
+    assert any("FID on 6 images is biased" in note for note in notes)  # kept, not only said
     assert "FID on 6 images is biased" in capsys.readouterr().err
 
 

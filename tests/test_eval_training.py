@@ -73,6 +73,17 @@ def test_real_data_logs_kid_on_the_classifier_s_features(tmp_path, capsys):
     assert row["eval/selfie->anime/kid_x100"] == row["eval/selfie->anime/kid_x100"]  # not NaN
 
 
+def test_too_few_reference_faces_fail_before_training(tmp_path, capsys):
+    a, b = write_images(tmp_path / "selfie", 4, base=60), write_images(tmp_path / "anime", 1)
+    classifier = tiny_classifier_run(tmp_path / "clf")
+    code = main(["train", "cyclegan-lite", "--data-a", f"folder:{a}", "--data-b", f"folder:{b}",
+                 *FAST, *TINY_CYCLEGAN, "--max-steps", "2", "--eval-every", "2",
+                 "--eval-classifier", str(classifier), "--out", str(tmp_path / "run")])  # fmt: skip
+    assert code == 2
+    assert "needs at least 2 images on each side" in error_line(capsys)
+    assert not (tmp_path / "run").exists()  # refused before the first step, not at step 2
+
+
 def test_an_editor_has_nothing_to_score_until_it_ends(tmp_path, capsys):
     code = main(["train", "dcae", "--data", "synth:photo?count=20", *FAST, "--max-steps", "2",
                  "--eval-every", "1", "--out", str(tmp_path / "run")])  # fmt: skip

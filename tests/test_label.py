@@ -73,6 +73,21 @@ def test_every_held_out_synthetic_face_is_labelled_in_order(classifier_run, tmp_
     assert 0 <= agreement(out, spec) <= 1
 
 
+def test_crops_of_any_size_and_photos_of_one_name(classifier_run, tmp_path):
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    assert main(["data", "sample-photo", "-o", str(photos / "astronaut.png")]) == 0
+    Image.open(photos / "astronaut.png").save(photos / "astronaut.jpg")  # the same stem
+    out = tmp_path / "labelled"
+    assert main(["data", "label", f"folder:{photos}", "--classifier", str(classifier_run),
+                 "-o", str(out), "--size", "48"]) == 0  # fmt: skip
+    names, _, _ = read_attribute_file(out / "list_attr_celeba.txt")
+    assert sorted(names) == ["astronaut_jpg_0.png", "astronaut_png_0.png"]
+    assert Image.open(out / "faces" / names[0]).size == (48, 48)  # classified at 32, kept at 48
+    assert json.loads((out / "framing.json").read_text())["size"] == 48
+
+
 @pytest.mark.slow
 def test_a_classifier_of_half_a_cpu_minute_agrees_with_the_renderer(tmp_path):
     """The bar of the README's claim, on faces of a seed no training saw."""

@@ -75,6 +75,7 @@ class DataLabel:
     classifier: Path  # an attribute classifier run (facefilter train classifier)
     output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("labelled")  # folder
     threshold: float = 0.5  # an attribute is 1 in the table where its probability >= this
+    size: int | None = None  # crop side in pixels (e.g. 128 to train on); unset: the classifier's
     detect: Literal["auto", "always", "never"] = "auto"  # auto: small images with no face are crops
     largest: bool = False  # only the largest face of each photo
     detector: str = "auto"  # auto, dlib, yunet (needs --yunet-model) or center
@@ -143,7 +144,7 @@ def run_data_label(command: DataLabel) -> int:
     warn = lambda message: print(message, file=sys.stderr)  # noqa: E731
     report = label_faces(command.spec, classifier, command.output, detector,
                          detect=command.detect, threshold=command.threshold,
-                         largest=command.largest, warn=warn,
+                         largest=command.largest, size=command.size, warn=warn,
                          progress=sys.stderr.isatty())  # fmt: skip
     for path in report.no_face[:5]:
         print(f"no face: {path}", file=sys.stderr)

@@ -78,6 +78,11 @@ def eval_classifier(command: Eval, out: Path) -> int:
             name = "--" + {"source": "from"}.get(flag, flag).replace("_", "-")
             raise UserError(f"{command.run} is an attribute classifier: `eval` measures its "
                             f"accuracy on --data and takes no {name}")  # fmt: skip
+    if command.strength != 1.0 or command.engine != "torch":
+        flag = "--strength" if command.strength != 1.0 else "--engine"
+        raise UserError(f"{command.run} is an attribute classifier: {flag} is a filter's; drop it")
+    if command.count is not None and command.count < 1:
+        raise UserError(f"--count {command.count}: give at least 1 face")
     metrics, faces = evaluate_classifier(command.run, command.data, command.split,
                                          command.count, command.device)  # fmt: skip
     folder = out if command.output is not None else out / "accuracy"

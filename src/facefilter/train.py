@@ -215,8 +215,11 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
         for net in family.nets.values():
             net.to(memory_format=torch.channels_last)
     family.setup(accelerator)
-    # a bad --eval-* setting fails here, before the run's folder gets anything
-    evaluator = held_out_eval(config, family) if accelerator.is_main_process else None
+    # a bad --eval-* setting fails here, in every process (none is left waiting for one
+    # that stopped), before the run's folder gets anything; the main process scores
+    evaluator = held_out_eval(config, family)
+    for note in getattr(evaluator, "notes", []):
+        accelerator.print(note)
     start = checkpoint.load_checkpoint(config.out, family) if resumed.step is not None else 0
     note_world(config.out, resumed, accelerator, start)
     for name, (before, after) in resumed.changes.items():

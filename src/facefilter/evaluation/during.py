@@ -21,11 +21,16 @@ import torch
 from torch import Tensor, nn
 
 from facefilter.errors import UserError
-from facefilter.evaluation.distribution import InceptionFeatures, distribution_score
-from facefilter.evaluation.evaluate import load_faces
+from facefilter.evaluation.distribution import (
+    InceptionFeatures,
+    check_counts,
+    distribution_score,
+    feature_count,
+)
+from facefilter.evaluation.evaluate import Faces, load_faces
 from facefilter.evaluation.paired import score_outputs
 from facefilter.evaluation.truth import TrainedOn, plan
-from facefilter.evaluation.verdicts import share
+from facefilter.evaluation.verdicts import accuracy
 from facefilter.models.base import Family
 from facefilter.models.targets import Direction
 
@@ -52,9 +57,10 @@ class TrainingEval:
         if count < 2:
             raise UserError(f"--eval-count {count}: give at least 2 (top-1 and KID need two)")
         self.count, self.checks, self.features = count, [], None
+        self.notes: list[str] = []  # said when training starts
         size = family.size
         if family.role == "classifier":
-            self.faces = load_faces(trained.data or "", size, SPLIT, seed, count)
+            self.faces = self.held_out(trained.data or "", size, seed)
             return
         directions = family.directions()[:MAX_DIRECTIONS]
         if not directions:
@@ -71,14 +77,25 @@ class TrainingEval:
                     f"--eval-every cannot score {direction}: {error}, then score "
                     "the finished run with `facefilter eval`"
                 ) from None
-            inputs = load_faces(the_plan.inputs, size, SPLIT, seed, count).images
+            inputs = self.held_out(the_plan.inputs, size, seed).images
             truths = reference = None
             if the_plan.truth is not None:
-                truths = load_faces(the_plan.truth, size, SPLIT, seed, count).images
+                truths = self.held_out(the_plan.truth, size, seed).images
             elif the_plan.reference is not None:
-                reference = load_faces(the_plan.reference, size, SPLIT, seed, count).images
+                reference = self.held_out(the_plan.reference, size, seed).images
                 self.features = self.features or feature_net(classifier, inception)
+                check_counts(len(inputs), len(reference), feature_count(self.features),
+                             warn=lambda _: None)  # too few fails now, not at step N  # fmt: skip
             self.checks.append(Check(direction, inputs, truths, reference))
+
+    def held_out(self, spec: str, size: Any, seed: int) -> Faces:
+        """`count` faces of the val split of `spec`; a note where training sees them too."""
+        faces = load_faces(spec, size, SPLIT, seed, self.count)
+        if faces.trained_on:
+            self.notes.append(f"note: --eval-every: {faces.trained_on} of the {len(faces.images)} "
+                              f"held-out faces of {spec} are training faces too (the data "
+                              "have no val split of their own)")  # fmt: skip
+        return faces
 
     @torch.no_grad()
     def __call__(self, family: Family) -> dict[str, float]:
@@ -105,14 +122,11 @@ class TrainingEval:
 
     def accuracy(self, family: Any) -> dict[str, float]:
         verdict = family.predict(self.faces.images.to(family.device))
-        logs = {}
-        if family.attributes and self.faces.attrs is not None:
-            guessed = verdict.attr_logits.cpu() > 0.5
-            logs["eval/attr_acc"] = share(guessed == (self.faces.attrs > 0.5))
-        if family.styles:
-            styles = verdict.style_logits.cpu().argmax(1)
-            logs["eval/style_acc"] = share(styles == self.faces.labels)
-        return logs
+        verdict = type(verdict)(*(part.cpu() for part in verdict))
+        found = accuracy(verdict, self.faces.attrs, self.faces.labels, family.attributes,
+                         family.styles)  # fmt: skip
+        names = {"mean_accuracy": "eval/attr_acc", "style_accuracy": "eval/style_acc"}
+        return {names[key]: value for key, value in found.items() if key in names}
 
 
 def feature_net(classifier: str | Path | None, inception: str | Path | None) -> nn.Module:

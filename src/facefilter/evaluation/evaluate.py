@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from facefilter.data.loading import spread_indices
 from facefilter.data.sources import open_source
 from facefilter.errors import UserError
 from facefilter.evaluation.distribution import InceptionFeatures, distribution_score
@@ -51,22 +52,40 @@ class Faces:
     available: int  # faces the spec's split holds (N is at most this)
     attr_names: list[str] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)
+    trained_on: int = 0  # of the N, how many the spec's train split holds too
 
 
 def load_faces(spec: str, size: ImageSize, split: str, seed: int, count: int | None,
                flag: str = "--data") -> Faces:  # fmt: skip
-    """The first `count` faces (all without it) of `spec`'s `split`, at `size`."""
+    """`count` faces (all without it) of `spec`'s `split`, at `size`, spread evenly over
+    it: a source of several classes lists each class's faces together, and its first N
+    would all be of one. Two specs of equal length give the same positions (pairs stay
+    pairs)."""
     source = open_source(spec, size, split, seed=seed)
     n = len(source) if count is None else min(count, len(source))
     if n < 1:
-        hint = " (a synthetic set holds out every tenth face: raise its count=)" if (
-            spec.startswith("synth:")) else ""  # fmt: skip
+        hint = " (a synthetic set holds out two faces in ten, one for val, one for test: " \
+               "raise its count=)" if spec.startswith("synth:") else ""  # fmt: skip
         raise UserError(f"{spec} holds no faces in its {split} split{hint}; give other {flag}")
-    items = [source[i] for i in range(n)]
+    chosen = spread_indices(len(source), n)
+    items = [source[i] for i in chosen]
     attrs = torch.stack([it["attrs"] for it in items]) if "attrs" in items[0] else None
-    return Faces(torch.stack([it["image"] for it in items]), attrs,
-                 torch.tensor([it["label"] for it in items]), spec, len(source),
-                 list(source.attr_names), list(source.class_names))  # fmt: skip
+    faces = Faces(torch.stack([it["image"] for it in items]), attrs,
+                  torch.tensor([it["label"] for it in items]), spec, len(source),
+                  list(source.attr_names), list(source.class_names))  # fmt: skip
+    faces.trained_on = seen_in_training(source, chosen, spec, size, split, seed)
+    return faces
+
+
+def seen_in_training(source: Any, chosen: list[int], spec: str, size: ImageSize, split: str,
+                     seed: int) -> int:  # fmt: skip
+    """How many of the chosen faces the train split holds too (a folder with no split
+    folders gives every split all its images), by the sources' identities."""
+    mine = source.identities()
+    if split == "train" or mine is None:
+        return len(chosen) if split == "train" else 0
+    trained = set(open_source(spec, size, "train", seed=seed).identities() or ())
+    return sum(mine[i] in trained for i in chosen)
 
 
 @dataclass
@@ -139,10 +158,12 @@ def evaluate_direction(
     faces = load_faces(the_plan.inputs, flt.size, split, seed, count)
     truths = None
     if the_plan.truth is not None:
-        truths = load_faces(the_plan.truth, flt.size, split, seed, count, "--truth").images
-        if len(truths) != len(faces.images):
-            raise UserError(f"--truth {the_plan.truth} gives {len(truths)} faces for "
-                            f"{len(faces.images)} inputs; pair them one to one")  # fmt: skip
+        paired_faces = load_faces(the_plan.truth, flt.size, split, seed, count, "--truth")
+        if paired_faces.available != faces.available:  # face i must be truth i
+            raise UserError(f"--truth {the_plan.truth} holds {paired_faces.available} faces "
+                            f"in its {split} split for {faces.available} inputs of "
+                            f"{the_plan.inputs}; pair them one to one")  # fmt: skip
+        truths = paired_faces.images
     outputs = translate_all(flt, faces.images, direction, strength)
     metrics: dict[str, Any] = {}
     if truths is not None:
@@ -160,6 +181,10 @@ def evaluate_direction(
         metrics["identity_dlib"] = identity_summary(before, after)
     if tools.classifier is not None:
         metrics |= judged(tools.classifier, faces.images, outputs, truths, the_plan, direction)
+    if faces.trained_on:
+        the_plan.notes.append(f"{faces.trained_on} of the {len(faces.images)} faces are in the "
+                              "training split too (the data have no held-out split of their "
+                              "own): these figures are not on unseen faces")  # fmt: skip
     about = protocol(flt, direction, the_plan, faces, split, strength, tools)  # notes now whole
     return FilterEval({"protocol": about, **metrics}, faces.images, outputs, truths)
 
@@ -172,9 +197,14 @@ def distribution(
     reference too small for FID is an error when asked for (--reference, or InceptionV3
     weights), else a note: the other figures stand."""
     assert the_plan.reference is not None and tools.features is not None
+
+    def warn_and_keep(note: str) -> None:  # said now, and kept in the protocol
+        warn(note)
+        the_plan.notes.append(note.removeprefix("note: "))
+
     try:
         reference = load(the_plan.reference)
-        filtered = distribution_score(outputs, reference, tools.features, warn=warn)
+        filtered = distribution_score(outputs, reference, tools.features, warn=warn_and_keep)
     except UserError as error:
         if the_plan.reference_given or getattr(tools.features, "comparable", False):
             raise
@@ -239,7 +269,8 @@ def protocol(
         "features": features,
         "features_comparable_with_published": comparable if features else None,
         "resize": "FID/KID: InceptionV3 resizes to 299 px itself" if comparable else (
-            "outputs at the model's size; the classifier resizes them to its own"),
+            "outputs at the model's size; the classifier resizes them to its own" if (
+                tools.classifier) else "outputs at the model's size"),
         "classifier": str(tools.classifier.path) if tools.classifier else None,
         "notes": [*the_plan.notes, *tools.notes],
     }  # fmt: skip
@@ -253,6 +284,9 @@ def evaluate_filter(
 ) -> list[FilterEval]:  # fmt: skip
     """Every direction `target` names (`all`: each one), each scored on its own plan."""
     flt = Filter.load(run, engine=engine, device=device)  # type: ignore[arg-type]
+    if not flt.targets():
+        raise UserError(f"{run} offers no targets yet: a dcae or pgae run gets its edits from "
+                        f"`facefilter vectors {run}`")  # fmt: skip
     if target is None:
         if len(flt.targets()) != 1:
             raise UserError(f"--to is required: one of {', '.join(flt.targets())}, or all")

@@ -26,6 +26,7 @@ from facefilter.errors import UserError
 from facefilter.models import family_class
 from facefilter.models.targets import Direction
 from facefilter.run import RunConfig
+from facefilter.synth.edits import parse_set_option
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ def plan(
     result = Plan(inputs, truth, reference or target_spec, edited,
                   reference_given=reference is not None)  # fmt: skip
     parsed = parse_spec(inputs)
+    if parsed.kind == "synth" and "," in parsed.path:
+        raise UserError(f"--data {inputs} holds several styles; give the source's faces alone, "
+                        f"e.g. synth:{parsed.path.split(',')[0]}")  # fmt: skip
     if parsed.kind == "synth" and target_spec and parse_spec(target_spec).kind == "synth":
         twin = _twin(parsed, parse_spec(target_spec))
         result.style = twin.path
@@ -105,12 +109,18 @@ def _edit_plan(direction: Direction, inputs: str, truth: str | None, reference: 
     lacking = ",".join(("-" if value else "") + name for name, value in edited.items())
     having = ",".join(("" if value else "-") + name for name, value in edited.items())
     parsed = parse_spec(inputs)
+    for spec in (parsed, *([parse_spec(truth)] if truth else [])):
+        if spec.kind not in ("synth", "celeba"):
+            raise UserError(f"an edit is scored on the faces that lack it, picked by their "
+                            f"attribute table, and {spec} has none: give synth: or celeba: "
+                            "data")  # fmt: skip
     base = _where(parsed, lacking)
-    result = Plan(str(base), truth, reference or str(_where(parsed, having)), edited,
+    paired = str(_where(parse_spec(truth), lacking)) if truth else None  # the same faces
+    result = Plan(str(base), paired, reference or str(_where(parsed, having)), edited,
                   reference_given=reference is not None)  # fmt: skip
     if parsed.kind == "synth":
-        result.style = parsed.path
-        result.truth = truth or str(_forced(base, edited))
+        result.style = None if "," in parsed.path else parsed.path
+        result.truth = paired or str(_forced(base, edited))
     result.notes.append(f"inputs: the faces of {inputs} with where={lacking} (those the edit "
                         "changes)")  # fmt: skip
     return result
@@ -139,10 +149,7 @@ def _where(spec: SourceSpec, terms: str) -> SourceSpec:
 
 
 def _set_terms(text: str | None) -> dict[str, bool]:
-    if not text:
-        return {}
-    pairs = (term.partition(":") for term in text.split(","))
-    return {name.strip(): value.strip() == "1" for name, _, value in pairs}
+    return parse_set_option(text, f"set={text}") if text else {}
 
 
 def _filter_change(source: str | None, target: str | None) -> dict[str, bool]:

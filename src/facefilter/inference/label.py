@@ -14,7 +14,9 @@ AttGAN's author calls the hand-made label file its drawback (AttGAN#17).
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ from facefilter.inference.photo import WHOLE_IMAGE_FACTOR, square_crop
 from facefilter.pictures import save_picture
 from facefilter.pixels import from_pixels, to_pixels
 from facefilter.safe_io import write_text
+from facefilter.sizes import ImageSize
 
 TABLE_FILE, LABELS_FILE, FACES_FOLDER = "list_attr_celeba.txt", "labels.jsonl", "faces"
 CHUNK = 256  # faces classified together
@@ -66,12 +69,11 @@ class Found:
 
 
 def found_faces(
-    spec: str, classifier: Classifier, detector: Detector | None, detect: str, largest: bool,
-    report: LabelReport, warn: Callable[[str], None], progress: bool = True,
+    spec: str, classifier: Classifier, size: ImageSize, detector: Detector | None, detect: str,
+    largest: bool, report: LabelReport, warn: Callable[[str], None], progress: bool = True,
 ) -> Iterator[Found]:  # fmt: skip
     """Every face of the photos a spec names (or, for synthetic faces, every face as it is),
-    in every split."""
-    size = classifier.config.image_size
+    in every split, as `size` crops framed as the classifier's data."""
     sources = {split: open_source(spec, size, split) for split in SPLITS}
     if not all(isinstance(source, FileImageSource) for source in sources.values()):
         yield from synthetic_faces(spec, sources, report, progress)
@@ -79,10 +81,10 @@ def found_faces(
     paths = list(dict.fromkeys(path for source in sources.values()
                                for path in cast(FileImageSource, source).paths))  # fmt: skip
     align = align_config(classifier.config.framing, size)
-    root = spec_folder(spec) or Path(".")  # crops keep the photos' sub-folders
+    stems = crop_stems(paths, spec_folder(spec) or Path("."))
     report.images = len(paths)
     for path, image in readable_photos(paths, report.unreadable, warn, progress, "label"):
-        stem = path.relative_to(root).with_suffix("").as_posix()
+        stem = stems[path]
         faces = faces_by_size(detector, image, largest) if (
             detector is not None and detect != "never") else []  # fmt: skip
         for index, face in enumerate(faces):
@@ -96,6 +98,15 @@ def found_faces(
             yield Found(crop, f"{stem}_0.png", {"source": str(path), "box": None})
         elif not faces:
             report.no_face.append(str(path))
+
+
+def crop_stems(paths: list[Path], root: Path) -> dict[Path, str]:
+    """Each photo's crop name, its sub-folders kept: `a.jpg` and `a.png` in one folder
+    become `a_jpg` and `a_png`, so neither crop overwrites the other."""
+    stems = {path: path.relative_to(root).with_suffix("").as_posix() for path in paths}
+    counts = Counter(stems.values())
+    return {path: f"{stem}_{path.suffix[1:].lower()}" if counts[stem] > 1 else stem
+            for path, stem in stems.items()}  # fmt: skip
 
 
 def synthetic_faces(
@@ -117,35 +128,35 @@ def synthetic_faces(
 def label_faces(
     spec: str, classifier: Classifier, out: Path, detector: Detector | None, *,
     detect: str = "auto", threshold: float = 0.5, largest: bool = False,
-    warn: Callable[[str], None] = print, progress: bool = True,
+    size: int | None = None, warn: Callable[[str], None] = print, progress: bool = True,
 ) -> LabelReport:  # fmt: skip
-    """Detect, align, classify and write every face (see the module docstring)."""
+    """Detect, align, classify and write every face (see the module docstring); crops are
+    `size` a side (the classifier's own size when None), classified at its size."""
     if not 0 < threshold < 1:
         raise UserError(f"--threshold {threshold} must lie strictly between 0 and 1, e.g. 0.5")
     if not classifier.attributes:
         raise UserError(f"{classifier.path} tells styles only ({', '.join(classifier.styles)}); "
                         "an attribute table needs a classifier trained on attributes")  # fmt: skip
+    if size is not None and size < 16:
+        raise UserError(f"--size {size} is too small for a face crop; give 16 or more, e.g. 128")
+    crop_size = ImageSize.parse(size or classifier.size)
     report = LabelReport()
     rows: list[str] = []
     labels: list[str] = []
-    chunk: list[Found] = []
-    faces = found_faces(spec, classifier, detector, detect, largest, report, warn, progress)
-    for found in [*faces, None]:
-        if found is not None:
-            chunk.append(found)
-        if chunk and (found is None or len(chunk) == CHUNK):
-            table, lines = _classify(chunk, classifier, out, threshold)
-            rows += table
-            labels += lines
-            report.faces += len(chunk)
-            chunk = []
+    faces = found_faces(spec, classifier, crop_size, detector, detect, largest, report, warn,
+                        progress)  # fmt: skip
+    while chunk := list(itertools.islice(faces, CHUNK)):  # a chunk in memory at a time
+        table, lines = _classify(chunk, classifier, out, threshold)
+        rows += table
+        labels += lines
+        report.faces += len(chunk)
     if not rows:
         raise UserError(f"no face found in {spec} ({report.summary()}); nothing to label (for "
                         "ready face crops: --detect never)")  # fmt: skip
     header = [str(len(rows)), " ".join(classifier.attributes)]
     write_text(out / TABLE_FILE, "\n".join(header + rows) + "\n")
     write_text(out / LABELS_FILE, "".join(labels))
-    align = align_config(classifier.config.framing, classifier.size)
+    align = align_config(classifier.config.framing, crop_size)
     framing = {**asdict(align), "labelled_by": str(classifier.path)}
     write_text(out / FRAMING_FILE, json.dumps(framing, indent=2) + "\n")
     return report
