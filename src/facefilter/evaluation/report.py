@@ -154,9 +154,15 @@ def _distribution_lines(distribution: dict[str, Any] | None) -> list[str]:
 def _attribute_lines(attributes: dict[str, Any] | None) -> list[str]:
     if not attributes:
         return []
-    lines = [f"{'+' if change['wanted'] else '-'}{name}: {_fmt(change['before'], 2)} of the "
-             f"faces before, {_fmt(change['after'], 2)} after"
-             for name, change in attributes["edited"].items()]  # fmt: skip
+    lines = [
+        f"{'+' if change['wanted'] else '-'}{name}: {_fmt(change['before'], 2)} of the "
+        f"faces before, {_fmt(change['after'], 2)} after ({_fmt(change['changed'], 2)} of "
+        "those without it got it)"
+        for name, change in attributes["edited"].items()
+    ]
+    if "success" in attributes:
+        lines.append(f"attribute success: {_fmt(attributes['success'], 2)} of the verdicts "
+                     "that needed changing changed")  # fmt: skip
     kept = attributes.get("kept")
     truth = attributes.get("agree_with_truth")
     tail = f"; all verdicts as the true outputs': {_fmt(truth, 2)}" if truth is not None else ""

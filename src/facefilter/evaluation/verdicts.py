@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from facefilter.models.classifier import Verdict
@@ -37,27 +38,32 @@ def attribute_success(
     truth: Verdict | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """For each edited attribute, the share of faces with the wanted value before and after
-    the filter; over every other attribute, the share of verdicts the filter left as they
-    were ("kept"); with true outputs, the share of all verdicts that match theirs."""
+    the filter, and `success`: of the (face, attribute) verdicts that were not the wanted
+    value before, the share that is after (an attribute every face already had as wanted,
+    a man's absent lipstick, counts for nothing). Over every other attribute, the share of
+    verdicts the filter left as they were ("kept"); with true outputs, the share of all
+    verdicts that match theirs."""
     yes_before, yes_after = before.attr_logits > 0.5, after.attr_logits > 0.5
     names = list(attributes)
     result: dict[str, Any] = {"edited": {}, "unknown": [n for n in edited if n not in names]}
+    changes: list[Tensor] = []  # per edited attribute: wanted after, where it was not before
     for name, wanted in edited.items():
         if name in names:
             column = names.index(name)
+            before, after = yes_before[:, column] == wanted, yes_after[:, column] == wanted
             result["edited"][name] = {
                 "wanted": wanted,
-                "before": share(yes_before[:, column] == wanted),
-                "after": share(yes_after[:, column] == wanted),
+                "before": share(before),
+                "after": share(after),
+                "changed": share(after[~before]),
             }
+            changes.append(after[~before])
     others = [i for i, name in enumerate(names) if name not in edited]
     result["kept"] = share(yes_before[:, others] == yes_after[:, others]) if others else None
     if truth is not None:
         result["agree_with_truth"] = share(yes_after == (truth.attr_logits > 0.5))
-    if result["edited"]:
-        result["success"] = sum(e["after"] for e in result["edited"].values()) / len(
-            result["edited"]
-        )  # the mean share that ends with the wanted value
+    if changes:
+        result["success"] = share(torch.cat(changes))  # nan when nothing needed changing
     return result
 
 
