@@ -157,7 +157,7 @@ def _attribute_lines(attributes: dict[str, Any] | None) -> list[str]:
     lines = [
         f"{'+' if change['wanted'] else '-'}{name}: {_fmt(change['before'], 2)} of the "
         f"faces before, {_fmt(change['after'], 2)} after ({_fmt(change['changed'], 2)} of "
-        "those without it got it)"
+        "those not yet so changed)"
         for name, change in attributes["edited"].items()
     ]
     if "success" in attributes:
