@@ -262,6 +262,15 @@ def test_the_loss_plot_overlays_g_and_d_and_keeps_schedules_apart(tmp_path):
     assert Image.open(tmp_path / "loss.png").size[1] > Image.open(tmp_path / "loss.png").size[0]
 
 
+def test_accuracies_and_held_out_scores_get_panels_of_their_own():
+    from facefilter.runlog import panels
+
+    groups = panels(["loss", "attrs", "attrs_acc", "style_acc", "eval/attr_acc", "lr"])
+    assert groups["accuracy on the training batches"] == ["attrs_acc", "style_acc"]
+    assert groups["held-out evaluation (--eval-every)"] == ["eval/attr_acc"]
+    assert groups["reconstruction and other losses"] == ["attrs"]
+
+
 def test_the_progress_bar_ends_where_the_time_budget_will():
     import time
 

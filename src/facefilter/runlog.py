@@ -88,7 +88,8 @@ def panels(names: list[str]) -> dict[str, list[str]]:
     terms (G and D overlaid), the other losses, the schedules (learning rate, loss
     weights) and the held-out scores, so that no large series flattens the small ones."""
     held_out = [n for n in names if n.startswith("eval/")]
-    names = [n for n in names if n not in held_out]
+    accuracy = [n for n in names if n.endswith("_acc") and n not in held_out]  # a classifier's
+    names = [n for n in names if n not in held_out + accuracy]
     totals = [n for n in names if n.endswith("total") or n == "loss"]
     schedules = [n for n in names if n in SCHEDULES or n == "d_error"]
     adversarial = [n for n in names if n.startswith(("g_", "d_"))
@@ -98,6 +99,7 @@ def panels(names: list[str]) -> dict[str, list[str]]:
               "adversarial: generator (solid) and discriminator (dashed)": adversarial,
               "reconstruction and other losses": others,
               "schedules: learning rate, loss weights, noise": schedules,
+              "accuracy on the training batches": accuracy,
               "held-out evaluation (--eval-every)": held_out}  # fmt: skip
     return {title: sorted(group) for title, group in groups.items() if group}
 

@@ -14,7 +14,6 @@ Every score has its "do nothing" twin (the inputs themselves), the bar to beat.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +36,6 @@ from facefilter.inference.filter import Filter
 from facefilter.models.targets import Direction
 from facefilter.pixels import to_pixels
 from facefilter.sizes import ImageSize
-
-Warn = Callable[[str], None]
 
 
 @dataclass
@@ -151,10 +148,9 @@ class FilterEval:
 
 def evaluate_direction(
     flt: Filter, direction: Direction, the_plan: Plan, tools: Tools, *, split: str, seed: int,
-    count: int | None, strength: float = 1.0, warn: Warn | None = None,
+    count: int | None, strength: float = 1.0,
 ) -> FilterEval:  # fmt: skip
     """Score `flt` on `direction` as `the_plan` says (see the module docstring)."""
-    warn = warn or (lambda line: print(line, file=sys.stderr))
     faces = load_faces(the_plan.inputs, flt.size, split, seed, count)
     truths = None
     if the_plan.truth is not None:
@@ -169,7 +165,7 @@ def evaluate_direction(
     if truths is not None:
         metrics["paired"] = paired(outputs, faces.images, truths, tools)
     if tools.features is not None and the_plan.reference is not None:
-        metrics |= distribution(outputs, faces.images, the_plan, tools, warn,
+        metrics |= distribution(outputs, faces.images, the_plan, tools,
                                 lambda spec: load_faces(spec, flt.size, split, seed, count,
                                                         "--reference").images)  # fmt: skip
     if tools.describer is not None:
@@ -190,7 +186,7 @@ def evaluate_direction(
 
 
 def distribution(
-    outputs: Tensor, inputs: Tensor, the_plan: Plan, tools: Tools, warn: Warn,
+    outputs: Tensor, inputs: Tensor, the_plan: Plan, tools: Tools,
     load: Callable[[str], Tensor],
 ) -> dict[str, Any]:  # fmt: skip
     """FID and KID of the outputs and of doing nothing against the reference faces. A
@@ -198,13 +194,12 @@ def distribution(
     weights), else a note: the other figures stand."""
     assert the_plan.reference is not None and tools.features is not None
 
-    def warn_and_keep(note: str) -> None:  # said now, and kept in the protocol
-        warn(note)
+    def keep(note: str) -> None:  # in the protocol, and so printed under the table
         the_plan.notes.append(note.removeprefix("note: "))
 
     try:
         reference = load(the_plan.reference)
-        filtered = distribution_score(outputs, reference, tools.features, warn=warn_and_keep)
+        filtered = distribution_score(outputs, reference, tools.features, warn=keep)
     except UserError as error:
         if the_plan.reference_given or getattr(tools.features, "comparable", False):
             raise
@@ -280,7 +275,7 @@ def evaluate_filter(
     run: Path, target: str | None, source: str | None, tools: Tools, *, data: str | None = None,
     truth: str | None = None, reference: str | None = None, split: str = "test",
     count: int | None = None, strength: float = 1.0, engine: str = "torch",
-    device: str | None = None, warn: Warn | None = None,
+    device: str | None = None,
 ) -> list[FilterEval]:  # fmt: skip
     """Every direction `target` names (`all`: each one), each scored on its own plan."""
     flt = Filter.load(run, engine=engine, device=device)  # type: ignore[arg-type]
@@ -301,6 +296,5 @@ def evaluate_filter(
     for direction in flt.expand(target, source):
         the_plan = plan(trained, direction, data, truth, reference)
         results.append(evaluate_direction(flt, direction, the_plan, tools, split=split,
-                                          seed=seed, count=count, strength=strength,
-                                          warn=warn))  # fmt: skip
+                                          seed=seed, count=count, strength=strength))  # fmt: skip
     return results

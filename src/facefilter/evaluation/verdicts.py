@@ -50,14 +50,14 @@ def attribute_success(
     for name, wanted in edited.items():
         if name in names:
             column = names.index(name)
-            before, after = yes_before[:, column] == wanted, yes_after[:, column] == wanted
+            had, has = yes_before[:, column] == wanted, yes_after[:, column] == wanted
             result["edited"][name] = {
                 "wanted": wanted,
-                "before": share(before),
-                "after": share(after),
-                "changed": share(after[~before]),
+                "before": share(had),
+                "after": share(has),
+                "changed": share(has[~had]),
             }
-            changes.append(after[~before])
+            changes.append(has[~had])
     others = [i for i, name in enumerate(names) if name not in edited]
     result["kept"] = share(yes_before[:, others] == yes_after[:, others]) if others else None
     if truth is not None:
