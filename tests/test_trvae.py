@@ -24,6 +24,7 @@ def tiny_config(**overrides: object) -> TrVAEConfig:
 
 
 def tiny_family(classes: list[str] = STYLES, **overrides: object) -> TrVAE:
+    torch.manual_seed(0)  # the same weights whichever tests ran before in this process
     family = create_family("trvae", tiny_config(**overrides), classes, SIZE)
     assert isinstance(family, TrVAE)
     family.setup(Accelerator(cpu=True))
