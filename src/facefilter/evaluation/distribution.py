@@ -124,16 +124,16 @@ def check_counts(outputs: int, reference: int, dimensions: int, warn: Any = None
         (warn or (lambda line: print(line, file=sys.stderr)))(note)
 
 
-def distribution_score(
-    outputs: Tensor, reference: Tensor, extractor: nn.Module, seed: int = 0, warn: Any = None
+def feature_score(
+    fake: Tensor, real: Tensor, extractor: nn.Module, seed: int = 0, warn: Any = None
 ) -> DistributionScore:
-    """FID and KID (x100) of `outputs` against `reference`, both (N, 3, H, W) in [-1, 1]."""
+    """FID and KID (x100) of features already extracted by `extractor`, (N, D) each: a
+    reference set scored against several sets of outputs is extracted once."""
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 
     dimensions = feature_count(extractor)
-    check_counts(len(outputs), len(reference), dimensions, warn)
-    fake, real = extract(extractor, outputs), extract(extractor, reference)
+    check_counts(len(fake), len(real), dimensions, warn)
     fid = FrechetInceptionDistance(feature=_Given(dimensions), reset_real_features=False)
     fid.update(real.double(), real=True)
     fid.update(fake.double(), real=False)
@@ -151,7 +151,7 @@ def distribution_score(
         kid_mean, kid_std = kid.compute()
     return DistributionScore(
         max(0.0, float(fid.compute())),  # 0 up to rounding for equal sets
-        100 * float(kid_mean), 100 * float(kid_std), len(outputs),
-        len(reference), str(getattr(extractor, "name", type(extractor).__name__)),
+        100 * float(kid_mean), 100 * float(kid_std), len(fake),
+        len(real), str(getattr(extractor, "name", type(extractor).__name__)),
         bool(getattr(extractor, "comparable", False)),
     )  # fmt: skip

@@ -24,10 +24,11 @@ from facefilter.errors import UserError
 from facefilter.evaluation.distribution import (
     InceptionFeatures,
     check_counts,
-    distribution_score,
+    extract,
     feature_count,
+    feature_score,
 )
-from facefilter.evaluation.evaluate import Faces, load_faces
+from facefilter.evaluation.evaluate import Faces, load_faces, seen_in_training
 from facefilter.evaluation.paired import score_outputs
 from facefilter.evaluation.truth import TrainedOn, plan
 from facefilter.evaluation.verdicts import accuracy
@@ -45,7 +46,7 @@ class Check:
     direction: Direction
     inputs: Tensor
     truths: Tensor | None  # paired truths (synthetic), else
-    reference: Tensor | None  # real target faces, for KID
+    reference: Tensor | None  # the features of real target faces, for KID: (N, D), made once
 
 
 class TrainingEval:
@@ -82,17 +83,19 @@ class TrainingEval:
             if the_plan.truth is not None:
                 truths = self.held_out(the_plan.truth, size, seed).images
             elif the_plan.reference is not None:
-                reference = self.held_out(the_plan.reference, size, seed).images
+                faces = self.held_out(the_plan.reference, size, seed).images
                 self.features = self.features or feature_net(classifier, inception)
-                check_counts(len(inputs), len(reference), feature_count(self.features),
+                check_counts(len(inputs), len(faces), feature_count(self.features),
                              warn=lambda _: None)  # too few fails now, not at step N  # fmt: skip
+                reference = extract(self.features, faces)
             self.checks.append(Check(direction, inputs, truths, reference))
 
     def held_out(self, spec: str, size: Any, seed: int) -> Faces:
         """`count` faces of the val split of `spec`; a note where training sees them too."""
         faces = load_faces(spec, size, SPLIT, seed, self.count)
-        if faces.trained_on:
-            self.notes.append(f"note: --eval-every: {faces.trained_on} of the {len(faces.images)} "
+        trained_on = seen_in_training(faces, size, seed)
+        if trained_on:
+            self.notes.append(f"note: --eval-every: {trained_on} of the {len(faces.images)} "
                               f"held-out faces of {spec} are training faces too (the data "
                               "have no val split of their own)")  # fmt: skip
         return faces
@@ -115,8 +118,8 @@ class TrainingEval:
                 logs |= {f"{name}/l1": score.l1, f"{name}/ssim": score.ssim,
                          f"{name}/top1": score.top1}  # fmt: skip
             elif check.reference is not None and self.features is not None:
-                kid = distribution_score(outputs, check.reference, self.features,
-                                         warn=lambda _: None)  # fmt: skip
+                kid = feature_score(extract(self.features, outputs), check.reference,
+                                    self.features, warn=lambda _: None)  # fmt: skip
                 logs[f"{name}/kid_x100"] = kid.kid_x100
         return logs
 

@@ -26,7 +26,13 @@ from torch import Tensor, nn
 from facefilter.data.loading import spread_indices
 from facefilter.data.sources import open_source
 from facefilter.errors import UserError
-from facefilter.evaluation.distribution import InceptionFeatures, distribution_score
+from facefilter.evaluation.distribution import (
+    InceptionFeatures,
+    check_counts,
+    extract,
+    feature_count,
+    feature_score,
+)
 from facefilter.evaluation.lpips import LPIPS, lpips_distances
 from facefilter.evaluation.paired import score_outputs
 from facefilter.evaluation.truth import Plan, TrainedOn, plan
@@ -49,7 +55,9 @@ class Faces:
     available: int  # faces the spec's split holds (N is at most this)
     attr_names: list[str] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)
-    trained_on: int = 0  # of the N, how many the spec's train split holds too
+    split: str = "test"
+    source: Any = None  # the ImageSource they came from
+    chosen: list[int] = field(default_factory=list)  # their positions in it
 
 
 def load_faces(spec: str, size: ImageSize, split: str, seed: int, count: int | None,
@@ -67,22 +75,21 @@ def load_faces(spec: str, size: ImageSize, split: str, seed: int, count: int | N
     chosen = spread_indices(len(source), n)
     items = [source[i] for i in chosen]
     attrs = torch.stack([it["attrs"] for it in items]) if "attrs" in items[0] else None
-    faces = Faces(torch.stack([it["image"] for it in items]), attrs,
-                  torch.tensor([it["label"] for it in items]), spec, len(source),
-                  list(source.attr_names), list(source.class_names))  # fmt: skip
-    faces.trained_on = seen_in_training(source, chosen, spec, size, split, seed)
-    return faces
+    return Faces(torch.stack([it["image"] for it in items]), attrs,
+                 torch.tensor([it["label"] for it in items]), spec, len(source),
+                 list(source.attr_names), list(source.class_names), split, source,
+                 chosen)  # fmt: skip
 
 
-def seen_in_training(source: Any, chosen: list[int], spec: str, size: ImageSize, split: str,
-                     seed: int) -> int:  # fmt: skip
-    """How many of the chosen faces the train split holds too (a folder with no split
-    folders gives every split all its images), by the sources' identities."""
-    mine = source.identities()
-    if split == "train" or mine is None:
-        return len(chosen) if split == "train" else 0
-    trained = set(open_source(spec, size, "train", seed=seed).identities() or ())
-    return sum(mine[i] in trained for i in chosen)
+def seen_in_training(faces: Faces, size: ImageSize, seed: int) -> int:
+    """How many of `faces` their spec's train split holds too (a folder with no split
+    folders gives every split all its images), by the sources' identities. It opens the
+    train split, so only the faces that need the answer ask."""
+    mine = faces.source.identities()
+    if faces.split == "train" or mine is None:
+        return len(faces.chosen) if faces.split == "train" else 0
+    trained = set(open_source(faces.spec, size, "train", seed=seed).identities() or ())
+    return sum(mine[i] in trained for i in faces.chosen)
 
 
 @dataclass
@@ -177,8 +184,9 @@ def evaluate_direction(
         metrics["identity_dlib"] = identity_summary(before, after)
     if tools.classifier is not None:
         metrics |= judged(tools.classifier, faces.images, outputs, truths, the_plan, direction)
-    if faces.trained_on:
-        the_plan.notes.append(f"{faces.trained_on} of the {len(faces.images)} faces are in the "
+    trained_on = seen_in_training(faces, flt.size, seed)
+    if trained_on:
+        the_plan.notes.append(f"{trained_on} of the {len(faces.images)} faces are in the "
                               "training split too (the data have no held-out split of their "
                               "own): these figures are not on unseen faces")  # fmt: skip
     about = protocol(flt, direction, the_plan, faces, split, strength, tools)  # notes now whole
@@ -197,15 +205,18 @@ def distribution(
     def keep(note: str) -> None:  # in the protocol, and so printed under the table
         the_plan.notes.append(note.removeprefix("note: "))
 
+    features = tools.features
     try:
         reference = load(the_plan.reference)
-        filtered = distribution_score(outputs, reference, tools.features, warn=keep)
+        check_counts(len(outputs), len(reference), feature_count(features), lambda _: None)
     except UserError as error:
-        if the_plan.reference_given or getattr(tools.features, "comparable", False):
+        if the_plan.reference_given or getattr(features, "comparable", False):
             raise
         the_plan.notes.append(f"FID and KID left out: {error}")
         return {}
-    nothing = distribution_score(inputs, reference, tools.features, warn=lambda _: None)
+    real = extract(features, reference)  # once for the filter and for doing nothing
+    filtered = feature_score(extract(features, outputs), real, features, warn=keep)
+    nothing = feature_score(extract(features, inputs), real, features, warn=lambda _: None)
     return {"distribution": {"filter": filtered.to_dict(), "do_nothing": nothing.to_dict()}}
 
 
