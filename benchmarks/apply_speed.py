@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from skimage import data
 
-from facefilter import checkpoint
 from facefilter.data.framing import synth_framing
 from facefilter.face import create_detector
 from facefilter.inference import FaceOptions, Filter, PhotoFilter, Request
 from facefilter.inference.video import Tracker, filter_frame
 from facefilter.models import create_family
+from facefilter.runs import checkpoint
 
 
 def webcam_frame() -> np.ndarray:

@@ -28,10 +28,11 @@ from facefilter.evaluation.paired import identity_score, paired_score, synth_pai
 from facefilter.inference.photo import contact_sheet
 from facefilter.models import config_class
 from facefilter.pixels import to_pixels
-from facefilter.run import load_family
-from facefilter.runlog import METRICS_FILE
+from facefilter.runs.config import load_family
 from facefilter.synth import masked_l1, synth_region_masks
-from facefilter.train import TrainConfig, train
+from facefilter.training.config import TrainConfig
+from facefilter.training.engine import train
+from facefilter.training.log import METRICS_FILE
 
 REGIONS = ("eyes", "chin")
 

@@ -54,7 +54,7 @@ ENTRIES: dict[str, tuple[str, list[str], int, list[tuple[list[str], str]]]] = {
 
 
 def facefilter(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "facefilter.cli", *args], check=False)
+    done = subprocess.run([sys.executable, "-m", "facefilter", *args], check=False)
     if done.returncode:
         raise SystemExit(f"facefilter {' '.join(args)} failed ({done.returncode})")
 

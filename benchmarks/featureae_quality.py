@@ -34,7 +34,6 @@ import torch
 import torch.nn.functional as F
 
 from facefilter.evaluation.paired import edit_score, identity_top1, l1_distance, synth_edit_pairs
-from facefilter.inference.edits import feature_grid
 from facefilter.inference.filter import Filter
 from facefilter.models import config_class
 from facefilter.models.featureae import FeatureAutoencoder, to_size
@@ -42,8 +41,10 @@ from facefilter.models.perceptual import VGGFeatures
 from facefilter.models.targets import Direction, Target
 from facefilter.pictures import save_picture
 from facefilter.pixels import to_pixels
-from facefilter.run import load_family
-from facefilter.train import TrainConfig, train
+from facefilter.runs.config import load_family
+from facefilter.tools.editing import feature_grid
+from facefilter.training.config import TrainConfig
+from facefilter.training.engine import train
 
 ATTRIBUTES = ("Eyeglasses", "Smiling", "Blond_Hair", "Mustache")
 STRENGTH = 1.5

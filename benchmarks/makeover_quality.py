@@ -34,10 +34,11 @@ from facefilter.models import create_family
 from facefilter.models.makeover import MakeoverConfig
 from facefilter.pictures import enlarge, labelled_grid, save_picture
 from facefilter.pixels import to_pixels
-from facefilter.run import load_family
-from facefilter.runlog import METRICS_FILE
+from facefilter.runs.config import load_family
 from facefilter.sizes import ImageSize
-from facefilter.train import TrainConfig, train
+from facefilter.training.config import TrainConfig
+from facefilter.training.engine import train
+from facefilter.training.log import METRICS_FILE
 
 SETS = {"mtf": ("where=Male", "where=-Male"), "ftm": ("where=-Male", "where=Male")}
 

@@ -36,10 +36,10 @@ from facefilter.face import (
     paste_back,
     template_landmarks,
 )
-from facefilter.face.images import import_cv2
+from facefilter.face.arrays import import_cv2
 from facefilter.synth import STYLES, render, sample_params
 from facefilter.synth.dataset import to_uint8
-from facefilter.synth.masks import region_masks
+from facefilter.synth.regions import region_masks
 
 SIZE = 128
 

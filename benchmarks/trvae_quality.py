@@ -25,8 +25,9 @@ from torchvision.utils import save_image
 from facefilter.evaluation.paired import identity_score, paired_score, synth_pairs
 from facefilter.models.base import Family
 from facefilter.pixels import to_unit
-from facefilter.run import load_family
-from facefilter.train import TrainConfig, train
+from facefilter.runs.config import load_family
+from facefilter.training.config import TrainConfig
+from facefilter.training.engine import train
 
 STYLES = ("photo", "anime", "cartoon")
 

@@ -37,7 +37,7 @@ def two_domains(tmp_path: Path) -> tuple[Path, Path]:
 def tiny_photo_anime_run(out: Path, size: int = 32, count: int = 8) -> Path:
     """A tiny cyclegan-lite trained 2 steps on synthetic photo -> anime faces: a filter
     that changes faces (randomly), made in a few seconds."""
-    from facefilter.cli import main
+    from facefilter.cli.main import main
 
     code = main(
         ["train", "cyclegan-lite", "--data-a", f"synth:photo?count={count}", "--data-b",
@@ -53,7 +53,7 @@ def tiny_classifier_run(
 ) -> Path:
     """A tiny attribute classifier trained a few steps on synthetic photo and anime faces:
     attributes and a style head, made in a few seconds (it tells little yet)."""
-    from facefilter.cli import main
+    from facefilter.cli.main import main
 
     code = main(
         ["train", "classifier", "--data", f"synth:photo,anime?count={count}", "--size",

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from conftest import tiny_classifier_run, tiny_photo_anime_run
-from facefilter.cli import main
+from facefilter.cli.main import main
 from facefilter.errors import UserError
 from facefilter.inference import Filter
-from facefilter.inference.classifier import Classifier
+from facefilter.inference.predictor import Classifier
 from facefilter.models.classifier import blur_some, split_domains
 
 

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from conftest import TINY_CYCLEGAN, write_images
-from facefilter.cli import main
+from facefilter.cli.main import main
 from facefilter.models import FAMILIES, family_class
 
 
@@ -163,7 +163,7 @@ def test_every_subcommand_explains_itself(args, capsys):
 def test_console_script_help():
     """The installed entry point runs in a fresh process."""
     done = subprocess.run(
-        [sys.executable, "-m", "facefilter.cli", "--help"], capture_output=True, text=True,
+        [sys.executable, "-m", "facefilter", "--help"], capture_output=True, text=True,
         check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -194,7 +194,7 @@ def test_help_speaks_to_users(capsys, monkeypatch):
 
 def test_unknown_family_is_a_usage_error():
     done = subprocess.run(
-        [sys.executable, "-m", "facefilter.cli", "train", "stylegan9", "--out", "x"],
+        [sys.executable, "-m", "facefilter", "train", "stylegan9", "--out", "x"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 2

@@ -16,13 +16,14 @@ from accelerate import Accelerator
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from facefilter import checkpoint
 from facefilter.data.loading import TrainingData
 from facefilter.models import FAMILIES, FamilyEntry, config_class, create_family, family_class
 from facefilter.models.base import Family, Progress
 from facefilter.models.cyclegan import CycleGAN, CycleGANConfig
-from facefilter.run import WEIGHTS_FILE, load_family
-from facefilter.train import TrainConfig, train
+from facefilter.runs import checkpoint
+from facefilter.runs.config import WEIGHTS_FILE, load_family
+from facefilter.training.config import TrainConfig
+from facefilter.training.engine import train
 
 SIZE = 32
 TINY: dict[str, tuple[dict[str, Any], str]] = {

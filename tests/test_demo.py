@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import tiny_photo_anime_run
-from facefilter.cli import main
+from facefilter.cli.main import main
 from facefilter.demo import service as demo_service
 from facefilter.demo.app import Serving
 from facefilter.demo.service import (

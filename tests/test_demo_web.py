@@ -27,7 +27,7 @@ import pytest
 from PIL import Image
 
 from conftest import tiny_photo_anime_run
-from facefilter.cli import main
+from facefilter.cli.main import main
 
 pytest.importorskip("dlib")
 skimage_data = pytest.importorskip("skimage.data")

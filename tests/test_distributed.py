@@ -1,6 +1,6 @@
 """Two processes on the CPU (gloo), launched the way a user launches multi-GPU training.
 
-`torchrun --nproc-per-node 2 -m facefilter.cli train ...`, as the README says, with no
+`torchrun --nproc-per-node 2 -m facefilter.cli.main train ...`, as the README says, with no
 extra flag: on a machine without GPUs the engine asks Accelerate for the CPU itself
 (otherwise each process would train alone). `accelerate launch --cpu --num_processes 2`
 starts a single process unless MPI is installed; torchrun needs neither.
@@ -23,9 +23,9 @@ import torch.distributed
 from safetensors.torch import load_file
 
 from conftest import TINY_CYCLEGAN
-from facefilter import checkpoint
-from facefilter.cli import main
+from facefilter.cli.main import main
 from facefilter.data.loading import StepBatches, build_training_data
+from facefilter.runs import checkpoint
 
 pytestmark = pytest.mark.skipif(
     not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
@@ -41,11 +41,11 @@ TRAIN = [
 ]  # fmt: skip
 LAUNCH_TIMEOUT_S = 240  # about 20 s here; a rank stuck in a collective never returns
 
-# `python -m facefilter.cli` that also records, per rank, the index lists it trained on.
+# `python -m facefilter.cli.main` that also records, per rank, the index lists it trained on.
 SPY = """
 import json, os, sys
 from pathlib import Path
-from facefilter.cli import main
+from facefilter.cli.main import main
 from facefilter.data.loading import StepBatches
 
 draw = StepBatches.__iter__
@@ -186,7 +186,7 @@ def test_a_progressive_autoencoder_grows_under_two_processes(tmp_path):
     env |= {"OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-        "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "facefilter.cli",
+        "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "facefilter",
         "train", "pgae", "--data", "synth:photo?count=24", "--size", "32", "--batch-size", "2",
         "--max-steps", "10", "--phase-steps", "2", "--num-workers", "0", "--no-progress",
         "--channels", "8", "--max-channels", "16", "--latent-dim", "8", "--vector-count", "4",
@@ -208,7 +208,7 @@ def test_makeover_with_a_gradient_penalty_trains_under_two_processes(tmp_path):
     env |= {"OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-        "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "facefilter.cli",
+        "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "facefilter",
         "train", "makeover", "--data-a", "synth:photo?count=24&where=Male", "--data-b",
         "synth:photo?count=24&where=-Male", "--size", "32x40", "--batch-size", "2",
         "--max-steps", "6", "--critic-steps", "2", "--num-workers", "0", "--no-progress",

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import TINY_CYCLEGAN, tiny_classifier_run, tiny_photo_anime_run, write_images
-from facefilter.cli import main
-from facefilter.cli_eval import folder_name
+from facefilter.cli.eval import folder_name
+from facefilter.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import json
 import pytest
 
 from conftest import tiny_classifier_run
-from facefilter.cli import main
+from facefilter.cli.main import main
 
 COMMON = ["--size", "32", "--max-steps", "300", "--num-workers", "0", "--no-progress"]
 

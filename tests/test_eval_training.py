@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import TINY_CYCLEGAN, tiny_classifier_run, write_images
-from facefilter.cli import main
+from facefilter.cli.main import main
 
 SYNTH = ["--data-a", "synth:photo?count=40", "--data-b", "synth:anime?count=40"]
 FAST = ["--size", "32", "--batch-size", "2", "--num-workers", "0", "--no-progress"]

@@ -25,9 +25,10 @@ import torch
 from PIL import Image
 
 from conftest import TINY_CYCLEGAN, write_images
-from facefilter import checkpoint, safe_io
-from facefilter.cli import main
+from facefilter import safe_io
+from facefilter.cli.main import main
 from facefilter.inference.onnx import export_module
+from facefilter.runs import checkpoint
 
 FACEFILTER = [sys.executable, "-c", "from facefilter.console import run; run()"]
 TRAIN = [
@@ -263,7 +264,7 @@ def test_an_injected_full_disk_keeps_every_good_file(world, tmp_path, monkeypatc
 # --- kill -9 during a save -----------------------------------------------------------------
 KILL_IN_SAVE = """
 import os, signal, sys
-from facefilter import checkpoint
+from facefilter.runs import checkpoint
 real, calls = checkpoint.save_state, [0]
 def dying(run, family, step):
     calls[0] += 1
@@ -273,7 +274,7 @@ def dying(run, family, step):
         os.kill(os.getpid(), signal.SIGKILL)
     real(run, family, step)
 checkpoint.save_state = dying
-from facefilter.cli import main
+from facefilter.cli.main import main
 from facefilter.inference.onnx import export_module
 sys.exit(main(sys.argv[1:]))
 """

@@ -14,7 +14,8 @@ from facefilter.models.pgae import growth, phase_length, resolutions
 from facefilter.models.targets import Direction, Target
 from facefilter.models.vectors import check_count, fit_vectors, pick_faces
 from facefilter.pretrained import load_vgg19_layers, vgg19_shapes
-from facefilter.train import TrainConfig, train
+from facefilter.training.config import TrainConfig
+from facefilter.training.engine import train
 
 TINY = {"channels": 8, "max_channels": 16, "latent_dim": 8, "vector_count": 5}
 

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from facefilter.cli import main
-from facefilter.cli_edits import glue_edit_values
+from facefilter.cli.editor import glue_edit_values
+from facefilter.cli.main import main
 
 TINY = ["--channels", "8", "--max-channels", "16", "--latent-dim", "8"]
 

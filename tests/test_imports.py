@@ -1,8 +1,10 @@
-"""The package's imports form no cycle.
+"""The package's layers: which may import which, and no import cycle.
 
-A cycle works or breaks depending on which module is imported first, and it ties
-modules that should move independently. Imports inside functions count too (a lazy
-import only hides a cycle); those under `if TYPE_CHECKING:` never run and do not.
+Folders are the architecture. `LAYERS` says, for each package (or leaf module), which
+others it may import; any other import fails here, whether at module level, inside a
+function (a lazy import is still a dependency) or under `if TYPE_CHECKING:` (a type
+annotation that reaches up the layers is a dependency too). Change the table on purpose,
+with the reason, never to let one import through.
 """
 
 from __future__ import annotations
@@ -32,26 +34,28 @@ def is_type_checking(test: ast.expr) -> bool:
     return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
 
 
-def import_nodes(body: list[ast.stmt]):
+def import_nodes(body: list[ast.stmt], typing_too: bool = False):
     """Every import statement, at module level or inside functions (a lazy import is still
-    a dependency, and hiding a cycle in a function only moves it), except under
-    `if TYPE_CHECKING:`, which never runs."""
+    a dependency, and hiding a cycle in a function only moves it); those under
+    `if TYPE_CHECKING:` (which never run) only when `typing_too`."""
     for node in body:
-        if isinstance(node, ast.If) and is_type_checking(node.test):
-            yield from import_nodes(node.orelse)
+        if isinstance(node, ast.If) and is_type_checking(node.test) and not typing_too:
+            yield from import_nodes(node.orelse, typing_too)
             continue
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield node
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.stmt):
-                yield from import_nodes([child])
+                yield from import_nodes([child], typing_too)
 
 
-def imported_modules(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+def imported_modules(
+    name: str, path: Path, modules: dict[str, Path], typing_too: bool = False
+) -> set[str]:
     """The facefilter modules that importing `name` imports directly."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
-    for node in import_nodes(ast.parse(path.read_text(), str(path)).body):
+    for node in import_nodes(ast.parse(path.read_text(), str(path)).body, typing_too):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
             continue
@@ -65,9 +69,11 @@ def imported_modules(name: str, path: Path, modules: dict[str, Path]) -> set[str
     return {target for target in found if target in modules and target != name}
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(typing_too: bool = False) -> dict[str, set[str]]:
     modules = module_names()
-    return {name: imported_modules(name, path, modules) for name, path in modules.items()}
+    return {
+        name: imported_modules(name, path, modules, typing_too) for name, path in modules.items()
+    }
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -141,3 +147,85 @@ def test_detect_and_align_do_not_import_each_other():
     graph = import_graph()
     assert "facefilter.face.align" not in graph["facefilter.face.detect"]
     assert "facefilter.face.detect" not in graph["facefilter.face.align"]
+
+
+# --- the layers ---------------------------------------------------------------------------
+# Leaf utilities: imported by every layer, importing only each other.
+LEAVES = ("facefilter", "errors", "sizes", "pixels", "safe_io", "pictures", "pretrained",
+          "attributes")  # fmt: skip
+# Each layer and the layers it may import (leaves always). Arrows point down: a layer
+# never reaches one above it, so the model knows nothing of files or faces, the photo
+# pipeline nothing of training, and only the command line sees everything.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "models": (),  # the contract, the registry, networks, losses, schedules
+    "synth": (),  # the renderer: parameters -> faces in every style
+    "face": (),  # detect, align, masks, paste: images and geometry only
+    "data": ("synth", "models", "face"),  # specs, sources (synth's too), loading, framing
+    "runs": ("models",),  # the run directory's format: config.json, weights, state/, lock
+    "inference": ("models", "runs", "face", "data"),  # Filter, PhotoFilter, files, video
+    "evaluation": ("models", "runs", "face", "data", "synth", "inference"),
+    "training": ("models", "runs", "data", "evaluation"),  # evaluation: --eval-every
+    "tools": ("models", "runs", "face", "data", "inference"),  # vectors, grids, labels
+    "demo": ("models", "face", "data", "synth", "inference"),
+    "cli": (
+        "models",
+        "synth",
+        "face",
+        "data",
+        "runs",
+        "inference",
+        "evaluation",
+        "training",
+        "tools",
+        "demo",
+    ),  # fmt: skip
+    "console": ("cli",),
+    "__main__": ("console",),
+}
+
+
+def layer_of(module: str) -> str:
+    """`facefilter.inference.photo` -> `inference`; a leaf module is its own name."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "facefilter"
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a layer its importer may not use, as `importer -> imported`."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        mine = layer_of(module)
+        allowed = set(LEAVES) if mine in LEAVES else {mine, *LEAVES, *LAYERS[mine]}
+        found += [f"{module} -> {target}" for target in sorted(targets)
+                  if layer_of(target) not in allowed]  # fmt: skip
+    return found
+
+
+def test_every_module_has_a_layer():
+    unplaced = {layer_of(name) for name in module_names()} - set(LAYERS) - set(LEAVES)
+    assert not unplaced, f"modules outside the layer table: {sorted(unplaced)}"
+
+
+def test_layers_import_only_downwards():
+    violations = layer_violations(import_graph(typing_too=True))
+    assert not violations, "imports against the layer table:\n" + "\n".join(violations)
+
+
+def test_a_planted_upward_import_fails(tmp_path):
+    """The check is live: a model importing the photo pipeline, even only for typing, and a
+    leaf importing a layer are both caught."""
+    graph = import_graph(typing_too=True)
+    graph["facefilter.models.base"] = {*graph["facefilter.models.base"],
+                                       "facefilter.inference.photo"}  # fmt: skip
+    graph["facefilter.sizes"] = {"facefilter.models.base"}
+    assert layer_violations(graph) == [
+        "facefilter.models.base -> facefilter.inference.photo",
+        "facefilter.sizes -> facefilter.models.base",
+    ]
+    planted = tmp_path / "planted.py"
+    planted.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                       "    from facefilter.inference.photo import PhotoFilter\n")  # fmt: skip
+    modules = {**module_names(), "facefilter.models.planted": planted}
+    seen = imported_modules("facefilter.models.planted", planted, modules, typing_too=True)
+    assert seen == {"facefilter.inference.photo"}
+    assert imported_modules("facefilter.models.planted", planted, modules) == set()

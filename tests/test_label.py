@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import tiny_classifier_run
-from facefilter.cli import main
+from facefilter.cli.main import main
 from facefilter.data.celeba import read_attribute_file
 from facefilter.data.framing import framing_for_spec
 from facefilter.data.sources import open_source

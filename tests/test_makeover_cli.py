@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facefilter.cli import main
+from facefilter.cli.main import main
 
 TINY = ["--encoder", "8", "16", "--decoder", "48", "16", "--width", "8", "--critic", "8", "16"]
 MEN, WOMEN = "synth:photo?count=40&where=Male", "synth:photo?count=40&where=-Male"

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import tiny_photo_anime_run
-from facefilter.cli import main
+from facefilter.cli.main import main
 from facefilter.data.framing import align_config, synth_framing, synth_landmarks
 from facefilter.errors import UserError
 from facefilter.face import (
@@ -26,7 +26,7 @@ from facefilter.face import (
     template_landmarks,
 )
 from facefilter.synth import sample_params
-from facefilter.synth.masks import region_masks
+from facefilter.synth.regions import region_masks
 
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("dlib")

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import tiny_photo_anime_run
-from facefilter.cli import main
+from facefilter.cli.main import main
 from facefilter.data.framing import (
     celeba_framing,
     domain_framings,

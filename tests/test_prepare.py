@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facefilter.cli import main
+from facefilter.cli.main import main
 from facefilter.data.framing import framing_for_spec
 
 pytest.importorskip("dlib")

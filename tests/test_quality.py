@@ -14,8 +14,9 @@ from facefilter.evaluation.paired import (
 from facefilter.models import config_class, create_family
 from facefilter.models.cyclegan import CycleGANLiteConfig
 from facefilter.models.targets import Target
-from facefilter.run import load_family
-from facefilter.train import TrainConfig, train
+from facefilter.runs.config import load_family
+from facefilter.training.config import TrainConfig
+from facefilter.training.engine import train
 
 COUNT = 400  # synthetic faces per style: 320 train, 40 val, 40 held-out test
 

@@ -480,7 +480,7 @@ def test_any_spec_takes_a_domain_name(tmp_path):
 
 
 def test_data_report_lists_unreadable_files_and_does_not_count_them(tmp_path, capsys):
-    from facefilter.cli import main
+    from facefilter.cli.main import main
 
     faces = write_images(tmp_path / "faces", 3)
     (faces / "broken.png").write_bytes(b"not a png")
@@ -492,7 +492,7 @@ def test_data_report_lists_unreadable_files_and_does_not_count_them(tmp_path, ca
 
 
 def test_skipped_image_warnings_are_one_plain_line(capsys, monkeypatch):
-    from facefilter.cli import one_line_warnings
+    from facefilter.cli.main import one_line_warnings
 
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored after
     one_line_warnings()
@@ -503,7 +503,7 @@ def test_skipped_image_warnings_are_one_plain_line(capsys, monkeypatch):
 
 
 def test_one_line_warnings_are_installed_once_per_process(monkeypatch):
-    from facefilter.cli import one_line_warnings
+    from facefilter.cli.main import one_line_warnings
 
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored after
     one_line_warnings()

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facefilter.data.attributes import CELEBA_ATTRIBUTES
+from facefilter.attributes import CELEBA_ATTRIBUTES
 from facefilter.errors import UserError
 from facefilter.synth import (
     STYLES,
@@ -209,7 +209,7 @@ def test_preview_writes_a_labelled_sheet(tmp_path: Path) -> None:
 
 
 def _synth_cli(out: Path, *extra: str) -> int:
-    from facefilter.cli import main
+    from facefilter.cli.main import main
 
     return main(["data", "synth", "--out", str(out), "--count", "20", "--size", "32",
                  "--seed", "3", "--styles", "photo,anime", *extra])  # fmt: skip

@@ -13,12 +13,13 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from facefilter import checkpoint
-from facefilter import run as runs
-from facefilter.augment import flip_batch
 from facefilter.errors import UserError
 from facefilter.models.cyclegan import CycleGANLiteConfig
-from facefilter.train import TrainConfig, train
+from facefilter.runs import checkpoint
+from facefilter.runs import config as runs
+from facefilter.training.augment import flip_batch
+from facefilter.training.config import TrainConfig
+from facefilter.training.engine import train
 
 TINY = CycleGANLiteConfig(ngf=8, ndf=8, n_blocks=1, pool_size=4)
 
@@ -248,7 +249,7 @@ def test_resume_takes_a_new_training_setting_and_refuses_a_model_change(tmp_path
 
 
 def test_the_loss_plot_overlays_g_and_d_and_keeps_schedules_apart(tmp_path):
-    from facefilter.runlog import panels, plot_losses
+    from facefilter.training.log import panels, plot_losses
 
     names = ["g_gan_ab", "g_total", "d_a", "d_error", "cycle_a", "recon", "lr", "beta"]
     groups = panels(names)
@@ -263,7 +264,7 @@ def test_the_loss_plot_overlays_g_and_d_and_keeps_schedules_apart(tmp_path):
 
 
 def test_accuracies_and_held_out_scores_get_panels_of_their_own():
-    from facefilter.runlog import panels
+    from facefilter.training.log import panels
 
     groups = panels(["loss", "attrs", "attrs_acc", "style_acc", "eval/attr_acc", "lr"])
     assert groups["accuracy on the training batches"] == ["attrs_acc", "style_acc"]
@@ -274,7 +275,7 @@ def test_accuracies_and_held_out_scores_get_panels_of_their_own():
 def test_the_progress_bar_ends_where_the_time_budget_will():
     import time
 
-    from facefilter.train import expected_end
+    from facefilter.training.engine import expected_end
 
     now = time.monotonic()
     # 10 steps in the first 5 s of a 10 s budget: the run will end near step 20, not 20 000
@@ -283,8 +284,8 @@ def test_the_progress_bar_ends_where_the_time_budget_will():
 
 
 def test_random_crops_and_colour_jitter_depend_only_on_seed_and_step():
-    from facefilter.augment import crop_batch, jitter_batch
     from facefilter.sizes import ImageSize
+    from facefilter.training.augment import crop_batch, jitter_batch
 
     batch = {"real_a": torch.rand(4, 3, 40, 40) * 2 - 1, "label": torch.zeros(4)}
     cut = crop_batch(batch, ImageSize(32, 32), seed=0, step=5)

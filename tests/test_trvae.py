@@ -7,10 +7,9 @@ import torch
 from accelerate import Accelerator
 from torch import Tensor
 
-from facefilter import losses
 from facefilter.errors import UserError
 from facefilter.evaluation.paired import identity_top1
-from facefilter.models import create_family
+from facefilter.models import create_family, losses
 from facefilter.models.base import Progress
 from facefilter.models.trvae import TrVAE, TrVAEConfig, TrVAENet
 

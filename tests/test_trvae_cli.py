@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from facefilter.cli import main
+from facefilter.cli.main import main
 
 TINY = ["--channels", "8", "16", "--latent-dim", "8", "--mmd-dim", "16"]
 

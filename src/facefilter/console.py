@@ -8,7 +8,7 @@ import sys
 
 def run() -> None:
     try:
-        from facefilter.cli import main
+        from facefilter.cli.main import main
     except KeyboardInterrupt:
         print("\nfacefilter: interrupted while starting; nothing was written", file=sys.stderr)
         sys.exit(130)

@@ -21,7 +21,6 @@ a dataset.
 from __future__ import annotations
 
 import csv
-import difflib
 import functools
 import warnings
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facefilter.attributes import check_attribute, parse_where
 from facefilter.errors import UserError
 
 ATTRIBUTE_FILES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
@@ -227,30 +227,6 @@ def _partition_codes(path: Path, file_names: list[str]) -> np.ndarray:
             f"(first: {missing[0]}); use a matching partition file or remove it"
         )
     return np.array([code_of[name] for name in file_names], dtype=np.int8)
-
-
-def parse_where(text: str) -> list[tuple[str, bool]]:
-    """ "Male,-Eyeglasses" -> [("Male", True), ("Eyeglasses", False)]; a leading + is allowed."""
-    terms = []
-    for raw in text.split(","):
-        term = raw.strip()
-        name = term.lstrip("+-")
-        if not name:
-            raise UserError(f"where={text}: empty attribute name; write where=Male,-Eyeglasses")
-        terms.append((name, not term.startswith("-")))
-    return terms
-
-
-def check_attribute(name: str, attr_names: list[str], origin: str) -> int:
-    """Column of `name`, or a UserError with the closest names and every valid one."""
-    if name in attr_names:
-        return attr_names.index(name)
-    close = difflib.get_close_matches(name, attr_names, n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise UserError(
-        f"unknown attribute {name!r}; {hint}valid ({len(attr_names)} in {origin}): "
-        f"{', '.join(attr_names)}"
-    )
 
 
 def select_rows(

@@ -41,9 +41,9 @@ from facefilter.data.spec import (
     int_option,
     parse_spec,
 )
+from facefilter.data.synth_source import open_synth
 from facefilter.errors import UserError
 from facefilter.sizes import ImageSize
-from facefilter.synth.source import open_synth
 
 _SPLIT_FALLBACKS = {"train": ("train",), "val": ("val", "test"), "test": ("test", "val")}
 

@@ -137,7 +137,7 @@ def feature_net(classifier: str | Path | None, inception: str | Path | None) -> 
     if inception:
         return InceptionFeatures(inception)
     if classifier:
-        from facefilter.inference.classifier import Classifier
+        from facefilter.inference.predictor import Classifier
 
         return Classifier.load(classifier, "cpu", flag="--eval-classifier").feature_net()
     raise UserError(

@@ -37,8 +37,8 @@ from facefilter.evaluation.lpips import LPIPS, lpips_distances
 from facefilter.evaluation.paired import score_outputs
 from facefilter.evaluation.truth import Plan, TrainedOn, plan
 from facefilter.evaluation.verdicts import attribute_success, style_score
-from facefilter.inference.classifier import Classifier
 from facefilter.inference.filter import Filter
+from facefilter.inference.predictor import Classifier
 from facefilter.models.targets import Direction
 from facefilter.pixels import to_pixels
 from facefilter.sizes import ImageSize

@@ -20,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from facefilter.data.celeba import parse_where
+from facefilter.attributes import parse_where
 from facefilter.data.spec import SourceSpec, parse_spec
 from facefilter.errors import UserError
 from facefilter.models import family_class
 from facefilter.models.targets import Direction
-from facefilter.run import RunConfig
+from facefilter.runs.config import RunConfig
 from facefilter.synth.edits import parse_set_option
 
 

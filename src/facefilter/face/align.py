@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from facefilter.errors import UserError
+from facefilter.face.arrays import as_rgb_uint8, import_cv2
 from facefilter.face.geometry import (
     AREA_SHRINK_BELOW,
     affine_scale,
@@ -22,7 +23,6 @@ from facefilter.face.geometry import (
     invert_affine,
     shrink,
 )
-from facefilter.face.images import as_rgb_uint8, import_cv2
 from facefilter.face.template import AlignConfig, template_landmarks
 from facefilter.face.types import Face
 

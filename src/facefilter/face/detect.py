@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from facefilter.errors import UserError
+from facefilter.face.arrays import as_rgb_uint8, check_image, import_cv2
 from facefilter.face.geometry import (
     affine_scale,
     apply_affine,
@@ -34,7 +35,6 @@ from facefilter.face.geometry import (
     invert_affine,
     shrink,
 )
-from facefilter.face.images import as_rgb_uint8, check_image, import_cv2
 from facefilter.face.template import MOUTH_DROP, MOUTH_WIDTH, unit_template
 from facefilter.face.types import Detector, Face, FacePass
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from facefilter.errors import UserError
-from facefilter.face.images import import_cv2
+from facefilter.face.arrays import import_cv2
 
 # Below this scale (crop pixels per image pixel) bilinear sampling skips pixels and
 # aliases, so the source region is first shrunk with INTER_AREA.

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from facefilter.face.arrays import import_cv2
 from facefilter.face.detect import _import_dlib, dlib_model_file
-from facefilter.face.images import import_cv2
 from facefilter.face.template import AlignConfig, template_landmarks
 
 SAME_PERSON = 0.6  # dlib's threshold for "the same person"

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from facefilter.face.arrays import import_cv2
 from facefilter.face.geometry import compose_affine, invert_affine
-from facefilter.face.images import import_cv2
 from facefilter.face.paste import footprint, support
 from facefilter.face.types import Face
 

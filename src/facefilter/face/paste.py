@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from facefilter.errors import UserError
+from facefilter.face.arrays import as_rgb_uint8, import_cv2
 from facefilter.face.geometry import (
     AREA_SHRINK_BELOW,
     affine_scale,
@@ -20,7 +21,6 @@ from facefilter.face.geometry import (
     invert_affine,
     shrink,
 )
-from facefilter.face.images import as_rgb_uint8, import_cv2
 from facefilter.face.masks import cached_crop_mask
 
 FLOAT_CROP_RANGE = 1.01  # float crops follow the project's [-1, 1] convention

@@ -26,7 +26,7 @@ from facefilter.face import AlignConfig
 from facefilter.models.base import Family
 from facefilter.models.targets import Direction, Target, combine, expand, resolve, targets_of
 from facefilter.pixels import from_pixels, to_pixels
-from facefilter.run import RunConfig, load_family, read_run_config, refuse_classifier
+from facefilter.runs.config import RunConfig, load_family, read_run_config, refuse_classifier
 from facefilter.sizes import ImageSize
 
 Engine = Literal["torch", "onnx"]

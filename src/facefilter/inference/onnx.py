@@ -30,7 +30,13 @@ from torch import nn
 from facefilter.errors import UserError
 from facefilter.models.base import Family
 from facefilter.models.targets import ALL_TARGETS, Direction, Target, from_source
-from facefilter.run import CONFIG_FILE, load_family, read_run_config, refuse_classifier, write_json
+from facefilter.runs.config import (
+    CONFIG_FILE,
+    load_family,
+    read_run_config,
+    refuse_classifier,
+    write_json,
+)
 from facefilter.safe_io import atomic_write
 from facefilter.sizes import ImageSize
 

@@ -21,8 +21,8 @@ from PIL import Image
 
 from facefilter.errors import UserError
 from facefilter.face import AlignConfig, Detector, Face, align_face, blend_mask, paste_back
+from facefilter.face.arrays import as_rgb_uint8
 from facefilter.face.detect import map_face, same_face
-from facefilter.face.images import as_rgb_uint8
 from facefilter.face.masks import MASKS, MaskName, check_feather
 from facefilter.face.overlay import draw_overlay
 from facefilter.inference.filter import Filter

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from facefilter.data.images import ImageError
 from facefilter.errors import UserError
 from facefilter.face import Face
-from facefilter.face.images import import_cv2
+from facefilter.face.arrays import import_cv2
 from facefilter.inference.files import VIDEO_EXTENSIONS, OutputOptions, pictures, require_input
 from facefilter.inference.photo import PhotoFilter, Request, side_by_side
 from facefilter.inference.video_writers import open_writer

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from facefilter.errors import UserError
-from facefilter.face.images import import_cv2
+from facefilter.face.arrays import import_cv2
 from facefilter.safe_io import free_megabytes
 
 CODECS = {".avi": "MJPG"}  # everything else: mp4v, which opencv-python writes without ffmpeg

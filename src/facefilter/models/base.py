@@ -2,8 +2,8 @@
 
 A family owns its networks and optimizers (in dicts, by name), knows how to take
 one training step, which directions it translates, and how to build a pure
-translator module for each. The training engine (`facefilter.train`), the run
-directory (`facefilter.run`, `facefilter.checkpoint`), inference, export and the
+translator module for each. The training engine (`facefilter.training.engine`), the run
+directory (`facefilter.runs.config`, `facefilter.runs.checkpoint`), inference, export and the
 tests talk to families only through this class, so adding a family never changes them.
 
 Networks come in three kinds:

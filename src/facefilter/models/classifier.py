@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from facefilter import losses, schedules
 from facefilter.errors import UserError
+from facefilter.models import losses, schedules
 from facefilter.models.base import STYLE_PREFIX, Family, ModelConfig, Progress
 from facefilter.models.targets import Direction
 from facefilter.pictures import labelled_grid, shown_large

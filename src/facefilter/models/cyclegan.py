@@ -26,8 +26,8 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from facefilter import losses, schedules
 from facefilter.errors import UserError
+from facefilter.models import losses, schedules
 from facefilter.models.base import (
     Family,
     ModelConfig,

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from facefilter import losses, schedules
 from facefilter.errors import UserError
+from facefilter.models import losses, schedules
 from facefilter.models.base import Family, ModelConfig, Progress, strength_column
 from facefilter.models.perceptual import VGGFeatures
 from facefilter.models.targets import Direction, Target

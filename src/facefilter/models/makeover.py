@@ -24,8 +24,8 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from facefilter import losses, schedules
 from facefilter.errors import UserError
+from facefilter.models import losses, schedules
 from facefilter.models.base import Family, ModelConfig, Progress
 from facefilter.models.blocks import NORM_KINDS, NormKind, instance_noise
 from facefilter.models.cyclegan import StrengthBlend, set_requires_grad

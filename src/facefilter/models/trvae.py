@@ -27,8 +27,8 @@ from typing import Any, ClassVar, NamedTuple, overload
 import torch
 from torch import Tensor, nn
 
-from facefilter import losses, schedules
 from facefilter.errors import UserError
+from facefilter.models import losses, schedules
 from facefilter.models.base import Family, ModelConfig, Progress, strength_column
 from facefilter.models.targets import Direction, Target
 from facefilter.pictures import kinds_grid

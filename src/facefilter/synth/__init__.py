@@ -14,9 +14,9 @@ Modules: `params` (sampling), `styles` (one `Look` record per style), `shapes`,
 """
 
 from facefilter.synth.dataset import SynthFaces, write_dataset
-from facefilter.synth.masks import MASK_REGIONS, masked_l1, region_masks, synth_region_masks
 from facefilter.synth.params import SYNTH_ATTRIBUTES, FaceParams, sample_params
 from facefilter.synth.preview import write_preview
+from facefilter.synth.regions import MASK_REGIONS, masked_l1, region_masks, synth_region_masks
 from facefilter.synth.render import render
 from facefilter.synth.styles import LOOKS, STYLES, Look, geometry
 

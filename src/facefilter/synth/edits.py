@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from facefilter.data import celeba
+from facefilter.attributes import check_attribute, parse_where
 from facefilter.errors import UserError
 from facefilter.synth.params import SYNTH_ATTRIBUTES, FaceParams
 
@@ -115,8 +115,8 @@ def where_mask(attributes: Tensor, where: str, split: str | None) -> Tensor:
     names = list(SYNTH_ATTRIBUTES)
     mask = torch.ones(attributes.shape[0], dtype=torch.bool)
     counts = []
-    for name, present in celeba.parse_where(where):
-        column = celeba.check_attribute(name, names, "synthetic faces")
+    for name, present in parse_where(where):
+        column = check_attribute(name, names, "synthetic faces")
         holds = attributes[:, column].bool() == present
         mask &= holds
         counts.append(f"{'' if present else '-'}{name}: {int(holds.sum())}")

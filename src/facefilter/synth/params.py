@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from facefilter.data.attributes import CELEBA_ATTRIBUTES
+from facefilter.attributes import CELEBA_ATTRIBUTES
 from facefilter.errors import UserError
 
 _DRAWN = {

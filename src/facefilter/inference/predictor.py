@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from facefilter.inference.filter import pick_device
 from facefilter.models.classifier import AttributeClassifier, Verdict
-from facefilter.run import (
+from facefilter.runs.config import (
     RunConfig,
     load_family,
     read_run_config,

@@ -1,5 +1,5 @@
 """The feature editors' commands: `vectors`, `grid` and `lerp` (parsed here, run by
-`facefilter.inference.edits`)."""
+`facefilter.tools.editing`)."""
 
 from __future__ import annotations
 
@@ -97,8 +97,8 @@ def glue_edit_values(argv: list[str]) -> list[str]:
 
 
 def run_vectors(command: Vectors) -> int:
-    from facefilter.inference.edits import compute_vectors
-    from facefilter.run import split_snapshot
+    from facefilter.runs.config import split_snapshot
+    from facefilter.tools.editing import compute_vectors
 
     if split_snapshot(command.run)[1] is not None:
         raise UserError(f"vectors writes into the run's own model.safetensors; give {command.run}"
@@ -130,14 +130,14 @@ def _photo_filter(flt: Filter, detector: str, yunet_model: Path | None) -> Photo
 
 def run_grid(command: Grid) -> int:
     from facefilter.inference import Filter
-    from facefilter.inference.edits import (
+    from facefilter.pictures import save_picture
+    from facefilter.tools.editing import (
         edited_attributes,
         feature_grid,
         parse_names,
         read_faces,
         training_spec,
     )
-    from facefilter.pictures import save_picture
 
     if command.faces < 1 or command.enlarge < 1:
         raise UserError("--faces and --enlarge must be at least 1")
@@ -157,8 +157,8 @@ def run_grid(command: Grid) -> int:
 def run_lerp(command: Lerp) -> int:
     from facefilter.data.images import load_image
     from facefilter.inference import Filter
-    from facefilter.inference.edits import edit_frames, morph_frames
     from facefilter.pictures import enlarge, save_gif
+    from facefilter.tools.editing import edit_frames, morph_frames
 
     if command.frames < 2 or not command.seconds > 0 or command.enlarge < 1:
         raise UserError("--frames must be at least 2, --seconds positive, --enlarge at least 1")

@@ -118,7 +118,7 @@ def run_data_crop(command: DataCrop) -> int:
 
 
 def run_data_report(command: DataReport) -> int:
-    from facefilter.data.report import build_report, draw_report
+    from facefilter.data.overview import build_report, draw_report
 
     if command.limit < 1:
         raise UserError(f"--limit must be at least 1, got {command.limit}")
@@ -132,8 +132,8 @@ def run_data_report(command: DataReport) -> int:
 
 def run_data_label(command: DataLabel) -> int:
     from facefilter.face import create_detector
-    from facefilter.inference.classifier import Classifier
-    from facefilter.inference.label import label_faces
+    from facefilter.inference.predictor import Classifier
+    from facefilter.tools.label import label_faces
 
     folder = spec_folder(command.spec)
     refuse_output_over_inputs(command.output, [folder] if folder else [], "-o", inside=False)

@@ -19,9 +19,9 @@ from typing import Annotated, Any, Literal, Union
 import tyro
 
 from facefilter import __version__
-from facefilter.cli_data import DataCommand, run_data
-from facefilter.cli_demo import Demo, run_demo
-from facefilter.cli_edits import (
+from facefilter.cli.data import DataCommand, run_data
+from facefilter.cli.demo import Demo, run_demo
+from facefilter.cli.editor import (
     EditDetail,
     Grid,
     Lerp,
@@ -32,11 +32,11 @@ from facefilter.cli_edits import (
     run_lerp,
     run_vectors,
 )
-from facefilter.cli_eval import Eval, run_eval
+from facefilter.cli.eval import Eval, run_eval
 from facefilter.errors import UserError
 from facefilter.models import FAMILIES, config_class, family_class
 from facefilter.safe_io import os_error_message, refuse_output_over_inputs
-from facefilter.train import TrainConfig
+from facefilter.training.config import TrainConfig
 
 
 # --- train ------------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def given_flags(args: list[str]) -> set[str]:
 
 
 def run_train(command: Any, given: set[str] | None = None) -> int:
-    from facefilter.train import train
+    from facefilter.training.engine import train
 
     # prints where the run went
     train(command.train, type(command).family, command.model, given=given)
@@ -376,7 +376,3 @@ def dispatch(args: list[str]) -> int:
         Lerp: run_lerp,
     }
     return commands.get(type(command), run_data)(command)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Resume state: what `--resume` needs beyond the run's public files (`facefilter.run`).
+"""Resume state: what `--resume` needs beyond the run's public files (`facefilter.runs.config`).
 
     runs/<name>/state/   every network (EMA copies too), optimizer and extra state, the step
 
@@ -24,7 +24,7 @@ from safetensors.torch import save as safetensors_bytes
 from facefilter import __version__
 from facefilter.errors import UserError
 from facefilter.models.base import Family
-from facefilter.run import (
+from facefilter.runs.config import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     flat_state,

@@ -33,8 +33,8 @@ from facefilter.data.sources import FileImageSource, open_source
 from facefilter.data.spec import SPLITS, spec_folder
 from facefilter.errors import UserError
 from facefilter.face import Detector, align_face
-from facefilter.inference.classifier import Classifier
 from facefilter.inference.photo import WHOLE_IMAGE_FACTOR, square_crop
+from facefilter.inference.predictor import Classifier
 from facefilter.pictures import save_picture
 from facefilter.pixels import from_pixels, to_pixels
 from facefilter.safe_io import write_text

@@ -10,7 +10,7 @@ from torch import Tensor
 from facefilter.errors import UserError
 from facefilter.evaluation.evaluate import load_faces
 from facefilter.evaluation.verdicts import accuracy
-from facefilter.inference.classifier import Classifier
+from facefilter.inference.predictor import Classifier
 
 
 def evaluate_classifier(

@@ -1,6 +1,6 @@
 """Who may write a run directory, and what a `--resume` continues.
 
-- One writer per run: `train` holds `OUT/.lock` while it runs (`facefilter.runlock`).
+- One writer per run: `train` holds `OUT/.lock` while it runs (`facefilter.runs.lock`).
 - `--resume` reads the run's own config.json: flags not given keep the run's values. A
   flag that would change the networks is refused, naming the saved value; a training
   setting (`ModelConfig.tunable`, max steps, time budget, ...) takes the new value from
@@ -15,17 +15,15 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from facefilter import checkpoint
 from facefilter.data.spec import spec_folder
 from facefilter.errors import UserError
 from facefilter.models.base import ModelConfig
-from facefilter.run import CONFIG_FILE, read_run_config
+from facefilter.runs import checkpoint
+from facefilter.runs.config import CONFIG_FILE, read_run_config
 from facefilter.sizes import ImageSize
-
-if TYPE_CHECKING:
-    from facefilter.train import TrainConfig
+from facefilter.training.config import TrainConfig
 
 # Settings of one invocation, never carried over from the saved run by --resume.
 PER_INVOCATION = ("out", "resume", "stop_at")

@@ -47,7 +47,7 @@ class Eval:
 
 
 def default_out(run: Path) -> Path:
-    from facefilter.run import split_snapshot
+    from facefilter.runs.config import split_snapshot
 
     base, snapshot = split_snapshot(run)
     folder = base.parent if base.suffix == ".onnx" else base
@@ -56,7 +56,7 @@ def default_out(run: Path) -> Path:
 
 def run_eval(command: Eval) -> int:
     from facefilter.models import family_class
-    from facefilter.run import read_run_config
+    from facefilter.runs.config import read_run_config
 
     config = read_run_config(command.run)
     specs = [s for s in (command.data, command.truth, command.reference) if s]
@@ -69,7 +69,7 @@ def run_eval(command: Eval) -> int:
 
 
 def eval_classifier(command: Eval, out: Path) -> int:
-    from facefilter.evaluation.classify import evaluate_classifier
+    from facefilter.evaluation.accuracy import evaluate_classifier
     from facefilter.evaluation.report import classifier_lines, write_report
 
     for flag in ("to", "source", "truth", "reference", "classifier", "inception_weights",

@@ -31,7 +31,13 @@ from facefilter.models.targets import Direction
 from facefilter.models.vectors import VectorFit, check_count, check_names
 from facefilter.pictures import enlarge, labelled_grid
 from facefilter.pixels import from_pixels, to_pixels
-from facefilter.run import WEIGHTS_FILE, load_family, read_run_config, save_weights, write_json
+from facefilter.runs.config import (
+    WEIGHTS_FILE,
+    load_family,
+    read_run_config,
+    save_weights,
+    write_json,
+)
 
 
 def editor(family: Family, run: Path) -> FeatureAutoencoder:

@@ -1,0 +1,1 @@
+"""Commands that write files from trained models: attribute vectors, grids and GIFs, labels."""

@@ -1,0 +1,1 @@
+"""The training engine over HF Accelerate: config, loop, resume, log, stopping, augment."""

@@ -1,0 +1,99 @@
+"""`TrainConfig`: the settings of one training run, which are also `facefilter train`'s flags.
+
+Kept apart from the engine so that parsing the command line (and reading a run's
+settings back for `--resume`) imports neither Accelerate nor the data pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from facefilter.errors import UserError
+from facefilter.sizes import ImageSize
+
+
+@dataclass
+class TrainConfig:
+    """Where the data comes from, how long to train, and where the run goes."""
+
+    out: Path  # run directory: config.json, model.safetensors, state/, samples/, loss.png
+    data_a: str | None = None  # two-domain families: source domain spec, e.g. synth:photo
+    data_b: str | None = None  # two-domain families: target domain spec, e.g. synth:anime
+    data: str | None = None  # one-set families: classes (trvae) or an attribute table (dcae, pgae)
+    # pixels per side, or WIDTHxHEIGHT (makeover: 80x100, the middle of the square face
+    # crop at the longer side); each family sets its default
+    size: int | str = 128
+    batch_size: int = 1  # images per step (each family sets its own default)
+    max_steps: int = 20_000  # stop here; schedules (lr decay, annealing) span these steps
+    epochs: float | None = None  # if set, train this many passes over the data instead
+    train_time: float | None = None  # minutes of training; stop when they run out
+    stop_at: int | None = None  # pause after this step (schedules still span the full run)
+    seed: int = 0  # same seed, same data order, flips and weights
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # bf16 on recent GPUs
+    cpu: bool = False  # train on the CPU even when a GPU is present
+    compile: bool = False  # torch.compile the networks: faster GPU steps after a warm-up
+    channels_last: bool = False  # NHWC memory layout: faster convolutions on tensor cores
+    num_workers: int = 2  # data-loading processes (0: load in the main process)
+    flip: bool = True  # random horizontal flips: faces are near-symmetric, so free data
+    # load images at this many pixels a side, then cut each to --size at a random place
+    # (CycleGAN's resize_and_crop: 286 for 256); unset: no crop
+    load_size: int | None = None
+    color_jitter: float = 0.0  # brightness, contrast, saturation each scaled within 1 +- this
+    log_every: int = 10  # steps between metrics.jsonl lines
+    sample_every: int = 500  # steps between sample grids in samples/
+    save_every: int = 1000  # steps between checkpoints
+    # also keep the weights of the last N checkpoints (RUN/checkpoints/step-005000.safetensors)
+    # to apply or export an earlier one: `facefilter apply RUN@step-5000 ...`; 0: the last only
+    keep_checkpoints: int = 0
+    # score the model on held-out faces every N steps (0: never): paired L1 / SSIM / top-1
+    # on synthetic data, KID on real data, accuracy for a classifier; logged under eval/
+    eval_every: int = 0
+    eval_count: int = 64  # held-out faces per direction (the val split) for --eval-every
+    eval_classifier: Path | None = None  # real data: KID on this classifier run's features
+    inception_weights: Path | None = None  # real data: KID on InceptionV3 (torch-fidelity's)
+    resume: bool = False  # continue the run in --out from its last checkpoint
+    tensorboard: bool = False  # also write TensorBoard events to OUT/tensorboard
+    progress: bool = True  # show a tqdm progress bar (main process only)
+
+
+def total_steps(config: TrainConfig, epoch_size: int, processes: int = 1) -> int:
+    """The step count the schedules span: --epochs wins over --max-steps. Each step
+    takes `batch_size` images in each of `processes` processes."""
+    if config.epochs is None:
+        return config.max_steps
+    return max(1, math.ceil(config.epochs * epoch_size / (config.batch_size * processes)))
+
+
+def check_config(config: TrainConfig) -> None:
+    try:
+        ImageSize.parse(config.size)
+    except UserError as error:
+        raise UserError(f"--size: {error}") from None
+    if config.eval_every < 0:
+        raise UserError(f"--eval-every must be 0 (never) or more, got {config.eval_every}")
+    for name in ("batch_size", "max_steps", "log_every", "sample_every", "save_every"):
+        if getattr(config, name) < 1:
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{flag} must be at least 1, got {getattr(config, name)}")
+    if config.epochs is not None and config.epochs <= 0:
+        raise UserError(f"--epochs must be positive, got {config.epochs}")
+    if config.train_time is not None and config.train_time <= 0:
+        raise UserError(f"--train-time must be positive minutes, got {config.train_time}")
+    if config.stop_at is not None and config.stop_at < 1:
+        raise UserError(f"--stop-at must be at least 1, got {config.stop_at}")
+    if config.load_size is not None and config.load_size < ImageSize.parse(config.size).side:
+        raise UserError(f"--load-size {config.load_size} is below --size {config.size}; give "
+                        "at least the size (e.g. 286 for 256), or leave it unset")  # fmt: skip
+    if not 0 <= config.color_jitter < 1:
+        raise UserError(f"--color-jitter {config.color_jitter} must lie in [0, 1), e.g. 0.1")
+    if config.keep_checkpoints < 0:
+        raise UserError(f"--keep-checkpoints must be 0 or more, got {config.keep_checkpoints}")
+    if config.num_workers < 0:
+        raise UserError(f"--num-workers must be 0 or more, got {config.num_workers}")
+    if config.mixed_precision == "fp16" and (config.cpu or not torch.cuda.is_available()):
+        raise UserError("--mixed-precision fp16 needs a CUDA GPU; on the CPU use bf16 or no")
