@@ -28,7 +28,7 @@ from facefilter.evaluation.paired import identity_score, paired_score, synth_pai
 from facefilter.inference.photo import contact_sheet
 from facefilter.models import config_class
 from facefilter.pixels import to_pixels
-from facefilter.runs.config import load_family
+from facefilter.runs.weights import load_filter
 from facefilter.synth import masked_l1, synth_region_masks
 from facefilter.training.config import TrainConfig
 from facefilter.training.engine import train
@@ -90,7 +90,7 @@ def main() -> None:
     for stop in range(args.every, args.steps + 1, args.every):
         config.resume, config.stop_at = stop > args.every, stop
         train(config, args.family, model_config)
-        model = load_family(args.out)
+        model = load_filter(args.out)
         score = paired_score(model, sources, truths, "anime")
         fakes = model.translate(sources.to(model.device), "anime").cpu()
         eyes, chin = (masked_l1(fakes, truths, masks[r]).mean().item() for r in REGIONS)

@@ -41,7 +41,7 @@ from facefilter.models.perceptual import VGGFeatures
 from facefilter.models.targets import Direction, Target
 from facefilter.pictures import save_picture
 from facefilter.pixels import to_pixels
-from facefilter.runs.config import load_family
+from facefilter.runs.weights import load_filter
 from facefilter.tools.editing import feature_grid
 from facefilter.training.config import TrainConfig
 from facefilter.training.engine import train
@@ -182,7 +182,7 @@ def main() -> None:
     if not (run / "model.safetensors").is_file():
         train(config, args.family, model_config)
         print(f"trained in {(time.monotonic() - started) / 60:.1f} minutes")
-    model = load_family(run)
+    model = load_filter(run)
     assert isinstance(model, FeatureAutoencoder)
     reconstruction(model, args.size)
     score(model, args.size)

@@ -34,7 +34,7 @@ from facefilter.models import create_family
 from facefilter.models.makeover import MakeoverConfig
 from facefilter.pictures import enlarge, labelled_grid, save_picture
 from facefilter.pixels import to_pixels
-from facefilter.runs.config import load_family
+from facefilter.runs.weights import load_filter
 from facefilter.sizes import ImageSize
 from facefilter.training.config import TrainConfig
 from facefilter.training.engine import train
@@ -127,7 +127,7 @@ def main() -> None:
     for stop in range(args.every, args.steps + 1, args.every):
         config.resume, config.stop_at = stop > args.every, stop
         train(config, "makeover", model)
-        family = load_family(args.out)
+        family = load_filter(args.out)
         direction = family.directions()[0]
         outputs = family.translate(inputs, direction.target, direction.source)
         minutes = (time.monotonic() - started) / 60

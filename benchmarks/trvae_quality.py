@@ -25,7 +25,7 @@ from torchvision.utils import save_image
 from facefilter.evaluation.paired import identity_score, paired_score, synth_pairs
 from facefilter.models.base import Family
 from facefilter.pixels import to_unit
-from facefilter.runs.config import load_family
+from facefilter.runs.weights import load_filter
 from facefilter.training.config import TrainConfig
 from facefilter.training.engine import train
 
@@ -56,7 +56,7 @@ def main() -> None:
     )  # fmt: skip
     print(f"trvae at {args.size} px: {args.steps} steps, batch {args.batch_size}, "
           f"{(time.monotonic() - started) / 60:.1f} min")  # fmt: skip
-    model = load_family(run)
+    model = load_filter(run)
     print(f"{'from':>8} -> {'to':<8} {'L1':>7} {'SSIM':>7} {'top-1':>6}   "
           f"{'do-nothing L1':>13} {'SSIM':>7} {'top-1':>6}")  # fmt: skip
     for source, target in itertools.permutations(STYLES, 2):
@@ -91,7 +91,7 @@ def compare_cyclegan(args: argparse.Namespace) -> None:
         "cyclegan-lite",
     )  # fmt: skip
     sources, truths = synth_pairs("photo", "anime", args.size, count=args.count, limit=200)
-    score = paired_score(load_family(run), sources, truths, "anime")
+    score = paired_score(load_filter(run), sources, truths, "anime")
     print(f"cyclegan-lite photo -> anime ({args.cyclegan_steps} steps, batch 4): "
           f"L1 {score.l1:.4f} SSIM {score.ssim:.4f} top-1 {score.top1:.3f}")  # fmt: skip
 

@@ -67,7 +67,9 @@ def test_eval_of_a_classifier_is_its_accuracy(classifier_run, tmp_path, capsys):
 
 
 def test_a_classifier_is_no_filter_and_a_filter_no_classifier(classifier_run, tmp_path, capsys):
-    with pytest.raises(UserError, match="is an attribute classifier, not a filter"):
+    with pytest.raises(
+        UserError, match="is a classifier model, not a filter: it translates"
+    ):
         Filter.load(classifier_run)
     assert main(["apply", str(classifier_run), "--list-targets"]) == 2
     assert "not a filter" in error_line(capsys)
@@ -77,7 +79,7 @@ def test_a_classifier_is_no_filter_and_a_filter_no_classifier(classifier_run, tm
     assert "takes no --to" in error_line(capsys)
     flt = tiny_photo_anime_run(tmp_path / "p2a")
     assert main(["eval", str(flt), "--to", "anime", "--classifier", str(flt)]) == 2
-    assert "is a cyclegan-lite filter, not an attribute classifier" in error_line(capsys)
+    assert "is a cyclegan-lite model, not an attribute classifier" in error_line(capsys)
     assert main(["data", "label", "synth:photo?count=4", "--classifier", str(flt)]) == 2
     assert "not an attribute classifier" in error_line(capsys)
 

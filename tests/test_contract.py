@@ -17,11 +17,22 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from facefilter.data.loading import TrainingData
-from facefilter.models import FAMILIES, FamilyEntry, config_class, create_family, family_class
+from facefilter.errors import UserError
+from facefilter.models import (
+    FAMILIES,
+    FamilyEntry,
+    capable,
+    config_class,
+    create_family,
+    family_class,
+    offers,
+)
 from facefilter.models.base import Family, Progress
+from facefilter.models.capabilities import CAPABILITIES, EditsCodes, Predicts, Translates
 from facefilter.models.cyclegan import CycleGAN, CycleGANConfig
 from facefilter.runs import checkpoint
-from facefilter.runs.config import WEIGHTS_FILE, load_family
+from facefilter.runs.config import WEIGHTS_FILE
+from facefilter.runs.weights import load_family
 from facefilter.training.config import TrainConfig
 from facefilter.training.engine import train
 
@@ -51,7 +62,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
 }
 CASES = sorted(TINY)  # every family
-FILTERS = [name for name in CASES if family_class(name).role == "filter"]  # those that translate
+FILTERS = [name for name in CASES if offers(name, Translates)]  # those that translate
 TRAINING_CASES = sorted([*TINY, *VARIANTS])  # and the variants that change training only
 DOMAINS = ["photo", "anime"]
 # a classifier's domains: two attributes named like DOMAINS, and two styles
@@ -86,7 +97,7 @@ def tiny_family(case_id: str, **overrides: Any) -> Family:
     """A tiny family of the case, ready to apply (an attribute editor has its vectors)."""
     name, settings, _ = case(case_id)
     torch.manual_seed(0)
-    domains = CLASSIFIER_DOMAINS if family_class(name).role == "classifier" else DOMAINS
+    domains = CLASSIFIER_DOMAINS if offers(name, Predicts) else DOMAINS
     family = create_family(name, config_class(name)(**(settings | overrides)), domains, SIZE)
     if family.data_kind == "attributes":  # an untrained encoder maps every face near 0
         data = TinyAttributes()
@@ -154,22 +165,44 @@ def test_inference_builds_only_inference_networks(name):
     applier = create_family(case(name)[0], trainer.config, trainer.domains, SIZE, training=False)
     assert set(applier.nets) == set(applier.inference_names) == set(trainer.inference_names)
     assert not applier.helpers and not applier.opts
-    for direction in applier.directions():
-        assert str(direction.target) in applier.targets()
-    assert bool(trainer.directions()) == (trainer.role == "filter")  # classifiers translate nothing
+    if offers(name, Translates):
+        applier = capable(applier, Translates)
+        for direction in applier.directions():
+            assert str(direction.target) in applier.targets()
+        assert capable(trainer, Translates).directions()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_registry_declares_what_the_class_can_do(name):
+    """Capabilities come from the table (so config.json alone tells what a run can do):
+    they must be exactly those the class derives from, and `capable` refuses the others
+    in one line naming the families that have them."""
+    cls = family_class(name)
+    for capability in CAPABILITIES:
+        assert offers(name, capability) == issubclass(cls, capability), (name, capability)
+    family = tiny_family(name)
+    for capability in CAPABILITIES:
+        if not offers(name, capability):
+            with pytest.raises(UserError, match=f"is a {name} model, not .* need a .* run"):
+                capable(family, capability, "runs/x")
+    assert offers(name, Translates) or offers(name, Predicts)  # every family is of some use
+    if offers(name, EditsCodes):
+        assert offers(name, Translates)  # an editor applies like any filter
 
 
 def outputs_of(family: Family, images: Tensor) -> list[Tensor]:
     """What a family makes of `images`: each direction's translation at strength 0.7, or a
     classifier's probabilities and features."""
-    if family.role == "classifier":
-        return list(family.predict(images))  # type: ignore[attr-defined]
-    return [family.translate(images, d.target, d.source, strength=0.7) for d in family.directions()]
+    if offers(family.registry_name, Predicts):
+        return list(capable(family, Predicts).predict(images))
+    translator = capable(family, Translates)
+    return [translator.translate(images, d.target, d.source, strength=0.7)
+            for d in translator.directions()]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", FILTERS)
 def test_strength_zero_is_the_input_and_one_is_the_default(name):
-    family = tiny_family(name)
+    family = capable(tiny_family(name), Translates)
     family.eval()
     images = smooth(3, 5)
     for direction in family.directions():
@@ -219,7 +252,7 @@ def test_export_parity(name, tmp_path):
     pytest.importorskip("onnxruntime")
     from facefilter.inference.onnx import PARITY_TOLERANCE, export_module, parity
 
-    family = tiny_family(name)
+    family = capable(tiny_family(name), Translates)
     family.eval()
     direction = family.directions()[0]
     module = family.translator(direction)
@@ -242,6 +275,9 @@ def test_sample_grid_is_a_picture_and_keeps_train_mode(name):
 
 # --- the hooks new families need, shown on a CycleGAN that uses all of them ----------------
 HookedConfig = CycleGANConfig  # the registry finds config and family in this module
+
+
+HOOKED = FamilyEntry("test_contract", "HookedCycleGAN", "HookedConfig", "x", (Translates,))
 
 
 class HookedCycleGAN(CycleGAN):
@@ -273,9 +309,7 @@ class HookedCycleGAN(CycleGAN):
 
 
 def test_hooks_helpers_ema_after_training_and_progress(tmp_path, monkeypatch):
-    monkeypatch.setitem(
-        FAMILIES, "hooked", FamilyEntry("test_contract", "HookedCycleGAN", "HookedConfig", "x")
-    )
+    monkeypatch.setitem(FAMILIES, "hooked", HOOKED)
     seen: list[HookedCycleGAN] = []
     original_setup = HookedCycleGAN.setup
 
@@ -306,9 +340,7 @@ def test_hooks_helpers_ema_after_training_and_progress(tmp_path, monkeypatch):
 def test_a_run_ended_by_its_time_budget_is_over_and_keeps_its_after_training_state(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setitem(
-        FAMILIES, "hooked", FamilyEntry("test_contract", "HookedCycleGAN", "HookedConfig", "x")
-    )
+    monkeypatch.setitem(FAMILIES, "hooked", HOOKED)
     out = train(TrainConfig(out=tmp_path / "run", size=SIZE, batch_size=2, max_steps=1000,
                             train_time=1e-9, num_workers=0, progress=False,
                             **data_flags("cyclegan")),

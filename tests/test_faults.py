@@ -416,7 +416,7 @@ def test_help_into_a_closed_pipe_is_quiet():
 
 
 def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
-    from facefilter import cli
+    from facefilter.cli import main as cli
 
     def broken(args: list[str]) -> int:
         raise ZeroDivisionError("division by zero")

@@ -269,7 +269,7 @@ def test_a_grid_of_a_model_without_edits_is_one_line(cyclegan, tmp_path, capsys)
     out = cyclegan
     assert main(["grid", str(out), "-o", str(tmp_path / "grid.png")]) == 2
     err = lines(capsys)
-    assert len(err) == 1 and "needs a dcae or pgae run" in err[0], err
+    assert len(err) == 1 and "need a dcae or pgae run" in err[0], err
     assert not (tmp_path / "grid.png").exists()
 
 

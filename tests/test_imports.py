@@ -150,14 +150,15 @@ def test_detect_and_align_do_not_import_each_other():
 
 
 # --- the layers ---------------------------------------------------------------------------
+# fmt: off
 # Leaf utilities: imported by every layer, importing only each other.
 LEAVES = ("facefilter", "errors", "sizes", "pixels", "safe_io", "pictures", "pretrained",
-          "attributes")  # fmt: skip
+          "attributes")
 # Each layer and the layers it may import (leaves always). Arrows point down: a layer
 # never reaches one above it, so the model knows nothing of files or faces, the photo
 # pipeline nothing of training, and only the command line sees everything.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "models": (),  # the contract, the registry, networks, losses, schedules
+    "models": (),  # the contract, capabilities, the registry, networks, losses, schedules
     "synth": (),  # the renderer: parameters -> faces in every style
     "face": (),  # detect, align, masks, paste: images and geometry only
     "data": ("synth", "models", "face"),  # specs, sources (synth's too), loading, framing
@@ -167,21 +168,12 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "training": ("models", "runs", "data", "evaluation"),  # evaluation: --eval-every
     "tools": ("models", "runs", "face", "data", "inference"),  # vectors, grids, labels
     "demo": ("models", "face", "data", "synth", "inference"),
-    "cli": (
-        "models",
-        "synth",
-        "face",
-        "data",
-        "runs",
-        "inference",
-        "evaluation",
-        "training",
-        "tools",
-        "demo",
-    ),  # fmt: skip
+    "cli": ("models", "synth", "face", "data", "runs", "inference", "evaluation",
+            "training", "tools", "demo"),
     "console": ("cli",),
     "__main__": ("console",),
 }
+# fmt: on
 
 
 def layer_of(module: str) -> str:

@@ -14,7 +14,7 @@ from facefilter.evaluation.paired import (
 from facefilter.models import config_class, create_family
 from facefilter.models.cyclegan import CycleGANLiteConfig
 from facefilter.models.targets import Target
-from facefilter.runs.config import load_family
+from facefilter.runs.weights import load_filter
 from facefilter.training.config import TrainConfig
 from facefilter.training.engine import train
 
@@ -37,7 +37,7 @@ def test_cyclegan_lite_learns_photo_to_anime(tmp_path):
     torch.manual_seed(0)  # the trained run started from these very weights
     untrained = create_family("cyclegan-lite", model, ["photo", "anime"], 32)
     before = paired_score(untrained, photos, true_anime, "anime")
-    after = paired_score(load_family(run), photos, true_anime, "anime")
+    after = paired_score(load_filter(run), photos, true_anime, "anime")
     nothing = identity_score(photos, true_anime)
     assert after.l1 < 0.6 * before.l1, (after, before)
     assert after.l1 < 0.8 * nothing.l1, (after, nothing)  # better than returning the photo
@@ -60,7 +60,7 @@ def test_dcae_edits_move_faces_towards_their_true_twins(tmp_path):
         "dcae",
         config_class("dcae")(channels=16, max_channels=64, latent_dim=32, vector_count=200),
     )  # fmt: skip
-    model = load_family(run)
+    model = load_filter(run)
     for sign, add in ((1, True), (-1, False)):
         faces, twins = synth_edit_pairs("Eyeglasses", add, 32, count=32)
         edited = model.translate(faces, Target("Eyeglasses", sign, 1.5))

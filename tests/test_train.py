@@ -16,7 +16,8 @@ from safetensors.torch import load_file
 from facefilter.errors import UserError
 from facefilter.models.cyclegan import CycleGANLiteConfig
 from facefilter.runs import checkpoint
-from facefilter.runs import config as runs
+from facefilter.runs import weights as runs
+from facefilter.runs.config import FORMAT_VERSION
 from facefilter.training.augment import flip_batch
 from facefilter.training.config import TrainConfig
 from facefilter.training.engine import train
@@ -169,7 +170,7 @@ def test_load_model_errors(tmp_path):
     with pytest.raises(UserError, match="format version"):
         runs.load_family(tmp_path / "odd")
     (tmp_path / "odd" / "config.json").write_text(
-        json.dumps({"family": "stylegan9", "format_version": runs.FORMAT_VERSION})
+        json.dumps({"family": "stylegan9", "format_version": FORMAT_VERSION})
     )
     with pytest.raises(UserError, match="does not know"):
         runs.load_family(tmp_path / "odd")

@@ -55,7 +55,8 @@ def default_out(run: Path) -> Path:
 
 
 def run_eval(command: Eval) -> int:
-    from facefilter.models import family_class
+    from facefilter.models import offers
+    from facefilter.models.capabilities import Predicts
     from facefilter.runs.config import read_run_config
 
     config = read_run_config(command.run)
@@ -63,7 +64,7 @@ def run_eval(command: Eval) -> int:
     folders = [f for f in map(spec_folder, specs) if f is not None]
     out = command.output or default_out(command.run)
     refuse_output_over_inputs(out, folders, "--out", inside=False)
-    if config.onnx is None and family_class(config.family).role == "classifier":
+    if config.onnx is None and offers(config.family, Predicts):
         return eval_classifier(command, out)
     return eval_filter(command, out)
 

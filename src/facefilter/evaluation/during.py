@@ -32,7 +32,9 @@ from facefilter.evaluation.evaluate import Faces, load_faces, seen_in_training
 from facefilter.evaluation.paired import score_outputs
 from facefilter.evaluation.truth import TrainedOn, plan
 from facefilter.evaluation.verdicts import accuracy
+from facefilter.models import capable, offers
 from facefilter.models.base import Family
+from facefilter.models.capabilities import Predicts, Translates
 from facefilter.models.targets import Direction
 
 SPLIT = "val"  # held out from training, and apart from `eval`'s test split
@@ -60,10 +62,10 @@ class TrainingEval:
         self.count, self.checks, self.features = count, [], None
         self.notes: list[str] = []  # said when training starts
         size = family.size
-        if family.role == "classifier":
+        if offers(family.registry_name, Predicts):
             self.faces = self.held_out(trained.data or "", size, seed)
             return
-        directions = family.directions()[:MAX_DIRECTIONS]
+        directions = capable(family, Translates).directions()[:MAX_DIRECTIONS]
         if not directions:
             raise UserError(
                 f"--eval-every: a {family.registry_name} run offers no translation until "
@@ -103,11 +105,11 @@ class TrainingEval:
     @torch.no_grad()
     def __call__(self, family: Family) -> dict[str, float]:
         """The held-out figures now, as `eval/...` log keys."""
-        if family.role == "classifier":
-            return self.accuracy(family)
-        logs: dict[str, float] = {}
+        if offers(family.registry_name, Predicts):
+            return self.accuracy(capable(family, Predicts))
+        translator, logs = capable(family, Translates), dict[str, float]()
         for check in self.checks:
-            module = family.translator(check.direction).to(family.device).eval()
+            module = translator.translator(check.direction).to(family.device).eval()
             outputs = torch.cat([
                 module(batch.to(family.device), torch.ones(len(batch), device=family.device))
                 .clamp(-1, 1).cpu() for batch in check.inputs.split(32)
@@ -123,7 +125,7 @@ class TrainingEval:
                 logs[f"{name}/kid_x100"] = kid.kid_x100
         return logs
 
-    def accuracy(self, family: Any) -> dict[str, float]:
+    def accuracy(self, family: Predicts) -> dict[str, float]:
         verdict = family.predict(self.faces.images.to(family.device))
         verdict = type(verdict)(*(part.cpu() for part in verdict))
         found = accuracy(verdict, self.faces.attrs, self.faces.labels, family.attributes,

@@ -16,7 +16,7 @@ from typing import cast
 import torch
 from torch import Tensor
 
-from facefilter.models.base import Family
+from facefilter.models.capabilities import Translates
 from facefilter.pixels import to_unit
 from facefilter.sizes import ImageSize
 
@@ -68,7 +68,7 @@ class PairedScore:
 
 @torch.no_grad()
 def paired_score(
-    family: Family, sources: Tensor, truths: Tensor, target: str, source: str | None = None,
+    family: Translates, sources: Tensor, truths: Tensor, target: str, source: str | None = None,
     batch_size: int = 32,
 ) -> PairedScore:  # fmt: skip
     """Translate `sources` to `target` and compare with the true renderings `truths`."""

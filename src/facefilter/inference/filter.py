@@ -23,10 +23,12 @@ from torch import Tensor, nn
 from facefilter.data.framing import align_config
 from facefilter.errors import UserError
 from facefilter.face import AlignConfig
-from facefilter.models.base import Family
+from facefilter.models import require
+from facefilter.models.capabilities import Translates
 from facefilter.models.targets import Direction, Target, combine, expand, resolve, targets_of
 from facefilter.pixels import from_pixels, to_pixels
-from facefilter.runs.config import RunConfig, load_family, read_run_config, refuse_classifier
+from facefilter.runs.config import RunConfig, read_run_config
+from facefilter.runs.weights import load_filter
 from facefilter.sizes import ImageSize
 
 Engine = Literal["torch", "onnx"]
@@ -38,13 +40,17 @@ class Backend(Protocol):
 
     device: torch.device
 
+    @property
+    def family(self) -> Translates | None:
+        """The trained model, where there is one (not for an ONNX export)."""
+
     def run(self, direction: Direction, images: Tensor, strength: Tensor) -> Tensor: ...
 
 
 class TorchBackend:
     """The family's translator modules, built once per direction, on `device`."""
 
-    def __init__(self, family: Family, device: torch.device) -> None:
+    def __init__(self, family: Translates, device: torch.device) -> None:
         self.family, self.device = family, device
         self.modules: dict[Direction, nn.Module] = {}
 
@@ -62,7 +68,7 @@ class OnnxBackend:
     device = torch.device("cpu")
 
     def __init__(
-        self, files: dict[Direction, Path], family: Family | None, size: ImageSize,
+        self, files: dict[Direction, Path], family: Translates | None, size: ImageSize,
         family_name: str = "",
     ) -> None:  # fmt: skip
         self.files, self.family, self.size = files, family, size
@@ -113,7 +119,7 @@ class Filter:
         self.directions = list(directions)
         self.backend = backend
         # The trained model itself, where there is one (not for an ONNX export).
-        self.family: Family | None = getattr(backend, "family", None)
+        self.family: Translates | None = backend.family
         model = self.family.config if self.family is not None else config.model_config()
         self.adds_changes = model.adds_changes()  # paste the change back, not the crop
 
@@ -128,7 +134,7 @@ class Filter:
         if engine not in ENGINES:
             raise UserError(f"unknown engine {engine!r}; choose {' or '.join(ENGINES)}")
         config = read_run_config(path)
-        refuse_classifier(path, config)
+        require(config.family, Translates, path)
         overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
         if config.onnx is not None and overrides:
             flag = "--" + next(iter(overrides)).replace("_", "-")
@@ -138,14 +144,13 @@ class Filter:
             if config.onnx is not None:
                 raise UserError(f"{path} is an ONNX export; run it with --engine onnx")
             chosen = pick_device(device)  # a bad --device is refused before the model loads
-            family = load_family(path, overrides=overrides)
-            for name in family.inference_names:
-                family.nets[name].to(chosen)
+            family = load_filter(path, overrides=overrides)
+            family.to(chosen)
             return cls(config, family.directions(), TorchBackend(family, chosen))
         if device not in (None, "cpu"):
             raise UserError(f"--device {device}: the onnx engine runs on the CPU; drop --device")
         if config.onnx is None:  # a run directory: graphs exported as they are first used
-            family = load_family(path, overrides=overrides)
+            family = load_filter(path, overrides=overrides)
             return cls(config, family.directions(), OnnxBackend({}, family, config.image_size))
         folder = path.parent if path.suffix == ".onnx" else path
         files = {d: (path if path.suffix == ".onnx" else folder / name)

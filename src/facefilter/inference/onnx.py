@@ -28,15 +28,11 @@ import torch
 from torch import nn
 
 from facefilter.errors import UserError
-from facefilter.models.base import Family
+from facefilter.models import require
+from facefilter.models.capabilities import Translates
 from facefilter.models.targets import ALL_TARGETS, Direction, Target, from_source
-from facefilter.runs.config import (
-    CONFIG_FILE,
-    load_family,
-    read_run_config,
-    refuse_classifier,
-    write_json,
-)
+from facefilter.runs.config import CONFIG_FILE, read_run_config, write_json
+from facefilter.runs.weights import load_filter
 from facefilter.safe_io import atomic_write
 from facefilter.sizes import ImageSize
 
@@ -56,7 +52,7 @@ def file_name(direction: Direction, directions: Sequence[Direction]) -> str:
     return f"{prefix}to-{direction.target}.onnx"
 
 
-def chosen_directions(family: Family, to: str | None, source: str | None) -> list[Direction]:
+def chosen_directions(family: Translates, to: str | None, source: str | None) -> list[Direction]:
     """Which translators to export: all the family has, unless --to / --from narrow it."""
     chosen = from_source(family.directions(), source)
     if to is None or to == ALL_TARGETS:
@@ -176,9 +172,9 @@ def export_onnx(
     config = read_run_config(run)
     if config.onnx is not None:
         raise UserError(f"{run} is already an ONNX export; export from the run directory")
-    refuse_classifier(run, config)
+    require(config.family, Translates, run)
     require_onnxruntime()  # the parity check needs it: fail before writing anything
-    family = load_family(run)
+    family = load_filter(run)
     chosen = chosen_directions(family, to, source)
     single = output.suffix == ".onnx"
     offered = family.directions()

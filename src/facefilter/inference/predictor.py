@@ -14,27 +14,21 @@ filter run, each in one line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from facefilter.inference.filter import pick_device
-from facefilter.models.classifier import AttributeClassifier, Verdict
-from facefilter.runs.config import (
-    RunConfig,
-    load_family,
-    read_run_config,
-    require_classifier,
-    split_snapshot,
-)
+from facefilter.models.capabilities import Predicts, Verdict
+from facefilter.runs.config import RunConfig, read_run_config
+from facefilter.runs.weights import load_classifier
 
 
 class Classifier:
     """Verdicts (attribute and style probabilities) and features of a trained classifier."""
 
-    def __init__(self, family: AttributeClassifier, config: RunConfig, device: torch.device):
+    def __init__(self, family: Predicts, config: RunConfig, device: torch.device):
         self.family, self.config, self.device = family, config, device
         self.size = config.image_size.side
         self.attributes, self.styles = family.attributes, family.styles
@@ -43,17 +37,14 @@ class Classifier:
     @classmethod
     def load(cls, path: Path | str, device: str | None = None, flag: str = "--classifier"):
         path = Path(path)
-        config = read_run_config(path)
-        require_classifier(split_snapshot(path)[0], config, flag)
-        chosen = pick_device(device)
-        family = load_family(path)
-        assert isinstance(family, AttributeClassifier)
-        family.nets["classifier"].to(chosen)
-        return cls(family, config, chosen)
+        chosen = pick_device(device)  # a bad --device is refused before the model loads
+        family = load_classifier(path, flag)
+        family.to(chosen)
+        return cls(family, read_run_config(path), chosen)
 
     @property
     def num_features(self) -> int:
-        return int(cast(int, self.family.unwrapped("classifier").num_features))
+        return self.family.num_features
 
     def fit(self, images: Tensor) -> Tensor:
         """(B, 3, H, W) in [-1, 1], any size -> (B, 3, S, S) at the classifier's size."""

@@ -1,10 +1,10 @@
-"""The one contract every model family implements.
+"""The one contract every model family implements: the trainable core.
 
-A family owns its networks and optimizers (in dicts, by name), knows how to take
-one training step, which directions it translates, and how to build a pure
-translator module for each. The training engine (`facefilter.training.engine`), the run
-directory (`facefilter.runs.config`, `facefilter.runs.checkpoint`), inference, export and the
-tests talk to families only through this class, so adding a family never changes them.
+A family owns its networks and optimizers (in dicts, by name) and knows how to take
+one training step. The training engine (`facefilter.training`), the run directory
+(`facefilter.runs`) and the tests talk to families only through this class, so adding a
+family never changes them. What a trained family offers (translating, editing codes,
+predicting attributes) is a capability it also derives from: `models.capabilities`.
 
 Networks come in three kinds:
 - inference networks (`build_networks`): trained, saved to model.safetensors, all
@@ -25,8 +25,8 @@ Batches are dicts of tensors. Which keys a family receives depends on its `data_
   attribute classifier: ``domains`` are the A attribute names, then ``style:NAME`` for
   each class the label indexes (none when the data has one class; A may be 0).
 
-Images are float32 in [-1, 1] everywhere. A translator is `module(images, strength)`
-with strength (B,) float: 0 returns the input, 1 the full translation.
+Images are float32 in [-1, 1] everywhere. A training step returns its losses as
+tensors (0-d), read by the engine only when it logs, so the device never waits on them.
 """
 
 from __future__ import annotations
@@ -35,21 +35,21 @@ import abc
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from facefilter.errors import UserError
-from facefilter.models.targets import Direction, Target, resolve, targets_of
 from facefilter.sizes import ImageSize
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
 DataKind = Literal["unpaired", "classes", "attributes", "labels"]
-# A filter translates faces; a classifier tells what a face has (`eval`, `data label`).
-Role = Literal["filter", "classifier"]
+# What a training step logs: losses as detached 0-d tensors (read only at the log
+# interval), schedule values that are host numbers already as floats.
+StepLogs = dict[str, Tensor | float]
 STYLE_PREFIX = "style:"  # a classifier's domains: attribute names, then style:NAME per class
 
 
@@ -93,6 +93,27 @@ class ModelConfig:
         return False
 
 
+class LabelledFaces(Protocol):
+    """Faces with an attribute table, as a data source gives them: item i is
+    {"image": (3, H, W), ...}; the table is (N, A) in {0, 1}, columns `attr_names`."""
+
+    attr_names: list[str]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    def attribute_table(self) -> Any: ...
+
+
+class TrainingSet(Protocol):
+    """What `after_training` is given: the training data (`data.loading.TrainingData`)."""
+
+    @property
+    def dataset(self) -> Any:  # a family of data kind "attributes" gets `LabelledFaces`
+        ...
+
+
 @dataclass(frozen=True)
 class Progress:
     """Where training stands: schedules are functions of these, so resume is exact."""
@@ -106,11 +127,10 @@ class Progress:
 
 
 class Family(abc.ABC):
-    """A trainable translator: networks + optimizers + one step + inference."""
+    """The trainable core: networks + optimizers + one step + a picture of what it does."""
 
     name: ClassVar[str]  # registry name, e.g. "cyclegan"
     data_kind: ClassVar[DataKind]
-    role: ClassVar[Role] = "filter"
     # Some parameters get no gradient in some steps (the blocks a progressive autoencoder
     # has not grown yet): DDP must then look for them after every backward.
     unused_parameters: ClassVar[bool] = False
@@ -149,20 +169,13 @@ class Family(abc.ABC):
         """One optimizer per network group, over `self.nets`, each at its base lr."""
 
     @abc.abstractmethod
-    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> dict[str, float]:
-        """One optimisation step on `batch`; returns the losses to log.
+    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> StepLogs:
+        """One optimisation step on `batch`; returns what to log, losses as detached 0-d
+        tensors (no `.item()`: the engine reads them at its log interval only).
 
         Weights that change during training are functions of `progress` (step and
         total), so a resumed run continues exactly.
         """
-
-    @abc.abstractmethod
-    def directions(self) -> list[Direction]:
-        """Every translation this model offers."""
-
-    @abc.abstractmethod
-    def translator(self, direction: Direction) -> nn.Module:
-        """A pure module for `direction`: (images (B, 3, H, W), strength (B,)) -> images."""
 
     @abc.abstractmethod
     def sample_grid(self, batch: dict[str, Tensor]) -> Tensor:
@@ -201,7 +214,7 @@ class Family(abc.ABC):
         """Restore what `extra_state` returned (nothing by default)."""
         del state
 
-    def after_training(self, data: Any) -> None:
+    def after_training(self, data: TrainingSet) -> None:
         """Compute state from the trained model and its data (e.g. attribute vectors)."""
         del data
 
@@ -213,23 +226,6 @@ class Family(abc.ABC):
         del state
 
     # --- shared machinery --------------------------------------------------------------
-    def targets(self) -> list[str]:
-        return targets_of(self.directions())
-
-    def resolve(self, target: str | Target, source: str | None = None) -> Direction:
-        return resolve(self.directions(), target, source)
-
-    @torch.no_grad()
-    def translate(
-        self, images: Tensor, target: str | Target, source: str | None = None,
-        strength: float = 1.0,
-    ) -> Tensor:  # fmt: skip
-        """Turn `images` (B, 3, H, W) in [-1, 1] into `target` at `strength`."""
-        module = self.translator(self.resolve(target, source)).eval()
-        strengths = torch.full((images.shape[0],), float(strength), device=images.device)
-        out: Tensor = module(images, strengths)
-        return out
-
     def setup(self, accelerator: Accelerator) -> None:
         """Build optimizers, record each group's base lr, hand everything to Accelerate."""
         self.accelerator = accelerator
@@ -276,6 +272,11 @@ class Family(abc.ABC):
         if self.accelerator is not None:
             net = self.accelerator.unwrap_model(net)
         return getattr(net, "_orig_mod", net)  # torch.compile keeps the module here
+
+    def to(self, device: torch.device) -> None:
+        """Move the inference networks (all that a loaded, untrained family has) to `device`."""
+        for name in self.inference_names:
+            self.nets[name].to(device)
 
     @property
     def device(self) -> torch.device:

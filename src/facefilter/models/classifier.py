@@ -14,7 +14,7 @@ the attribute names, then `style:NAME` per class (a domain name never holds ':')
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -22,8 +22,8 @@ from torch import Tensor, nn
 
 from facefilter.errors import UserError
 from facefilter.models import losses, schedules
-from facefilter.models.base import STYLE_PREFIX, Family, ModelConfig, Progress
-from facefilter.models.targets import Direction
+from facefilter.models.base import STYLE_PREFIX, ModelConfig, Progress, StepLogs
+from facefilter.models.capabilities import Predicts, Verdict
 from facefilter.pictures import labelled_grid, shown_large
 from facefilter.pixels import to_pixels
 
@@ -67,14 +67,6 @@ class ClassifierConfig(ModelConfig):
         if image_size < smallest:
             raise UserError(f"--size {image_size} is too small for {len(self.channels)} "
                             f"stride-2 stages; use at least {smallest}")  # fmt: skip
-
-
-class Verdict(NamedTuple):
-    """What the network returns for (B, 3, H, W) images."""
-
-    features: Tensor  # (B, D) the pooled trunk: what FID and KID compare
-    attr_logits: Tensor  # (B, A)
-    style_logits: Tensor  # (B, C); C = 0 without a style head
 
 
 class BasicBlock(nn.Module):
@@ -144,12 +136,11 @@ def blur_some(images: Tensor, share: float) -> Tensor:
     return torch.where(chosen, blurred, images)
 
 
-class AttributeClassifier(Family):
+class AttributeClassifier(Predicts):
     """The classifier family: one network `classifier`, one optimizer, no translations."""
 
     name = "classifier"
     data_kind = "labels"
-    role = "classifier"
     config: ClassifierConfig
 
     def build_networks(self) -> dict[str, nn.Module]:
@@ -168,10 +159,10 @@ class AttributeClassifier(Family):
             progress.step, progress.total, self.config.decay_start
         )
 
-    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> dict[str, float]:
+    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> StepLogs:
         images = blur_some(batch["image"], self.config.blur_augment)
         verdict: Verdict = self.nets["classifier"](images)
-        loss, logs = torch.zeros((), device=images.device), dict[str, float]()
+        loss, logs = torch.zeros((), device=images.device), StepLogs()
         if self.attributes:
             attr_loss, logs = losses.multilabel_bce(verdict.attr_logits, batch["attrs"])
             loss = loss + attr_loss
@@ -182,13 +173,11 @@ class AttributeClassifier(Family):
         optimizer.zero_grad(set_to_none=True)
         self.backward(loss)
         optimizer.step()
-        return {**logs, "loss": loss.item()}
+        return {**logs, "loss": loss.detach()}
 
-    def directions(self) -> list[Direction]:
-        return []  # a classifier translates nothing
-
-    def translator(self, direction: Direction) -> nn.Module:
-        raise UserError(f"an attribute classifier translates nothing, not {direction}")
+    @property
+    def num_features(self) -> int:
+        return int(self.unwrapped("classifier").num_features)  # type: ignore[arg-type]
 
     @torch.no_grad()
     def predict(self, images: Tensor) -> Verdict:

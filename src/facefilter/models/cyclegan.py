@@ -28,12 +28,7 @@ from torch import Tensor, nn
 
 from facefilter.errors import UserError
 from facefilter.models import losses, schedules
-from facefilter.models.base import (
-    Family,
-    ModelConfig,
-    Progress,
-    strength_column,
-)
+from facefilter.models.base import ModelConfig, Progress, StepLogs, strength_column
 from facefilter.models.blocks import (
     NORM_KINDS,
     ImagePool,
@@ -43,6 +38,7 @@ from facefilter.models.blocks import (
     init_weights,
     instance_noise,
 )
+from facefilter.models.capabilities import Translates
 from facefilter.models.dilated import DilatedDiscriminator
 from facefilter.models.targets import Direction, Target
 from facefilter.pictures import kinds_grid
@@ -139,7 +135,7 @@ def set_requires_grad(nets: Iterable[nn.Module], flag: bool) -> None:
             param.requires_grad_(flag)
 
 
-class CycleGAN(Family):
+class CycleGAN(Translates):
     """Two generators, two discriminators, LSGAN + cycle + identity losses."""
 
     name = "cyclegan"
@@ -205,7 +201,7 @@ class CycleGAN(Family):
         }
 
     # --- training ----------------------------------------------------------------------
-    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> dict[str, float]:
+    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> StepLogs:
         real_a, real_b = batch["real_a"], batch["real_b"]  # (B, 3, H, W) each
         noise = self.config.input_noise * schedules.linear_decay(progress.step, progress.total)
         fake_a, fake_b, logs = self._generator_step(real_a, real_b, noise)
@@ -216,7 +212,7 @@ class CycleGAN(Family):
 
     def _generator_step(
         self, real_a: Tensor, real_b: Tensor, noise: float
-    ) -> tuple[Tensor, Tensor, dict[str, float]]:
+    ) -> tuple[Tensor, Tensor, StepLogs]:
         cfg, gen_ab, gen_ba = self.config, self.nets["gen_ab"], self.nets["gen_ba"]
         # D frozen: no parameter grads. Called unwrapped (no DDP) because its
         # parameters get no gradient in this backward, which DDP would wait for.
@@ -248,12 +244,12 @@ class CycleGAN(Family):
 
         self.backward(total)
         self.opts["gen"].step()
-        logs["g_total"] = total.item()
+        logs["g_total"] = total.detach()
         return fake_a.detach(), fake_b.detach(), logs
 
     def _discriminator_step(
         self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor, noise: float
-    ) -> dict[str, float]:
+    ) -> StepLogs:
         set_requires_grad([self.nets["disc_a"], self.nets["disc_b"]], True)
         self.opts["disc"].zero_grad(set_to_none=True)
         pooled_a, pooled_b = self.pool_a.query(fake_a), self.pool_b.query(fake_b)
@@ -266,7 +262,7 @@ class CycleGAN(Family):
 
     def _disc_loss(
         self, name: str, real: Tensor, fake: Tensor, noise: float, log_name: str
-    ) -> tuple[Tensor, dict[str, float]]:
+    ) -> tuple[Tensor, StepLogs]:
         # One D call on real and fake together: DDP allows one forward per backward.
         logits = self.nets[name](instance_noise(torch.cat([real, fake]), noise))  # (2B, 1, h, w)
         real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])

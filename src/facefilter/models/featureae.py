@@ -24,6 +24,7 @@ from __future__ import annotations
 import abc
 import copy
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -33,7 +34,15 @@ from torch import Tensor, nn
 
 from facefilter.errors import UserError
 from facefilter.models import losses, schedules
-from facefilter.models.base import Family, ModelConfig, Progress, strength_column
+from facefilter.models.base import (
+    LabelledFaces,
+    ModelConfig,
+    Progress,
+    StepLogs,
+    TrainingSet,
+    strength_column,
+)
+from facefilter.models.capabilities import EditsCodes
 from facefilter.models.perceptual import VGGFeatures
 from facefilter.models.targets import Direction, Target
 from facefilter.models.vectors import VectorFit, fit_vectors
@@ -205,7 +214,7 @@ class EditTranslator(nn.Module):
         return (images + shown * (plain - images) + change).clamp(-1, 1)
 
 
-class FeatureAutoencoder(Family):
+class FeatureAutoencoder(EditsCodes):
     """An autoencoder `ae`, one optimizer, and attribute vectors computed after training."""
 
     data_kind = "attributes"
@@ -267,7 +276,7 @@ class FeatureAutoencoder(Family):
         """Set what depends on the step before it runs (pgae: its resolution and fade)."""
         del progress
 
-    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> dict[str, float]:
+    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> StepLogs:
         self.prepare_step(progress)
         target = to_size(batch["image"], self.autoencoder(live=True).working_size)  # (B, 3, s, s)
         result: AEPass = self.nets["ae"](target)
@@ -279,7 +288,7 @@ class FeatureAutoencoder(Family):
         optimizer.zero_grad(set_to_none=True)
         self.backward(loss)
         optimizer.step()
-        return {**logs, "loss": loss.item()}
+        return {**logs, "loss": loss.detach()}
 
     def reconstruction_loss(self, output: Tensor, target: Tensor) -> tuple[Tensor, dict]:
         """Pixel MSE, plus the DFC loss where there are VGG weights and enough pixels."""
@@ -303,9 +312,12 @@ class FeatureAutoencoder(Family):
         ae.train(was_training)
         return mean
 
-    def fit_vectors(self, dataset: Any, count: int, chosen: list[str] | None = None) -> VectorFit:
-        """Vectors from `dataset` (items {"image"}, `attribute_table()`, `attr_names`) for
+    def fit_vectors(
+        self, faces: LabelledFaces, count: int, chosen: Sequence[str] | None = None
+    ) -> VectorFit:
+        """Vectors from `faces` (items {"image"}, `attribute_table()`, `attr_names`) for
         the attributes of this model that the table has; the others keep theirs."""
+        dataset = faces
         names = list(dataset.attr_names)
         chosen = [n for n in (chosen or self.domains) if n in names]
         if not chosen:
@@ -319,8 +331,12 @@ class FeatureAutoencoder(Family):
                 self.vector_counts[self.domains.index(name)] = fit.counts[row]
         return fit
 
-    def after_training(self, data: Any) -> None:
-        self.fit_vectors(data.dataset, self.config.vector_count)
+    def after_training(self, data: TrainingSet) -> None:
+        self.fit_vectors(data.dataset, self.vector_count)
+
+    @property
+    def vector_count(self) -> int:
+        return self.config.vector_count
 
     def inference_state(self) -> dict[str, Tensor]:
         return {"vectors": self.vectors, "vector_counts": self.vector_counts}
@@ -366,7 +382,7 @@ class FeatureAutoencoder(Family):
         return module.requires_grad_(False)
 
     @torch.no_grad()
-    def interpolate(self, start: Tensor, end: Tensor, weights: list[float]) -> Tensor:
+    def interpolate(self, start: Tensor, end: Tensor, weights: Sequence[float]) -> Tensor:
         """Decodes of codes between `start` and `end` faces (B, 3, S, S) at each weight
         (0: start's code, 1: end's): (len(weights), B, 3, S, S)."""
         ae = self.autoencoder()

@@ -1,7 +1,8 @@
 """Pure loss functions: tensors in, `(loss, logs)` out.
 
-Every function returns the scalar to optimise and a dict of floats to log, so a
-family's `train_step` reads as a sum of named terms and the logs stay generic.
+Every function returns the scalar to optimise and a dict of detached 0-d tensors to
+log, so a family's `train_step` reads as a sum of named terms, the logs stay generic,
+and nothing waits for the device until the engine logs (`.item()` only there).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-Logs = dict[str, float]
+from facefilter.models.base import StepLogs
+
+Logs = StepLogs  # losses as detached 0-d tensors
 
 
 def lsgan_generator(fake_logits: Tensor, name: str = "g_gan") -> tuple[Tensor, Logs]:
     """Least-squares GAN loss for the generator: push D(fake) towards 1."""
     loss = F.mse_loss(fake_logits, torch.ones_like(fake_logits))
-    return loss, {name: loss.item()}
+    return loss, {name: loss.detach()}
 
 
 def lsgan_discriminator(
@@ -28,24 +31,24 @@ def lsgan_discriminator(
     real = F.mse_loss(real_logits, torch.ones_like(real_logits))
     fake = F.mse_loss(fake_logits, torch.zeros_like(fake_logits))
     loss = 0.5 * (real + fake)
-    return loss, {name: loss.item(), f"{name}_real": real.item(), f"{name}_fake": fake.item()}
+    return loss, {name: loss.detach(), f"{name}_real": real.detach(), f"{name}_fake": fake.detach()}
 
 
 def l1(prediction: Tensor, target: Tensor, name: str) -> tuple[Tensor, Logs]:
     loss = F.l1_loss(prediction, target)
-    return loss, {name: loss.item()}
+    return loss, {name: loss.detach()}
 
 
 def mse(prediction: Tensor, target: Tensor, name: str) -> tuple[Tensor, Logs]:
     loss = F.mse_loss(prediction, target)
-    return loss, {name: loss.item()}
+    return loss, {name: loss.detach()}
 
 
 def gaussian_kl(mean: Tensor, logvar: Tensor, name: str = "kl") -> tuple[Tensor, Logs]:
     """KL(N(mean, exp(logvar)) || N(0, 1)), summed over latent dims, mean over batch."""
     kl = -0.5 * (1 + logvar - mean.pow(2) - logvar.exp())  # (B, D)
     loss = kl.flatten(1).sum(1).mean()
-    return loss, {name: loss.item()}
+    return loss, {name: loss.detach()}
 
 
 def multiscale_rbf_mmd(
@@ -82,7 +85,7 @@ def mmd_across_classes(features: Tensor, labels: Tensor, name: str = "mmd") -> t
         for b in present[i + 1 :]
     ]
     loss = torch.stack(terms).mean() if terms else features.sum() * 0.0
-    return loss, {name: loss.item()}
+    return loss, {name: loss.detach()}
 
 
 def feature_mse(
@@ -92,19 +95,19 @@ def feature_mse(
     a fixed network (VGG19) for the output and for the target, summed over layers."""
     terms = [F.mse_loss(p, t) for p, t in zip(predicted, target, strict=True)]
     loss = torch.stack(terms).sum()
-    return loss, {name: loss.item()}
+    return loss, {name: loss.detach()}
 
 
 def wgan_critic(real_scores: Tensor, fake_scores: Tensor, name: str = "d") -> tuple[Tensor, Logs]:
     """Wasserstein critic loss (Arjovsky et al. 2017): score real images up, fakes down.
     `name`_distance is the critic's estimate of the distance between the two sets."""
     distance = real_scores.mean() - fake_scores.mean()
-    return -distance, {name: -distance.item(), f"{name}_distance": distance.item()}
+    return -distance, {name: -distance.detach(), f"{name}_distance": distance.detach()}
 
 
 def wgan_generator(fake_scores: Tensor, name: str = "g_gan") -> tuple[Tensor, Logs]:
     loss = -fake_scores.mean()
-    return loss, {name: loss.item()}
+    return loss, {name: loss.detach()}
 
 
 def gradient_penalty(
@@ -114,7 +117,7 @@ def gradient_penalty(
     `scores` (B,) computed from `inputs` (B, ...), which must require grad."""
     (grads,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
     penalty = (grads.flatten(1).norm(dim=1) - 1).pow(2).mean()
-    return penalty, {name: penalty.item()}
+    return penalty, {name: penalty.detach()}
 
 
 def bce_discriminator(
@@ -123,13 +126,13 @@ def bce_discriminator(
     """The original GAN's discriminator loss (DCGAN): -log D(real) - log(1 - D(fake))."""
     real, fake = F.softplus(-real_logits).mean(), F.softplus(fake_logits).mean()
     loss = real + fake
-    return loss, {name: loss.item(), f"{name}_real": real.item(), f"{name}_fake": fake.item()}
+    return loss, {name: loss.detach(), f"{name}_real": real.detach(), f"{name}_fake": fake.detach()}
 
 
 def bce_generator(fake_logits: Tensor, name: str = "g_gan") -> tuple[Tensor, Logs]:
     """The non-saturating generator loss, -log D(fake) (Goodfellow et al. 2014)."""
     loss = F.softplus(-fake_logits).mean()
-    return loss, {name: loss.item()}
+    return loss, {name: loss.detach()}
 
 
 def multilabel_bce(logits: Tensor, labels: Tensor, name: str = "attrs") -> tuple[Tensor, Logs]:
@@ -137,11 +140,11 @@ def multilabel_bce(logits: Tensor, labels: Tensor, name: str = "attrs") -> tuple
     share of verdicts (logit > 0) that match: one independent yes/no per attribute."""
     loss = F.binary_cross_entropy_with_logits(logits, labels)
     accuracy = ((logits > 0).float() == labels).float().mean()
-    return loss, {name: loss.item(), f"{name}_acc": accuracy.item()}
+    return loss, {name: loss.detach(), f"{name}_acc": accuracy.detach()}
 
 
 def cross_entropy(logits: Tensor, labels: Tensor, name: str = "style") -> tuple[Tensor, Logs]:
     """Cross-entropy of (B, C) logits against (B,) class indices, with the accuracy."""
     loss = F.cross_entropy(logits, labels)
     accuracy = (logits.argmax(1) == labels).float().mean()
-    return loss, {name: loss.item(), f"{name}_acc": accuracy.item()}
+    return loss, {name: loss.detach(), f"{name}_acc": accuracy.detach()}

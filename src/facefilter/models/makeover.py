@@ -26,8 +26,9 @@ from torch import Tensor, nn
 
 from facefilter.errors import UserError
 from facefilter.models import losses, schedules
-from facefilter.models.base import Family, ModelConfig, Progress
+from facefilter.models.base import ModelConfig, Progress, StepLogs
 from facefilter.models.blocks import NORM_KINDS, NormKind, instance_noise
+from facefilter.models.capabilities import Translates
 from facefilter.models.cyclegan import StrengthBlend, set_requires_grad
 from facefilter.models.makeover_nets import MakeoverCritic, MakeoverGenerator
 from facefilter.models.targets import Direction, Target
@@ -162,20 +163,20 @@ class MakeoverConfig(ModelConfig):
             )
 
 
-def misjudged(real_scores: Tensor, fake_scores: Tensor, gan_loss: str) -> float:
+def misjudged(real_scores: Tensor, fake_scores: Tensor, gan_loss: str) -> Tensor:
     """The share of images the critic puts on the wrong side: a reading of how well it
     tells the sets apart, where a Wasserstein loss has no scale. The line is 0 for the
     GAN loss's logits, halfway between the two mean scores for a critic."""
-    line = 0.0 if gan_loss == "gan" else float(real_scores.mean() + fake_scores.mean()) / 2
+    line = 0.0 if gan_loss == "gan" else (real_scores.mean() + fake_scores.mean()) / 2
     wrong = (real_scores < line).float().mean() + (fake_scores > line).float().mean()
-    return float(wrong) / 2
+    return wrong / 2  # a tensor: read when logged, not now
 
 
 def _round_up(value: int, step: int) -> int:
     return -(-value // step) * step
 
 
-class Makeover(Family):
+class Makeover(Translates):
     """One near-identity generator A -> B and its critic, with annealed losses."""
 
     name = "makeover"
@@ -229,7 +230,7 @@ class Makeover(Family):
         return max(self.annealing(progress), self.config.lr_end / self.config.lr_start)
 
     # --- training ---------------------------------------------------------------------
-    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> dict[str, float]:
+    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> StepLogs:
         source, target = batch["real_a"], batch["real_b"]  # (B, 3, H, W) each
         noise = self.config.instance_noise * self.annealing(progress)
         generator_steps = (progress.step + 1) % self.config.critic_steps == 0
@@ -241,7 +242,7 @@ class Makeover(Family):
         logs |= {"pixel_share": self.pixel_share(progress), "instance_noise": noise}
         return logs
 
-    def _critic_step(self, target: Tensor, fake: Tensor, noise: float) -> dict[str, float]:
+    def _critic_step(self, target: Tensor, fake: Tensor, noise: float) -> StepLogs:
         cfg, critic = self.config, self.nets["critic"]
         set_requires_grad([critic], True)
         self.opts["critic"].zero_grad(set_to_none=True)
@@ -272,9 +273,7 @@ class Makeover(Family):
                         param.clamp_(-cfg.disc_weights_threshold, cfg.disc_weights_threshold)
         return logs
 
-    def _generator_step(
-        self, source: Tensor, fake: Tensor, noise: float, share: float
-    ) -> dict[str, float]:
+    def _generator_step(self, source: Tensor, fake: Tensor, noise: float, share: float) -> StepLogs:
         cfg = self.config
         # The critic frozen and called unwrapped: no DDP wait for its unused gradients.
         set_requires_grad([self.nets["critic"]], False)
@@ -289,7 +288,7 @@ class Makeover(Family):
         total = share * cfg.pixel_scale * pixel + (1 - share) * adversarial
         self.backward(total)
         self.opts["gen"].step()
-        return logs | more | {"g_total": total.item()}
+        return logs | more | {"g_total": total.detach()}
 
     # --- inference ---------------------------------------------------------------------
     def directions(self) -> list[Direction]:

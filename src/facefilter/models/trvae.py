@@ -29,7 +29,8 @@ from torch import Tensor, nn
 
 from facefilter.errors import UserError
 from facefilter.models import losses, schedules
-from facefilter.models.base import Family, ModelConfig, Progress, strength_column
+from facefilter.models.base import ModelConfig, Progress, StepLogs, strength_column
+from facefilter.models.capabilities import Translates
 from facefilter.models.targets import Direction, Target
 from facefilter.pictures import kinds_grid
 
@@ -241,7 +242,7 @@ class TrVAETranslator(nn.Module):
         return (moved + keep * residual).clamp(-1, 1)
 
 
-class TrVAE(Family):
+class TrVAE(Translates):
     """The trVAE family: one network `vae`, one optimizer, any number of classes."""
 
     name = "trvae"
@@ -270,7 +271,7 @@ class TrVAE(Family):
         gamma = cfg.gamma * schedules.linear_warmup(step, cfg.mmd_warmup_steps)
         return beta, gamma
 
-    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> dict[str, float]:
+    def train_step(self, batch: dict[str, Tensor], progress: Progress) -> StepLogs:
         images, labels = batch["image"], batch["label"]  # (B, 3, H, W), (B,)
         vae_pass: VAEPass = self.nets["vae"](images, labels)
         recon_fn = losses.l1 if self.config.recon == "l1" else losses.mse
@@ -284,7 +285,7 @@ class TrVAE(Family):
         optimizer.zero_grad(set_to_none=True)
         self.backward(loss)
         optimizer.step()
-        return {**logs, **kl_logs, **mmd_logs, "beta": beta, "gamma": gamma, "loss": loss.item()}
+        return {**logs, **kl_logs, **mmd_logs, "beta": beta, "gamma": gamma, "loss": loss.detach()}
 
     def directions(self) -> list[Direction]:
         """Every class to every other class."""

@@ -24,14 +24,12 @@ from safetensors.torch import save as safetensors_bytes
 from facefilter import __version__
 from facefilter.errors import UserError
 from facefilter.models.base import Family
+from facefilter.runs.weights import flat_state, load_flat_state, save_weights
 from facefilter.runs.config import (
     CONFIG_FILE,
     WEIGHTS_FILE,
-    flat_state,
-    load_flat_state,
     read_run_config,
     run_config,
-    save_weights,
     write_run_config,
 )
 from facefilter.safe_io import os_error_message, sync

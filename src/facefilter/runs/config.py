@@ -21,24 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
-from safetensors.torch import save as safetensors_bytes
-
 from facefilter import __version__
 from facefilter.errors import UserError
-from facefilter.models import FAMILIES, config_class, create_family, family_class
+from facefilter.models import FAMILIES, config_class
 from facefilter.models.base import Family, ModelConfig
 from facefilter.models.targets import Direction, Target
-from facefilter.safe_io import write_bytes, write_text
+from facefilter.safe_io import write_text
 from facefilter.sizes import ImageSize
 
 FORMAT_VERSION = 1  # bump when the run-directory layout changes incompatibly
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 STATE_PREFIX = "state."  # model.safetensors keys of `Family.inference_state`
-COMPILED_PREFIX = "_orig_mod."  # torch.compile's wrapper, in runs saved by older versions
 
 
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
@@ -269,110 +263,5 @@ def narrowed(config: RunConfig, path: Path) -> RunConfig:
     return dataclasses.replace(config, onnx={path.name: config.onnx[path.name]})
 
 
-def refuse_classifier(path: Path, config: RunConfig) -> None:
-    """One line when an attribute classifier is given where a filter is wanted."""
-    if family_class(config.family).role == "classifier":
-        raise UserError(
-            f"{path} is an attribute classifier, not a filter: it translates nothing; give it "
-            f"to `facefilter eval RUN --classifier {path}` or `facefilter data label ... "
-            f"--classifier {path}`, or `facefilter eval {path}` for its accuracy"
-        )
-
-
-def require_classifier(path: Path, config: RunConfig, flag: str = "--classifier") -> None:
-    """One line when a filter run is given where a classifier is wanted."""
-    if config.onnx is not None or family_class(config.family).role != "classifier":
-        raise UserError(
-            f"{flag} {path} is a {config.family} filter, not an attribute classifier; train "
-            "one with `facefilter train classifier --data synth:photo,anime,cartoon --out "
-            "runs/classifier` (or --data celeba:DIR)"
-        )
-
-
 def write_run_config(path: Path, config: RunConfig) -> None:
     write_json(path, config.to_dict())
-
-
-# --- weights -------------------------------------------------------------------------------
-def flat_state(modules: Mapping[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
-    """One flat `{"net.param": tensor}` dict for several networks (safetensors wants one)."""
-    return {
-        f"{name}.{key}": value.detach().cpu().contiguous()
-        for name, module in modules.items()
-        for key, value in module.state_dict().items()
-    }
-
-
-def load_flat_state(
-    modules: Mapping[str, torch.nn.Module], state: Mapping[str, torch.Tensor]
-) -> None:
-    for name, module in modules.items():
-        prefix = f"{name}."
-        own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        module.load_state_dict({k.replace(COMPILED_PREFIX, ""): v for k, v in own.items()})
-
-
-def with_overrides(model: ModelConfig, overrides: Mapping[str, Any], family: str) -> ModelConfig:
-    """`model` with inference-only settings replaced; one line for a setting it lacks."""
-    for name in overrides:
-        if name not in model.inference_only:
-            flag = "--" + name.replace("_", "-")
-            raise UserError(f"{flag} is not a setting of a {family} model; drop it")
-    return dataclasses.replace(model, **overrides) if overrides else model
-
-
-def save_weights(path: Path, family: Family, step: int) -> None:
-    """model.safetensors: inference networks (EMA where kept) and the inference state."""
-    tensors = flat_state(family.inference_modules())
-    tensors |= {STATE_PREFIX + k: v.detach().cpu().contiguous()
-                for k, v in family.inference_state().items()}  # fmt: skip
-    meta = {"family": family.registry_name, "step": str(step)}
-    write_bytes(
-        path, safetensors_bytes(tensors, meta), durable=True
-    )  # a full disk is an OSError, one line
-
-
-def load_family(
-    run: Path, family_name: str | None = None, *, training: bool = False,
-    overrides: Mapping[str, Any] | None = None,
-) -> Family:  # fmt: skip
-    """The trained family in `run`, its inference networks loaded, in eval mode.
-
-    Only inference networks are built unless `training` (no discriminators to apply a CycleGAN).
-    `overrides` replaces settings that only change inference (`ModelConfig.inference_only`).
-    """
-    run, snapshot = split_snapshot(Path(run))
-    config = read_run_config(run)
-    if family_name is not None and config.family != family_name:
-        raise UserError(f"{run} holds a {config.family!r} model, not {family_name!r}")
-    model = with_overrides(config.model_config(), overrides or {}, config.family)
-    family = create_family(config.family, model, config.domains, config.image_size,
-                           training=training)  # fmt: skip
-    weights = snapshot or run / WEIGHTS_FILE
-    if not weights.is_file():
-        raise UserError(f"{run} has no {WEIGHTS_FILE}: training never saved; resume or retrain")
-    try:
-        state = load_file(weights)
-    except (SafetensorError, OSError) as error:
-        raise UserError(f"{weights} is unreadable ({error}); retrain or restore it") from None
-    inference = {name: family.nets[name] for name in family.inference_names}
-    try:
-        load_flat_state(inference, state)
-        family.load_inference_state({k.removeprefix(STATE_PREFIX): v for k, v in state.items()
-                                     if k.startswith(STATE_PREFIX)})  # fmt: skip
-    except (RuntimeError, KeyError) as error:
-        first = " ".join(line.strip() for line in str(error).splitlines()[:2])
-        raise UserError(f"{weights} does not match {run / CONFIG_FILE}: {first}") from None
-    family.eval()
-    return family
-
-
-def keep_snapshot(run: Path, step: int, keep: int) -> None:
-    """Copy the weights just saved to checkpoints/step-N.safetensors; drop all but `keep`."""
-    if keep < 1:
-        return
-    target = snapshot_file(run, step)
-    target.parent.mkdir(exist_ok=True)
-    write_bytes(target, (run / WEIGHTS_FILE).read_bytes())
-    for old in kept_snapshots(run)[:-keep]:
-        old.unlink(missing_ok=True)

@@ -24,29 +24,14 @@ from facefilter.data.sources import open_source
 from facefilter.errors import UserError
 from facefilter.inference.filter import Filter
 from facefilter.inference.photo import PhotoFilter, Request
-from facefilter.models import family_class
-from facefilter.models.base import Family
-from facefilter.models.featureae import FeatureAutoencoder
+from facefilter.models import capable, require
+from facefilter.models.capabilities import EditsCodes, Translates
 from facefilter.models.targets import Direction
 from facefilter.models.vectors import VectorFit, check_count, check_names
 from facefilter.pictures import enlarge, labelled_grid
 from facefilter.pixels import from_pixels, to_pixels
-from facefilter.runs.config import (
-    WEIGHTS_FILE,
-    load_family,
-    read_run_config,
-    save_weights,
-    write_json,
-)
-
-
-def editor(family: Family, run: Path) -> FeatureAutoencoder:
-    if not isinstance(family, FeatureAutoencoder):
-        raise UserError(
-            f"{run} is a {family.registry_name} model, which has no code space to edit; "
-            "attribute vectors, grids and morphs need a dcae or pgae run"
-        )
-    return family
+from facefilter.runs.config import WEIGHTS_FILE, read_run_config, write_json
+from facefilter.runs.weights import load_editor, save_weights
 
 
 def training_spec(run: Path, given: str | None, flag: str = "--data") -> str:
@@ -85,7 +70,7 @@ def compute_vectors(
     run = Path(run)
     if read_run_config(run).onnx is not None:
         raise UserError(f"{run} is an ONNX export; compute vectors in the run directory")
-    family = editor(load_family(run), run)
+    family = load_editor(run)
     spec = training_spec(run, spec)
     if count is not None and count < 1:
         raise UserError(f"--count {count} must be at least 1")
@@ -102,7 +87,7 @@ def compute_vectors(
     weights = run / WEIGHTS_FILE
     with safe_open(weights, "pt") as handle:
         step = int((handle.metadata() or {}).get("step", 0))
-    used = count or family.config.vector_count  # up to this many, fewer where there are fewer
+    used = count or family.vector_count  # up to this many, fewer where there are fewer
     fit = family.fit_vectors(Picked(source, ("attrs",)), used, chosen or None)
     save_weights(weights, family, step)
     config = read_run_config(run)
@@ -141,9 +126,7 @@ def edited_attributes(flt: Filter) -> list[str]:
     offered = list(dict.fromkeys(d.target.name for d in flt.directions if d.target.is_edit))
     if not offered:
         run = flt.config.source.parent
-        if family_class(flt.config.family).data_kind != "attributes":
-            raise UserError(f"{run} is a {flt.config.family} model: it has no attribute edits "
-                            "to grid; the feature grid needs a dcae or pgae run")  # fmt: skip
+        require(flt.config.family, EditsCodes, run)
         raise UserError(f"{run} has no attribute vectors yet: facefilter vectors {run}")
     return offered
 
@@ -181,10 +164,10 @@ def edit_frames(
 
 
 def morph_frames(
-    family: Family, run: Path, start: np.ndarray, end: np.ndarray, frames: int
+    family: Translates, run: Path, start: np.ndarray, end: np.ndarray, frames: int
 ) -> list[np.ndarray]:
     """Decodes of the codes between two face crops: the autoencoder's own interpolation."""
-    model = editor(family, run)
+    model = capable(family, EditsCodes, run)
     images = [from_pixels(np.array(crop)).permute(2, 0, 1)[None] for crop in (start, end)]
     weights = np.linspace(0.0, 1.0, frames).tolist()
     decoded = model.interpolate(images[0], images[1], weights)[:, 0]  # (frames, 3, S, S)

@@ -28,10 +28,10 @@ from facefilter.data.framing import domain_framings, framing_for_spec
 from facefilter.data.loading import TrainingData, build_training_data
 from facefilter.errors import UserError
 from facefilter.models import config_class, create_family, family_class
-from facefilter.models.base import Family, ModelConfig, Progress
+from facefilter.models.base import Family, ModelConfig, Progress, StepLogs
 from facefilter.runs import checkpoint
-from facefilter.runs.config import keep_snapshot
 from facefilter.runs.lock import run_lock
+from facefilter.runs.weights import keep_snapshot
 from facefilter.safe_io import atomic_write, refuse_output_over_inputs
 from facefilter.sizes import ImageSize
 from facefilter.training.augment import (
@@ -216,9 +216,9 @@ def _loop(
     step, tick, saved_at, logged_at = start, time.monotonic(), start, start
     batches, out_of_time = iter(loader), False
     per_step = config.batch_size * accelerator.num_processes  # images in one step, all processes
-    logs: dict[str, float] = {}
+    logs: StepLogs = {}  # tensors: read (one wait for the device) only when logged
     while step < last:
-        if should_stop(stop, deadline, accelerator):
+        if should_stop(stop, deadline, accelerator, step):
             out_of_time = not stop.requested  # --train-time ran out: the run is over
             break
         batch = to_device(next(batches), accelerator.device, config.channels_last)
@@ -239,8 +239,8 @@ def _loop(
         if config.train_time:  # the bar ends where the time budget will, not at --max-steps
             bar.total = min(last, expected_end(step, start, began, deadline))
         if step % config.log_every == 0 and log is not None:
-            record(log, step, logs, family, (step - logged_at) * per_step, tick)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
+            shown = record(log, step, logs, family, (step - logged_at) * per_step, tick)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in list(shown.items())[:4]})
             tick, logged_at = time.monotonic(), step
         if evaluator is not None and log is not None and step % config.eval_every == 0:
             log.log(step, evaluator(family))
@@ -266,12 +266,23 @@ def expected_end(step: int, start: int, began: float, deadline: float) -> int:
 
 
 def record(
-    log: RunLog, step: int, logs: dict[str, float], family: Family, images: int, since: float
-) -> None:
-    """One metrics.jsonl line: the losses, the learning rate used, images per second."""
+    log: RunLog, step: int, logs: StepLogs, family: Family, images: int, since: float
+) -> dict[str, float]:
+    """One metrics.jsonl line: the losses, the learning rate used, images per second.
+    Returns the losses as numbers."""
     lr = next(iter(family.opts.values())).param_groups[0]["lr"]  # after the schedule
     rate = images / max(time.monotonic() - since, 1e-9)
-    log.log(step, {**logs, "lr": lr, "images_per_s": rate})
+    numbers = as_numbers(logs)
+    log.log(step, {**numbers, "lr": lr, "images_per_s": rate})
+    return numbers
+
+
+def as_numbers(logs: StepLogs) -> dict[str, float]:
+    """The step's logs as floats, with one wait for the device for all its tensors."""
+    tensors = {k: v for k, v in logs.items() if isinstance(v, Tensor)}
+    read = torch.stack([v.float() for v in tensors.values()]).tolist() if tensors else []
+    numbers = dict(zip(tensors, read, strict=True))
+    return {k: numbers[k] if k in numbers else float(v) for k, v in logs.items()}
 
 
 def finish(

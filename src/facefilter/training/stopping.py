@@ -41,12 +41,22 @@ class StopRequest:
         signal.signal(signal.SIGINT, self.previous)
 
 
-def should_stop(stop: StopRequest, deadline: float, accelerator: Accelerator) -> bool:
-    """Stop before the next step? Agreed by every process: one that stopped alone would
-    wait in the checkpoint barrier while the others wait in a gradient all-reduce."""
+# Steps between the processes' agreement on stopping: agreeing is an all-reduce, which
+# waits for the device, so it is not done every step (a Ctrl-C stops up to this many later).
+AGREE_EVERY = 10
+
+
+def should_stop(
+    stop: StopRequest, deadline: float, accelerator: Accelerator, step: int | None = None
+) -> bool:
+    """Stop before `step`? Agreed by every process: one that stopped alone would wait in the
+    checkpoint barrier while the others wait in a gradient all-reduce. Several processes
+    agree every AGREE_EVERY steps (and whenever `step` is None)."""
     local = stop.requested or time.monotonic() >= deadline
     if accelerator.num_processes == 1:
-        return local
+        return local  # nothing to agree on: no wait for the device
+    if step is not None and step % AGREE_EVERY:
+        return False
     flags = torch.tensor([float(stop.requested), float(local)], device=accelerator.device)
     flags = accelerator.reduce(flags, reduction="sum")
     stop.requested = bool(flags[0] > 0)  # so every process saves and exits 130 alike
