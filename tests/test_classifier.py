@@ -67,9 +67,7 @@ def test_eval_of_a_classifier_is_its_accuracy(classifier_run, tmp_path, capsys):
 
 
 def test_a_classifier_is_no_filter_and_a_filter_no_classifier(classifier_run, tmp_path, capsys):
-    with pytest.raises(
-        UserError, match="is a classifier model, not a filter: it translates"
-    ):
+    with pytest.raises(UserError, match="is a classifier model, not a filter: it translates"):
         Filter.load(classifier_run)
     assert main(["apply", str(classifier_run), "--list-targets"]) == 2
     assert "not a filter" in error_line(capsys)

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import tiny_photo_anime_run
@@ -153,7 +154,7 @@ def test_a_bug_fails_its_request_and_not_the_server(service, photo, monkeypatch,
         raise RuntimeError("boom")
 
     loaded = service.runs["run"]
-    monkeypatch.setattr(loaded.photo, "translate_faces", broken)
+    monkeypatch.setattr(loaded.photo, "_translate_faces", broken)
     answer = service.filter_photo(str(photo), "run", "anime")
     assert answer.image is None
     assert answer.message.startswith("internal error (RuntimeError); the server's log")
@@ -230,7 +231,13 @@ def free_port(family: socket.AddressFamily) -> int:
 
 
 def test_an_editor_without_vectors_is_refused_with_the_command_that_makes_them(run, monkeypatch):
-    no_targets = SimpleNamespace(directions=[])  # what Filter.load gives for such a run
+    from facefilter.runs.config import RunConfig
+    from facefilter.sizes import ImageSize
+
+    config = RunConfig("dcae", {}, ["Smiling", "Eyeglasses"], ImageSize(32, 32),
+                       source=run / "config.json")  # fmt: skip
+    backend = SimpleNamespace(device=torch.device("cpu"), family=None)
+    no_targets = Filter(config, [], backend)  # what Filter.load gives for such a run
     monkeypatch.setattr(Filter, "load", lambda *args, **kwargs: no_targets)
     with pytest.raises(UserError, match=r"offers no targets yet: .*`facefilter vectors "):
         DemoService([run])

@@ -80,7 +80,7 @@ def test_each_direction_aligns_faces_as_its_source_domain_was_framed(run, photos
     image = pixels(photos["astronaut"])
     faces = photo_filter.find_faces(image)
     for source, target in (("photo", "anime"), ("anime", "photo")):
-        result = photo_filter.translate_faces(image, faces, Request((flt.resolve(target),)))
+        result = photo_filter(image, Request((flt.resolve(target),)), found=faces)
         expected, _ = align_face(image, faces[0], flt.align_config(source))
         assert np.array_equal(result.crops[0], expected), source
     assert flt.align_config("anime").eye_height == framings["anime"]["eye_height"]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import tyro
 
+from facefilter.cli.flags import Detection
 from facefilter.data.spec import spec_folder
 from facefilter.errors import UserError
+from facefilter.face.detect import DetectorSettings
 from facefilter.safe_io import atomic_write, refuse_output_over_inputs
 
 
@@ -50,9 +52,7 @@ class DataCrop:
     size: int = 128  # crop side in pixels
     margin: float = 0.0  # extra border around the face, fraction of the crop
     largest: bool = False  # only the largest face of each photo
-    detector: str = "auto"  # auto, dlib, yunet (needs --yunet-model) or center
-    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
-    upsample: int = 1  # dlib: 1 finds faces down to ~40 px, 2 smaller (4x slower each step)
+    detection: Detection = field(default_factory=DetectorSettings)
 
 
 @dataclass
@@ -78,8 +78,7 @@ class DataLabel:
     size: int | None = None  # crop side in pixels (e.g. 128 to train on); unset: the classifier's
     detect: Literal["auto", "always", "never"] = "auto"  # auto: small images with no face are crops
     largest: bool = False  # only the largest face of each photo
-    detector: str = "auto"  # auto, dlib, yunet (needs --yunet-model) or center
-    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
+    detection: Detection = field(default_factory=DetectorSettings)
     device: str | None = None  # cpu, cuda ...; the GPU when there is one
 
 
@@ -102,10 +101,9 @@ DataCommand = Union[  # noqa: UP007 - tyro reads subcommands from a typing.Union
 
 def run_data_crop(command: DataCrop) -> int:
     from facefilter.data.prepare import crop_faces
-    from facefilter.face import AlignConfig, create_detector
+    from facefilter.face import AlignConfig
 
-    detector = create_detector(command.detector, model_path=command.yunet_model,
-                               upsample=command.upsample)  # fmt: skip
+    detector = command.detection.create()
     align = AlignConfig(size=command.size, margin=command.margin)
     warn = lambda message: print(message, file=sys.stderr)  # noqa: E731
     report = crop_faces(command.raw, command.out, detector, align,
@@ -131,7 +129,6 @@ def run_data_report(command: DataReport) -> int:
 
 
 def run_data_label(command: DataLabel) -> int:
-    from facefilter.face import create_detector
     from facefilter.inference.predictor import Classifier
     from facefilter.tools.label import label_faces
 
@@ -140,7 +137,7 @@ def run_data_label(command: DataLabel) -> int:
     classifier = Classifier.load(command.classifier, command.device)
     detector = None
     if command.detect != "never" and not command.spec.startswith("synth:"):
-        detector = create_detector(command.detector, model_path=command.yunet_model)
+        detector = command.detection.create()
     warn = lambda message: print(message, file=sys.stderr)  # noqa: E731
     report = label_faces(command.spec, classifier, command.output, detector,
                          detect=command.detect, threshold=command.threshold,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import tyro
+
+from facefilter.cli.flags import Detection, Running, Runtime
+from facefilter.face.detect import DetectorSettings
 
 
 @dataclass
@@ -31,10 +34,8 @@ class Demo:
     max_megapixels: float = 16.0  # larger photos are refused before they are decoded
     concurrency: int = 1  # requests filtered at once; others wait in the queue
     queue_size: int = 16  # requests waiting at most; more are told to try again
-    engine: Literal["torch", "onnx"] = "torch"  # onnx: run with onnxruntime
-    detector: str = "auto"  # face detector: auto, dlib, yunet (needs --yunet-model) or center
-    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
-    device: str | None = None  # torch engine: cpu, cuda, cuda:1 ...; GPU when there is one
+    detection: Detection = field(default_factory=DetectorSettings)
+    running: Running = field(default_factory=Runtime)
 
 
 def run_demo(command: Demo) -> int:
@@ -45,7 +46,7 @@ def run_demo(command: Demo) -> int:
                       concurrency=command.concurrency, queue_size=command.queue_size)  # fmt: skip
     serving.check()  # a taken port is refused before the models load
     limits = Limits(command.max_upload_mb, command.max_megapixels)
-    engine = Engine(command.engine, command.device, command.detector, command.yunet_model)
+    engine = Engine(command.running.engine, command.running.device, command.detection)
     service = DemoService(command.runs, engine, limits)
     serve(service, serving, limits.max_megabytes)
     return 0

@@ -3,31 +3,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 import tyro
 
+from facefilter.cli.flags import Detection, Editing, EditSettings, Running, Runtime
 from facefilter.errors import UserError
+from facefilter.face.detect import DetectorSettings
 from facefilter.safe_io import refuse_output_over_inputs
 
-if TYPE_CHECKING:
-    from facefilter.inference import Filter, PhotoFilter
-
 EDIT_FLAGS = ("--edit", "--to")  # their values may start with "-" (-Eyeglasses)
-EditDetail = Literal["keep", "decode"]
 
 
 @dataclass
 class Vectors:
-    """Compute a feature editor's attribute vectors (dcae, pgae): for each attribute, the
+    """Compute a feature editor's attribute vectors: for each attribute, the
     mean code of faces that have it minus the mean code of faces that lack it. Training
     computes them on its own data; this recomputes them on any data with an attribute
     table, and saves them in the run (model.safetensors)."""
 
-    run: tyro.conf.Positional[Path]  # run directory of a dcae or pgae model
+    run: tyro.conf.Positional[Path]  # run directory of a feature editor
     data: str | None = None  # faces with an attribute table; default: the run's training data
     count: int | None = None  # faces with and without each attribute; default up to 1000 each
     attributes: str | None = None  # comma list, e.g. Smiling,Eyeglasses; default: every one
@@ -38,7 +36,7 @@ class Grid:
     """Write a feature grid: faces in rows, each attribute added and removed in columns
     (z + strength * v), labelled."""
 
-    run: tyro.conf.Positional[Path]  # run directory or export of a dcae or pgae model
+    run: tyro.conf.Positional[Path]  # run directory or export of a feature editor
     inputs: tyro.conf.Positional[tuple[Path, ...]] = ()  # face images or folders (optional)
     output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("feature_grid.png")
     data: str | None = None  # faces to show when no images are given; default: the run's data
@@ -46,18 +44,16 @@ class Grid:
     attributes: str | None = None  # comma list of columns; default: every attribute with a vector
     strength: float = 1.5  # how far along each vector: beyond 1 exaggerates, so edits show
     enlarge: int = 2  # show each pixel this many times wider (32 px faces are small)
-    edit_detail: EditDetail | None = None  # keep (photo + edit) or decode; unset: the run's
-    edit_focus: float | None = None  # 0 edits everywhere; unset: the run's
-    engine: Literal["torch", "onnx"] = "torch"  # onnx: run with onnxruntime
-    detector: str = "auto"  # face detector for photos: auto, dlib, yunet or center
-    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
+    detection: Detection = field(default_factory=DetectorSettings)
+    running: Running = field(default_factory=Runtime)
+    editing: Editing = field(default_factory=EditSettings)
 
 
 @dataclass
 class Lerp:
     """Write a GIF: one face (or photo) moving along an edit (--edit -Smiling=2: from z to
     z - 2 v, pasted back into the photo), or, given two faces, one morphing into the other
-    (the decodes of the codes between them: dcae and pgae)."""
+    (the decodes of the codes between them: feature editors only)."""
 
     run: tyro.conf.Positional[Path]  # run directory or export
     inputs: tyro.conf.Positional[tuple[Path, ...]]  # one photo (with --edit) or two faces
@@ -70,17 +66,9 @@ class Lerp:
     frames: int = 16  # frames one way (the GIF plays forth and back)
     seconds: float = 2.0  # one way
     enlarge: int = 1  # show each pixel this many times wider (for small face crops)
-    edit_detail: EditDetail | None = None  # keep (photo + edit) or decode; unset: the run's
-    edit_focus: float | None = None  # 0 edits everywhere; unset: the run's
-    engine: Literal["torch", "onnx"] = "torch"  # onnx: run with onnxruntime (not for morphs)
-    detector: str = "auto"  # face detector for photos: auto, dlib, yunet or center
-    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
-
-
-def edit_overrides(command: object) -> dict[str, object]:
-    """The feature-editor settings a command overrides (None: the run's own)."""
-    names = ("edit_detail", "edit_focus")
-    return {name: getattr(command, name) for name in names if getattr(command, name) is not None}
+    detection: Detection = field(default_factory=DetectorSettings)
+    running: Running = field(default_factory=Runtime)  # a morph needs the torch engine
+    editing: Editing = field(default_factory=EditSettings)
 
 
 def glue_edit_values(argv: list[str]) -> list[str]:
@@ -119,17 +107,8 @@ def run_vectors(command: Vectors) -> int:
     return 0
 
 
-def _photo_filter(flt: Filter, detector: str, yunet_model: Path | None) -> PhotoFilter:
-    from facefilter.face import create_detector
-    from facefilter.face.detect import DEFAULT_ROTATIONS
-    from facefilter.inference import PhotoFilter
-
-    found = create_detector(detector, model_path=yunet_model, rotations=DEFAULT_ROTATIONS)
-    return PhotoFilter(flt, found)
-
-
 def run_grid(command: Grid) -> int:
-    from facefilter.inference import Filter
+    from facefilter.inference import PhotoFilter
     from facefilter.pictures import save_picture
     from facefilter.tools.editing import (
         edited_attributes,
@@ -142,10 +121,10 @@ def run_grid(command: Grid) -> int:
     if command.faces < 1 or command.enlarge < 1:
         raise UserError("--faces and --enlarge must be at least 1")
     refuse_output_over_inputs(command.output, command.inputs)
-    flt = Filter.load(command.run, engine=command.engine, overrides=edit_overrides(command))
+    flt = command.running.load(command.run, command.editing.overrides())
     edited_attributes(flt)  # before any face is read
     spec = None if command.inputs else training_spec(command.run, command.data)
-    photo_filter = _photo_filter(flt, command.detector, command.yunet_model)
+    photo_filter = PhotoFilter.build(flt, command.detection)
     crops, names = read_faces(photo_filter, command.inputs, spec, command.faces)
     picture = feature_grid(flt, crops, names, parse_names(command.attributes), command.strength,
                            command.enlarge)  # fmt: skip
@@ -156,7 +135,7 @@ def run_grid(command: Grid) -> int:
 
 def run_lerp(command: Lerp) -> int:
     from facefilter.data.images import load_image
-    from facefilter.inference import Filter
+    from facefilter.inference import PhotoFilter
     from facefilter.pictures import enlarge, save_gif
     from facefilter.tools.editing import edit_frames, morph_frames
 
@@ -166,8 +145,8 @@ def run_lerp(command: Lerp) -> int:
         if not path.is_file():
             raise UserError(f"input {path} is not an image file")
     refuse_output_over_inputs(command.output, command.inputs)
-    flt = Filter.load(command.run, engine=command.engine, overrides=edit_overrides(command))
-    photo_filter = _photo_filter(flt, command.detector, command.yunet_model)
+    flt = command.running.load(command.run, command.editing.overrides())
+    photo_filter = PhotoFilter.build(flt, command.detection)
     images = [np.asarray(load_image(path)) for path in command.inputs]
     if len(images) == 2 and not command.edit:
         if flt.family is None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
 
+from facefilter.cli.flags import Running, Runtime
 from facefilter.data.spec import spec_folder
 from facefilter.errors import UserError
 from facefilter.safe_io import refuse_output_over_inputs
@@ -42,8 +43,7 @@ class Eval:
     identity: bool = True  # dlib face-descriptor distances of each input and its output
     strength: float = 1.0  # the filter's strength
     output: Annotated[Path | None, tyro.conf.arg(name="out", aliases=("-o",))] = None  # folder
-    engine: Literal["torch", "onnx"] = "torch"  # onnx: run the filter with onnxruntime
-    device: str | None = None  # torch engine: cpu, cuda, cuda:1 ...; GPU when there is one
+    running: Running = field(default_factory=Runtime)
 
 
 def default_out(run: Path) -> Path:
@@ -79,13 +79,13 @@ def eval_classifier(command: Eval, out: Path) -> int:
             name = "--" + {"source": "from"}.get(flag, flag).replace("_", "-")
             raise UserError(f"{command.run} is an attribute classifier: `eval` measures its "
                             f"accuracy on --data and takes no {name}")  # fmt: skip
-    if command.strength != 1.0 or command.engine != "torch":
+    if command.strength != 1.0 or command.running.engine != "torch":
         flag = "--strength" if command.strength != 1.0 else "--engine"
         raise UserError(f"{command.run} is an attribute classifier: {flag} is a filter's; drop it")
     if command.count is not None and command.count < 1:
         raise UserError(f"--count {command.count}: give at least 1 face")
     metrics, faces = evaluate_classifier(command.run, command.data, command.split,
-                                         command.count, command.device)  # fmt: skip
+                                         command.count, command.running.device)  # fmt: skip
     folder = out if command.output is not None else out / "accuracy"
     written = write_report(folder, metrics, [faces], ["faces"], f"{command.run.name}: accuracy")
     print("\n".join(classifier_lines(metrics)))
@@ -98,11 +98,11 @@ def eval_filter(command: Eval, out: Path) -> int:
     from facefilter.evaluation.report import filter_lines, write_report
 
     tools = load_tools(command.classifier, command.inception_weights, command.lpips_weights,
-                       command.identity, command.device)  # fmt: skip
+                       command.identity, command.running.device)  # fmt: skip
     results = evaluate_filter(
         command.run, command.to, command.source, tools, data=command.data, truth=command.truth,
         reference=command.reference, split=command.split, count=command.count,
-        strength=command.strength, engine=command.engine, device=command.device,
+        strength=command.strength, engine=command.running.engine, device=command.running.device,
     )  # fmt: skip
     for result in results:
         direction = result.metrics["protocol"]["direction"]

@@ -20,9 +20,9 @@ from torch import Tensor
 
 from facefilter.data.images import ImageError, load_image
 from facefilter.errors import UserError
-from facefilter.face import Face, create_detector
-from facefilter.face.detect import DEFAULT_ROTATIONS
-from facefilter.inference import FaceOptions, Filter, PhotoFilter, Request, Translated
+from facefilter.face import DetectorSettings, Face
+from facefilter.inference import Filter, NoFaceError, PhotoFilter, Request, Translated
+from facefilter.inference.photo import FacesMode
 from facefilter.models.targets import Direction
 
 OUTLINE = (255, 64, 64)  # the colour faces are outlined in, on request
@@ -49,8 +49,7 @@ class Engine:
 
     engine: str = "torch"
     device: str | None = None
-    detector: str = "auto"
-    yunet_model: Path | None = None
+    detection: DetectorSettings = field(default_factory=DetectorSettings)
 
 
 @dataclass
@@ -146,24 +145,23 @@ class DemoService:
         request = Request((loaded.choices[target],), float(strength))
         with loaded.lock:  # a run's detector and sessions serve one request at a time
             started = time.perf_counter()
-            found, result = filter_faces(loaded.photo, image, request, faces == "largest")
+            result = filter_faces(
+                loaded.photo, image, request, "largest" if faces == "largest" else "all"
+            )
             seconds = time.perf_counter() - started
         photo = result.photos[0]
         if outline and result.faces:
             photo = outlined(photo, result.faces)
-        return Answer(photo, describe(found, result, target, strength, seconds))
+        return Answer(photo, describe(result, target, strength, seconds))
 
 
 def load_run(name: str, path: Path, engine: Engine) -> LoadedRun:
     """The run's filter, and a detector of its own (so runs filter side by side)."""
-    detector = create_detector(engine.detector, model_path=engine.yunet_model,
-                               rotations=DEFAULT_ROTATIONS)  # fmt: skip
     flt = Filter.load(path, engine=engine.engine, device=engine.device)  # type: ignore[arg-type]
     choices = direction_labels(flt.directions)
     if not choices:
-        raise UserError(f"{path} offers no targets yet: a dcae or pgae run gets its edits "
-                        f"from `facefilter vectors {path} --data SPEC`")  # fmt: skip
-    return LoadedRun(name, path, PhotoFilter(flt, detector, FaceOptions()), choices)
+        raise UserError(flt.no_targets())
+    return LoadedRun(name, path, PhotoFilter.build(flt, engine.detection), choices)
 
 
 def open_upload(path: Path, limits: Limits) -> np.ndarray:
@@ -197,23 +195,23 @@ def open_upload(path: Path, limits: Limits) -> np.ndarray:
 
 
 def filter_faces(
-    photo: PhotoFilter, image: np.ndarray, request: Request, largest: bool
-) -> tuple[int, Translated]:
-    """(faces found, result): every face or only the largest, or the whole image when it
-    is small enough to be a face crop (as `apply` does)."""
-    faces = photo.find_faces(image)
-    if faces:
-        return len(faces), photo.translate_faces(image, faces[:1] if largest else faces, request)
-    if photo.may_be_a_crop(image):
-        return 0, photo.translate_whole(image, request)
-    height, width = image.shape[:2]
-    raise UserError(
-        f"No face found in this {width}x{height} image. Try a photo where the face is well "
-        "lit, turned towards the camera and at least 40 pixels wide."
-    )
+    photo: PhotoFilter, image: np.ndarray, request: Request, faces: FacesMode
+) -> Translated:
+    """The one photo call (every face or only the largest, or the whole image when it is
+    small enough to be a face crop, as `apply` does), with the page's own words for a
+    photo with no face."""
+    try:
+        return photo(image, request, faces=faces)
+    except NoFaceError:
+        height, width = image.shape[:2]
+        raise UserError(
+            f"No face found in this {width}x{height} image. Try a photo where the face is well "
+            "lit, turned towards the camera and at least 40 pixels wide."
+        ) from None
 
 
-def describe(found: int, result: Translated, target: str, strength: float, seconds: float) -> str:
+def describe(result: Translated, target: str, strength: float, seconds: float) -> str:
+    found = result.found
     height, width = result.image.shape[:2]
     where = f"in this {width}x{height} image"
     done = f"filtered to {target} at strength {strength:g} in {seconds:.2f} s"

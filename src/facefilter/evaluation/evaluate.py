@@ -290,13 +290,7 @@ def evaluate_filter(
 ) -> list[FilterEval]:  # fmt: skip
     """Every direction `target` names (`all`: each one), each scored on its own plan."""
     flt = Filter.load(run, engine=engine, device=device)  # type: ignore[arg-type]
-    if not flt.targets():
-        raise UserError(f"{run} offers no targets yet: a dcae or pgae run gets its edits from "
-                        f"`facefilter vectors {run}`")  # fmt: skip
-    if target is None:
-        if len(flt.targets()) != 1:
-            raise UserError(f"--to is required: one of {', '.join(flt.targets())}, or all")
-        target = flt.targets()[0]
+    target = flt.target_or_only(target)
     if count is not None and count < 2:
         raise UserError(f"--count {count}: give at least 2 faces (top-1 and FID need two)")
     if not math.isfinite(strength) or strength < 0:

@@ -11,7 +11,7 @@ come with the optional extra: pip install "facefilter[face]".
 """
 
 from facefilter.face.align import align_face
-from facefilter.face.detect import DETECTOR_NAMES, create_detector
+from facefilter.face.detect import DETECTOR_NAMES, DetectorSettings, create_detector
 from facefilter.face.geometry import estimate_similarity, invert_affine
 from facefilter.face.masks import MASKS, blend_mask, crop_mask, head_mask
 from facefilter.face.paste import paste_back
@@ -23,6 +23,7 @@ __all__ = [
     "MASKS",
     "AlignConfig",
     "Detector",
+    "DetectorSettings",
     "Face",
     "align_face",
     "blend_mask",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -284,3 +285,18 @@ def face_from_yunet(row: np.ndarray) -> Face:
     x, y, w, h = (float(v) for v in row[:4])
     landmarks = np.asarray(row[4:14], np.float64).reshape(5, 2)
     return Face(box=(x, y, x + w, y + h), landmarks=landmarks, score=float(row[14]))
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Which detector finds the faces: the flags of every command that finds faces."""
+
+    detector: str = "auto"  # face detector: auto, dlib, yunet (needs --yunet-model) or center
+    yunet_model: Path | None = None  # face_detection_yunet_2023mar.onnx for --detector yunet
+    upsample: int = 1  # dlib: 1 finds faces down to ~40 px; 0 is 4x faster (video)
+
+    def create(self, *, video: bool = False) -> Detector:
+        """The detector; for video without the rotated retries (they cost too much a frame)."""
+        return create_detector(self.detector, model_path=self.yunet_model,
+                               upsample=self.upsample,
+                               rotations=() if video else DEFAULT_ROTATIONS)  # fmt: skip

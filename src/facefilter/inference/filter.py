@@ -23,8 +23,8 @@ from torch import Tensor, nn
 from facefilter.data.framing import align_config
 from facefilter.errors import UserError
 from facefilter.face import AlignConfig
-from facefilter.models import require
-from facefilter.models.capabilities import Translates
+from facefilter.models import offers, require
+from facefilter.models.capabilities import EditsCodes, Translates
 from facefilter.models.targets import Direction, Target, combine, expand, resolve, targets_of
 from facefilter.pixels import from_pixels, to_pixels
 from facefilter.runs.config import RunConfig, read_run_config
@@ -164,6 +164,26 @@ class Filter:
 
     def resolve(self, target: str | Target, source: str | None = None) -> Direction:
         return resolve(self.directions, target, source)
+
+    def no_targets(self) -> str:
+        """Why this filter offers nothing yet (a feature editor before its vectors)."""
+        run = self.config.source.parent
+        if offers(self.config.family, EditsCodes):
+            return (f"{run} offers no targets yet: a feature editor gets its edits from "
+                    f"`facefilter vectors {run} --data SPEC`")  # fmt: skip
+        return f"{run} offers no targets; retrain it"
+
+    def target_or_only(self, target: str | None) -> str:
+        """`target`, or the one target of a one-way model (makeover) when none is given."""
+        offered = self.targets()
+        if not offered:
+            raise UserError(self.no_targets())
+        if target is not None:
+            return target
+        if len(offered) != 1:
+            raise UserError(f"--to is required: one of {', '.join(offered)}, or all "
+                            "(--list-targets lists them)")  # fmt: skip
+        return offered[0]
 
     def expand(self, target: str, source: str | None = None) -> list[Direction]:
         """The directions `--to TARGET` (or `--to all`) names."""

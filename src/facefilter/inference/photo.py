@@ -1,11 +1,16 @@
 """`PhotoFilter`: a `Filter` applied to whole photos. Knows nothing of training or files.
 
-    photo -> detect faces (or take tracked ones) -> align each to the training framing
+    photo_filter(image, request, faces=..., found=...) -> Translated
+    photo -> detect faces (or take those already found) -> align each to the training framing
           -> translate (all faces in one batch per target) -> inverse warp -> feathered paste
 
-A photo with no face found is either refused (`detect="always"`) or, when it is small
-enough to be a ready face crop (at most twice the model's size per side), translated
-whole (`detect="auto"`); `detect="never"` always translates the centre square whole.
+This call is the one implementation of detect -> translate -> paste: files, video and
+the webcam, the web demo and the edit GIFs all make it, with the per-call options
+(which faces; faces already found by a tracker or an earlier frame), and read what was
+found from its result. `locate` is the decision it starts with, shared with `data label`:
+a photo with no face found is either refused (`detect="always"`) or, when it is small
+enough to be a ready face crop (at most twice the model's size per side), taken whole
+(`detect="auto"`); `detect="never"` always takes the centre square whole.
 Files and folders: `inference.files`; video and webcam: `inference.video`.
 """
 
@@ -20,7 +25,15 @@ import numpy as np
 from PIL import Image
 
 from facefilter.errors import UserError
-from facefilter.face import AlignConfig, Detector, Face, align_face, blend_mask, paste_back
+from facefilter.face import (
+    AlignConfig,
+    Detector,
+    DetectorSettings,
+    Face,
+    align_face,
+    blend_mask,
+    paste_back,
+)
 from facefilter.face.arrays import as_rgb_uint8
 from facefilter.face.detect import map_face, same_face
 from facefilter.face.masks import MASKS, MaskName, check_feather
@@ -45,6 +58,21 @@ class Request:
 
     directions: tuple[Direction, ...]
     strength: float = 1.0
+    name: str = ""  # what was asked for (`anime`, `all`, `+Smiling_-Bangs`): names outputs
+
+    @classmethod
+    def of(
+        cls, filter: Filter, to: str | None = None, edits: Sequence[str] = (),
+        source: str | None = None, strength: float = 1.0,
+    ) -> Request:  # fmt: skip
+        """What `--to TARGET` (or `all`) or `--edit +A --edit -B` (applied together) ask of
+        `filter`; neither: the one target of a one-way model (makeover)."""
+        assert to is None or not edits, "a target or edits, not both"
+        if edits:
+            direction = filter.combine(edits)
+            return cls((direction,), strength, "_".join(str(t) for t in direction.targets))
+        target = filter.target_or_only(to)
+        return cls(tuple(filter.expand(target, source)), strength, target)
 
     def __post_init__(self) -> None:
         if not self.directions:
@@ -57,12 +85,14 @@ class Request:
 
 @dataclass(frozen=True)
 class FaceOptions:
-    detect: DetectMode = "auto"
-    faces: FacesMode = "all"
-    feather: float = 0.1  # width of the paste-back blend, fraction of the crop
-    mask: MaskName = "head"  # what of the filtered crop is pasted: head, ellipse or crop
-    debug_overlay: bool = False  # draw boxes, landmarks and mask outlines on the output
-    blend: Literal["feather", "poisson"] = "feather"  # poisson: colours meet at the seam
+    """How faces are found in a photo and pasted back (the flags of `apply`)."""
+
+    detect: DetectMode = "auto"  # auto: small images with no face are crops; always; never
+    faces: FacesMode = "all"  # which faces of a photo to filter
+    feather: float = 0.1  # width of the blend at the mask's edge (fraction of the crop)
+    mask: MaskName = "head"  # pasted back: head (face + hair), ellipse or the whole crop
+    debug_overlay: bool = False  # draw each face's box, landmarks and mask outline
+    blend: Literal["feather", "poisson"] = "feather"  # poisson: colours meet at the seam (slower)
     color_match: bool = False  # match the crop's colours to the photo's (off: filters recolour)
     margin: float | None = None  # override the run's framing: extra border, fraction of the crop
     eye_height: float | None = None  # override the run's framing: eye line from the top
@@ -82,8 +112,41 @@ class Translated:
     photos: list[np.ndarray]
     crops: list[np.ndarray]
     outputs: list[list[np.ndarray]]
-    faces: list[Face]
-    whole: bool
+    faces: list[Face]  # the faces filtered, the largest first
+    whole: bool  # no face: the image was taken whole, as a face crop
+    found: int = 0  # faces found in all (more than `faces` when only the largest was filtered)
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a photo's faces are: those to work on, how many were found, or none (whole)."""
+
+    faces: list[Face]  # the largest first; only the largest with faces="largest"
+    found: int  # faces found in all
+    whole: bool  # no face to work on: take the image whole, as a ready face crop
+
+
+def locate(
+    image: np.ndarray, detector: Detector | None, side: int, *, detect: DetectMode = "auto",
+    faces: FacesMode = "all", found: Sequence[Face] | None = None, name: str = "image",
+) -> Located:  # fmt: skip
+    """The faces of `image` (H, W, 3) to work on, for a model of `side` pixels: searched
+    with `detector`, or `found` already (sorted here). With none, `detect="never"` and, for
+    an image small enough to be a face crop, "auto" take it whole; else NoFaceError."""
+    if detect == "never":
+        return Located([], 0, whole=True)
+    if found is None:
+        found = detector.detect(image) if detector is not None else []
+    ordered = sorted(found, key=lambda face: face.area, reverse=True)
+    if ordered:
+        return Located(ordered[:1] if faces == "largest" else ordered, len(ordered), whole=False)
+    height, width = image.shape[:2]
+    if detect == "auto" and max(height, width) <= WHOLE_IMAGE_FACTOR * side:
+        return Located([], 0, whole=True)
+    raise NoFaceError(
+        f"{name}: no face found in this {width}x{height} image; if it is a face crop, "
+        "use --detect never to translate it whole"
+    )
 
 
 class PhotoFilter:
@@ -112,13 +175,23 @@ class PhotoFilter:
         self.detector = detector
         self.options = options
 
+    @classmethod
+    def build(
+        cls, filter: Filter, detection: DetectorSettings, options: FaceOptions = FaceOptions(),
+        *, video: bool = False,
+    ) -> PhotoFilter:  # fmt: skip
+        """A photo filter with a detector of its own (none under `detect="never"`)."""
+        detector = None if options.detect == "never" else detection.create(video=video)
+        return cls(filter, detector, options)
+
     @property
     def detects(self) -> bool:
         """False when every image is translated whole (`--detect never`)."""
         return self.options.detect != "never"
 
     def find_faces(self, image: np.ndarray) -> list[Face]:
-        """Faces in `image`, the largest first (only it with faces='largest')."""
+        """Faces in `image`, the largest first (only it with faces='largest'): what a video
+        tracker searches the whole frame with."""
         if self.detector is None:
             return []
         faces = sorted(self.detector.detect(image), key=lambda face: face.area, reverse=True)
@@ -150,37 +223,37 @@ class PhotoFilter:
         found.sort(key=lambda face: face.area, reverse=True)
         return found[:1] if self.options.faces == "largest" else found
 
-    def __call__(self, image: np.ndarray, request: Request, name: str = "image") -> Translated:
-        """Translate the faces of `image` (H, W, 3) uint8; NoFaceError when there is none."""
-        if not self.detects:
-            return self.translate_whole(image, request)
-        faces = self.find_faces(image)
-        if faces:
-            return self.translate_faces(image, faces, request)
-        height, width = image.shape[:2]
-        if self.may_be_a_crop(image):
-            return self.translate_whole(image, request)
-        raise NoFaceError(
-            f"{name}: no face found in this {width}x{height} image; if it is a face crop, "
-            "use --detect never to translate it whole"
-        )
+    def __call__(
+        self, image: np.ndarray, request: Request, name: str = "image", *,
+        faces: FacesMode | None = None, found: Sequence[Face] | None = None,
+    ) -> Translated:  # fmt: skip
+        """Translate the faces of `image` (H, W, 3) uint8 and paste them back.
 
-    def may_be_a_crop(self, image: np.ndarray) -> bool:
-        """`detect="auto"` takes an image with no face whole when it is small enough to be
-        a ready face crop (at most WHOLE_IMAGE_FACTOR times the model's size a side)."""
-        limit = WHOLE_IMAGE_FACTOR * self.size.side
-        return self.options.detect == "auto" and max(image.shape[:2]) <= limit
+        faces: which to filter, "all" or "largest" (default: the options'); found: faces
+        already found (a video tracker's, or the first of several calls on one photo), so
+        none is searched for. The result says what was found; NoFaceError when nothing
+        was and the image is too large to be a face crop."""
+        where = self.locate(image, name, faces=faces, found=found)
+        if where.whole:
+            return self._translate_whole(image, request)
+        return self._translate_faces(image, where, request)
+
+    def locate(
+        self, image: np.ndarray, name: str = "image", *, faces: FacesMode | None = None,
+        found: Sequence[Face] | None = None,
+    ) -> Located:  # fmt: skip
+        """`locate` with this filter's detector, model size and options."""
+        return locate(image, self.detector, self.size.side, detect=self.options.detect,
+                      faces=faces or self.options.faces, found=found, name=name)  # fmt: skip
 
     def face_crop(self, image: np.ndarray, name: str = "image") -> np.ndarray:
-        """The largest face of `image` aligned as the model was trained, (S, S, 3) uint8; an
-        image with no face is taken whole where `__call__` would; else NoFaceError."""
-        faces = self.find_faces(image) if self.detects else []
-        if faces:
-            return align_face(image, faces[0], self.align)[0]
-        if not self.detects or self.may_be_a_crop(image):
+        """The largest face of `image` aligned as the model was trained, (S, S, 3) uint8 (what
+        the edit commands feed a code space); an image with no face is taken whole where
+        a call would take it; else NoFaceError."""
+        where = self.locate(image, name, faces="largest")
+        if where.whole:
             return square_crop(Image.fromarray(as_rgb_uint8(image)), self.size)
-        height, width = image.shape[:2]
-        raise NoFaceError(f"{name}: no face found in this {width}x{height} image")
+        return align_face(image, where.faces[0], self.align)[0]
 
     def align_for(self, source: str | None) -> AlignConfig:
         """How faces of `source` are aligned: as that domain's training crops were framed."""
@@ -188,10 +261,8 @@ class PhotoFilter:
             self.aligns[source] = self.filter.align_config(source, **self.overrides)
         return self.aligns[source]
 
-    def translate_faces(
-        self, image: np.ndarray, faces: Sequence[Face], request: Request
-    ) -> Translated:
-        """Translate given faces (detected here, or tracked across video frames)."""
+    def _translate_faces(self, image: np.ndarray, where: Located, request: Request) -> Translated:
+        faces = where.faces
         by_source: dict[str | None, list[tuple[np.ndarray, np.ndarray]]] = {}
         for direction in request.directions:  # one alignment per source domain
             if direction.source not in by_source:
@@ -217,9 +288,9 @@ class PhotoFilter:
             if self.options.debug_overlay:
                 photo = draw_overlay(photo, faces, [m for _, m in aligned], mask)
             photos.append(photo)
-        return Translated(image, photos, crops, outputs, list(faces), whole=False)
+        return Translated(image, photos, crops, outputs, list(faces), False, where.found)
 
-    def translate_whole(self, image: np.ndarray, request: Request) -> Translated:
+    def _translate_whole(self, image: np.ndarray, request: Request) -> Translated:
         crop = square_crop(Image.fromarray(as_rgb_uint8(image)), self.size)
         outputs = [self.filter.translate_crops([crop], d, request.strength)
                    for d in request.directions]  # fmt: skip

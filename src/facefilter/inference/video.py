@@ -96,14 +96,14 @@ def filter_frame(
     """One RGB frame (H, W, 3) through the filter; the same size every frame."""
     options = OutputOptions(compare=compare)
     if not photo_filter.detects:
-        return pictures(photo_filter.translate_whole(frame, request), options)[0]
+        return pictures(photo_filter(frame, request), options)[0]
 
     def near(tracked: list[Face]) -> list[Face]:
         return photo_filter.find_faces_near(frame, tracked)
 
     faces = tracker.update(index, lambda: photo_filter.find_faces(frame), near)
-    if faces:
-        return pictures(photo_filter.translate_faces(frame, faces, request), options)[0]
+    if faces:  # the tracker's faces: the call searches no further
+        return pictures(photo_filter(frame, request, found=faces), options)[0]
     targets = len(request.directions)
     copies = targets if compare or targets > 1 else 0
     return side_by_side(frame, *[frame] * copies) if copies else frame

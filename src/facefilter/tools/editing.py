@@ -156,11 +156,10 @@ def edit_frames(
     """The photo as the edit grows from strength 0 (the photo) to 1 (`direction` in full,
     e.g. -Smiling=2: z - 2 v), faces pasted back: one frame per strength."""
     strengths = [float(s) for s in np.linspace(0.0, 1.0, frames)]
-    faces = photo_filter.find_faces(image) if photo_filter.detects else []
-    if not faces:  # a ready crop (or no face: the filter says so on the first frame)
-        return [photo_filter(image, Request((direction,), s)).photos[0] for s in strengths]
-    return [photo_filter.translate_faces(image, faces, Request((direction,), s)).photos[0]
-            for s in strengths]  # fmt: skip
+    first = photo_filter(image, Request((direction,), strengths[0]))  # no face: says so here
+    later = [photo_filter(image, Request((direction,), s), found=first.faces).photos[0]
+             for s in strengths[1:]]  # the faces found once, every frame alike  # fmt: skip
+    return [first.photos[0], *later]
 
 
 def morph_frames(

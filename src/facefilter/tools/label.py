@@ -28,12 +28,12 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from facefilter.data.framing import align_config
-from facefilter.data.prepare import FRAMING_FILE, faces_by_size, readable_photos
+from facefilter.data.prepare import FRAMING_FILE, readable_photos
 from facefilter.data.sources import FileImageSource, open_source
 from facefilter.data.spec import SPLITS, spec_folder
 from facefilter.errors import UserError
 from facefilter.face import Detector, align_face
-from facefilter.inference.photo import WHOLE_IMAGE_FACTOR, square_crop
+from facefilter.inference.photo import DetectMode, NoFaceError, locate, square_crop
 from facefilter.inference.predictor import Classifier
 from facefilter.pictures import save_picture
 from facefilter.pixels import from_pixels, to_pixels
@@ -69,8 +69,9 @@ class Found:
 
 
 def found_faces(
-    spec: str, classifier: Classifier, size: ImageSize, detector: Detector | None, detect: str,
-    largest: bool, report: LabelReport, warn: Callable[[str], None], progress: bool = True,
+    spec: str, classifier: Classifier, size: ImageSize, detector: Detector | None,
+    detect: DetectMode, largest: bool, report: LabelReport, warn: Callable[[str], None],
+    progress: bool = True,
 ) -> Iterator[Found]:  # fmt: skip
     """Every face of the photos a spec names (or, for synthetic faces, every face as it is),
     in every split, as `size` crops framed as the classifier's data."""
@@ -85,19 +86,20 @@ def found_faces(
     report.images = len(paths)
     for path, image in readable_photos(paths, report.unreadable, warn, progress, "label"):
         stem = stems[path]
-        faces = faces_by_size(detector, image, largest) if (
-            detector is not None and detect != "never") else []  # fmt: skip
-        for index, face in enumerate(faces):
-            crop, _ = align_face(image, face, align)
-            box = [round(float(v), 1) for v in face.box]
-            yield Found(crop, f"{stem}_{index}.png", {"source": str(path), "box": box})
-        small = max(image.shape[:2]) <= WHOLE_IMAGE_FACTOR * size.side
-        if not faces and (detect == "never" or (detect == "auto" and small)):
+        try:  # the photo call's own decision: faces, else a small image whole, else none
+            where = locate(image, detector, size.side, detect=detect, name=str(path),
+                           faces="largest" if largest else "all")  # fmt: skip
+        except NoFaceError:
+            report.no_face.append(str(path))
+            continue
+        if where.whole:
             report.whole += detect != "never"
             crop = square_crop(Image.fromarray(image), size)
             yield Found(crop, f"{stem}_0.png", {"source": str(path), "box": None})
-        elif not faces:
-            report.no_face.append(str(path))
+        for index, face in enumerate(where.faces):
+            crop, _ = align_face(image, face, align)
+            box = [round(float(v), 1) for v in face.box]
+            yield Found(crop, f"{stem}_{index}.png", {"source": str(path), "box": box})
 
 
 def crop_stems(paths: list[Path], root: Path) -> dict[Path, str]:
@@ -127,7 +129,7 @@ def synthetic_faces(
 
 def label_faces(
     spec: str, classifier: Classifier, out: Path, detector: Detector | None, *,
-    detect: str = "auto", threshold: float = 0.5, largest: bool = False,
+    detect: DetectMode = "auto", threshold: float = 0.5, largest: bool = False,
     size: int | None = None, warn: Callable[[str], None] = print, progress: bool = True,
 ) -> LabelReport:  # fmt: skip
     """Detect, align, classify and write every face (see the module docstring); crops are
