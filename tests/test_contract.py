@@ -8,6 +8,8 @@ options that change the training networks (another discriminator, input noise).
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -346,3 +348,62 @@ def test_a_run_ended_by_its_time_budget_is_over_and_keeps_its_after_training_sta
                             **data_flags("cyclegan")),
                 "hooked", config_class("cyclegan")(**TINY["cyclegan"][0]))  # fmt: skip
     assert "state.mean_face" in load_file(out / WEIGHTS_FILE)
+
+
+READS = ("item", "tolist", "numpy", "cpu", "__float__", "__int__", "__bool__", "__index__")
+HOST_DRAWS = ("rand", "randint", "randn", "randperm")  # with no device: the CPU's generator
+# torch's optimizers keep their step count on the host, by design, and read it there
+OPTIMIZERS = str(Path(torch.optim.__file__).parent)
+
+
+@pytest.mark.parametrize("name", TRAINING_CASES)
+def test_a_training_step_never_waits_on_the_device(name, monkeypatch):
+    """A step (schedule, augmentation, train_step, EMA) reads no number from a tensor: the
+    losses stay tensors until the engine logs, so a GPU's queue never drains mid-step.
+    Random draws made on the host (torch.rand with no device) and the step count torch's
+    optimizers keep on the host are no such read."""
+    from facefilter.training.augment import flip_batch
+
+    family = tiny_family(name)
+    family.setup(Accelerator(cpu=True))
+    family.train()
+    batch = batch_for(family)
+    family.train_step(batch, Progress(0, 6))  # the first step may read what loading left
+    reads: list[str] = []
+
+    def counting(method: str) -> Any:
+        original = getattr(Tensor, method)
+
+        def read(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+            caller = sys._getframe(1).f_code.co_filename
+            if not getattr(self, "host_draw", False) and OPTIMIZERS not in caller:
+                reads.append(f"{method} in {Path(caller).name}")
+            return original(self, *args, **kwargs)
+
+        return read
+
+    def tagging(draw: str) -> Any:
+        original = getattr(torch, draw)
+
+        def made(*args: Any, **kwargs: Any) -> Tensor:
+            tensor = original(*args, **kwargs)
+            tensor.host_draw = kwargs.get("device") is None  # type: ignore[attr-defined]
+            return tensor
+
+        return made
+
+    for method in READS:
+        monkeypatch.setattr(Tensor, method, counting(method))
+    for draw in HOST_DRAWS:
+        monkeypatch.setattr(torch, draw, tagging(draw))
+    for step in range(1, 6):
+        progress = Progress(step, 6)
+        factor = family.lr_factor(progress)
+        for optimizer in family.opts.values():
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+        logs = family.train_step(flip_batch(batch, 0, step, 0), progress)
+        family.update_ema()
+    monkeypatch.undo()
+    assert not reads, f"{name}: {len(reads)} reads from the device in 5 steps: {set(reads)}"
+    assert logs and all(not torch.is_tensor(v) or v.dim() == 0 for v in logs.values())

@@ -119,7 +119,21 @@ def class_mmd(family: TrVAE, images: Tensor, labels: Tensor) -> float:
     with torch.no_grad():
         mean, _ = vae.encode(images, labels)
         features = vae.decode(mean, labels)[1]
-    return losses.mmd_across_classes(features, labels)[0].item()
+    return losses.mmd_across_classes(features, labels, len(family.domains))[0].item()
+
+
+def test_mmd_across_classes_is_the_mean_of_every_pair_present() -> None:
+    """The weighted form (one kernel, no look at the labels) equals the definition: the
+    MMD of each pair of classes with two samples or more, averaged."""
+    features = torch.randn(11, 6, generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([0, 0, 1, 2, 2, 2, 3, 3, 0, 2, 4])  # class 1 and 4: one sample each
+    got, logs = losses.mmd_across_classes(features, labels, classes=6)  # class 5: none
+    groups = [features[labels == c] for c in (0, 2, 3)]
+    pairs = [losses.multiscale_rbf_mmd(a, b) for i, a in enumerate(groups) for b in groups[i + 1 :]]
+    torch.testing.assert_close(got, torch.stack(pairs).mean(), rtol=1e-5, atol=1e-6)
+    assert logs["mmd"].dim() == 0
+    lonely, _ = losses.mmd_across_classes(features[:3], torch.tensor([0, 1, 2]), classes=3)
+    assert float(lonely) == 0.0
 
 
 def test_mmd_falls_when_classes_differ() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -112,17 +113,32 @@ class PGAENet(Autoencoder):
         self.register_buffer("level", torch.tensor(len(self.sizes) - 1))
         self.register_buffer("alpha", torch.tensor(1.0))
         self.register_buffer("phase", torch.tensor(0))
+        # Host copies of the buffers, so a step never waits on the device to read them;
+        # None after weights are loaded, until read once.
+        self.host: tuple[int, float, int] | None = None  # (level, alpha, phase)
+        self.register_load_state_dict_post_hook(lambda module, _: setattr(module, "host", None))
 
-    def set_growth(self, level: int, alpha: float) -> None:
+    def set_growth(self, level: int, alpha: float, phase: int | None = None) -> None:
         self.level.fill_(level)
         self.alpha.fill_(alpha)
+        if phase is not None:
+            self.phase.fill_(phase)
+        # as the float32 buffer holds it, so host and device compute alike
+        self.host = (level, float(np.float32(alpha)), int(phase or self.growth[2]))
+
+    @property
+    def growth(self) -> tuple[int, float, int]:
+        """(level, alpha, phase): the buffers, read from the device only after a load."""
+        if self.host is None:
+            self.host = (int(self.level), float(self.alpha), int(self.phase))
+        return self.host
 
     @property
     def working_size(self) -> int:
-        return self.sizes[int(self.level)]
+        return self.sizes[self.growth[0]]
 
     def encode(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        level, alpha = int(self.level), float(self.alpha)
+        level, alpha, _ = self.growth
         hidden = self.down[level](self.from_rgb[level](images))  # (B, C, s/2, s/2)
         if level > 0 and alpha < 1:  # the previous resolution's entry, faded out
             previous = self.from_rgb[level - 1](F.avg_pool2d(images, 2))
@@ -132,7 +148,7 @@ class PGAENet(Autoencoder):
         return self.head.encode(hidden.flatten(1))
 
     def decode(self, codes: Tensor) -> Tensor:
-        level, alpha = int(self.level), float(self.alpha)
+        level, alpha, _ = self.growth
         hidden = self.head.decode(codes).view(-1, *self.shape)
         for index in range(level):
             hidden = self.up[index](hidden)  # up to (B, C, s/2, s/2)
@@ -155,13 +171,14 @@ class PGAE(FeatureAutoencoder):
         net = self.autoencoder(live=True)
         assert isinstance(net, PGAENet)
         levels = len(net.sizes)
-        if int(net.phase) == 0:  # the first step: the phase length is fixed for the run, so
-            # a resume with a raised --max-steps keeps growing instead of shrinking back
-            net.phase.fill_(phase_length(progress.total, levels, self.config.phase_steps))
-        net.set_growth(*growth(progress.step, int(net.phase), levels))
+        phase = net.growth[2]
+        if phase == 0:  # the first step: the phase length is fixed for the run, so a
+            # resume with a raised --max-steps keeps growing instead of shrinking back
+            phase = phase_length(progress.total, levels, self.config.phase_steps)
+        net.set_growth(*growth(progress.step, phase, levels), phase=phase)
 
     def growth_note(self) -> str:
         net = self.autoencoder()
         assert isinstance(net, PGAENet)
-        alpha = float(net.alpha)
-        return f", fading in (alpha {alpha:.2f})" if alpha < 1 and int(net.level) > 0 else ""
+        level, alpha, _ = net.growth
+        return f", fading in (alpha {alpha:.2f})" if alpha < 1 and level > 0 else ""

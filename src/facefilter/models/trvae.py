@@ -277,7 +277,7 @@ class TrVAE(Translates):
         recon_fn = losses.l1 if self.config.recon == "l1" else losses.mse
         recon, logs = recon_fn(vae_pass.image, images, "recon")
         kl, kl_logs = losses.gaussian_kl(vae_pass.mean, vae_pass.logvar)
-        mmd, mmd_logs = losses.mmd_across_classes(vae_pass.mmd_features, labels)
+        mmd, mmd_logs = losses.mmd_across_classes(vae_pass.mmd_features, labels, len(self.domains))
         beta, gamma = self.loss_weights(progress.step)
         loss = recon + beta * kl + gamma * mmd
 
