@@ -510,3 +510,23 @@ def test_one_line_warnings_are_installed_once_per_process(monkeypatch):
     installed = warnings.showwarning
     one_line_warnings()  # a second main() in the same process (tests call it hundreds of times)
     assert warnings.showwarning is installed
+
+
+class Refusing(torch.utils.data.Dataset):
+    """A data set whose every image is a mistake the user must fix."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> dict:
+        raise UserError(f"image {index} is unreadable; replace it")
+
+
+def test_a_mistake_a_loading_worker_finds_is_its_own_one_line() -> None:
+    from facefilter.data.loading import Stream, TrainingData
+
+    data = TrainingData(Refusing(), [Stream(4, 0)], ["faces"], {}, 4)
+    with pytest.raises(UserError) as caught:
+        next(data.batches(2, 0, workers=1))  # torch reports it with the worker's traceback
+    assert str(caught.value).endswith("is unreadable; replace it")
+    assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)

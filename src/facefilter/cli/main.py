@@ -110,9 +110,6 @@ def one_line_warnings() -> None:
 
 
 def fail(message: str, status: int = 2) -> int:
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    if len(lines) > 1:  # raised in a data-loading worker: torch prepends its traceback
-        message = lines[-1].split("UserError: ", 1)[-1]
     print(f"facefilter: error: {message}", file=sys.stderr)
     return status
 

@@ -127,6 +127,29 @@ class TrainingData:
             pin_memory=torch.cuda.is_available(),
         )
 
+    def batches(
+        self, batch_size: int, start_step: int, workers: int, rank: int = 0, world: int = 1
+    ) -> Iterator[dict[str, Tensor]]:
+        """The loader's batches, from `start_step` on. A mistake a data-loading worker
+        finds (an unreadable image) is raised as the one-line UserError it was: torch
+        re-raises it with the worker's traceback as its message."""
+        batches = iter(self.loader(batch_size, start_step, workers, rank, world))
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except UserError as error:
+                raise UserError(worker_message(str(error))) from None
+            yield batch
+
+
+def worker_message(report: str) -> str:
+    """The message of a UserError as torch reports it from a worker ("Caught UserError in
+    DataLoader worker process 0. Original Traceback ... UserError: MESSAGE")."""
+    lines = [line for line in report.strip().splitlines() if line.strip()]
+    return lines[-1].split("UserError: ", 1)[-1] if len(lines) > 1 else report
+
 
 def build_training_data(
     kind: DataKind,

@@ -20,10 +20,10 @@ def evaluate_classifier(
     """Per-attribute accuracy (with the always-the-commoner-value bar) and style accuracy
     on held-out faces; returns the metrics and the faces (for the sheet)."""
     classifier = Classifier.load(run, device, flag="eval")
-    spec = data or classifier.config.train.get("data")
+    spec = data or classifier.config.data_spec()
     if not spec:
         raise UserError(f"{run} does not record its data; give labelled faces with --data SPEC")
-    seed = int(classifier.config.train.get("seed", 0))
+    seed = classifier.config.seed
     faces = load_faces(spec, classifier.config.image_size, split, seed, count)
     verdict = classifier.predict(faces.images)
     shared = [name for name in classifier.attributes if name in faces.attr_names]

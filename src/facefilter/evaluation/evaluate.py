@@ -296,7 +296,7 @@ def evaluate_filter(
     if not math.isfinite(strength) or strength < 0:
         raise UserError(f"--strength {strength} must be a number >= 0")
     trained = TrainedOn.of_run(flt.config)
-    seed = int(flt.config.train.get("seed", 0))  # synth: specs default to the run's seed
+    seed = flt.config.seed  # synth: specs default to the run's seed
     results = []
     for direction in flt.expand(target, source):
         the_plan = plan(trained, direction, data, truth, reference)

@@ -41,9 +41,9 @@ class TrainedOn:
 
     @classmethod
     def of_run(cls, config: RunConfig) -> TrainedOn:
-        train = config.train
         return cls(family_class(config.family).data_kind, tuple(config.domains),
-                   train.get("data"), train.get("data_a"), train.get("data_b"))  # fmt: skip
+                   config.data_spec(), config.data_spec("data_a"),
+                   config.data_spec("data_b"))  # fmt: skip
 
     def spec_of(self, domain: str) -> str | None:
         """The spec that gave `domain`'s faces (None when no spec gave it alone)."""

@@ -52,6 +52,22 @@ class RunConfig:
     source: Path = Path(CONFIG_FILE)  # the file it was read from
     extra: dict[str, Any] = field(default_factory=dict)
 
+    # --- what `train` recorded under "train" (the TrainConfig it ran with), typed ------
+    @property
+    def seed(self) -> int:
+        """The training seed: `synth:` specs default to it, so held-out faces stay so."""
+        return int(self.train.get("seed", 0))
+
+    def data_spec(self, which: str = "data") -> str | None:
+        """The data spec training read: `data` (one set), `data_a` or `data_b` (two)."""
+        spec = self.train.get(which)
+        return str(spec) if spec else None
+
+    @property
+    def changes(self) -> list[dict[str, Any]]:
+        """Every resume that changed a setting, with its step (`training.resume`)."""
+        return list(self.train.get("changes", []))
+
     @property
     def framing(self) -> dict[str, float] | None:
         """Where faces sit in the training crops (recorded by `train`), if known."""

@@ -38,7 +38,7 @@ def training_spec(run: Path, given: str | None, flag: str = "--data") -> str:
     """`given`, or the data the run trained on (recorded in its config.json)."""
     if given:
         return given
-    spec = read_run_config(run).train.get("data")
+    spec = read_run_config(run).data_spec()
     if not spec:
         raise UserError(f"{run} records no training data; pass {flag} SPEC")
     return str(spec)

@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from accelerate import Accelerator
@@ -52,6 +52,9 @@ from facefilter.training.resume import (
     prepare_run,
 )
 from facefilter.training.stopping import StopRequest, should_stop
+
+if TYPE_CHECKING:  # scoring while training imports torchmetrics: only when asked for
+    from facefilter.evaluation.during import TrainingEval
 
 
 def to_device(batch: dict[str, Tensor], device: torch.device, channels_last: bool):
@@ -143,7 +146,7 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
     # a bad --eval-* setting fails here, in every process (none is left waiting for one
     # that stopped), before the run's folder gets anything; the main process scores
     evaluator = held_out_eval(config, family)
-    for note in getattr(evaluator, "notes", []):
+    for note in evaluator.notes if evaluator is not None else []:
         accelerator.print(note)
     start = checkpoint.load_checkpoint(config.out, family) if resumed.step is not None else 0
     note_world(config.out, resumed, accelerator, start)
@@ -171,7 +174,7 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
     return config.out
 
 
-def held_out_eval(config: TrainConfig, family: Family) -> Any:
+def held_out_eval(config: TrainConfig, family: Family) -> TrainingEval | None:
     """`--eval-every`'s scorer on the held-out faces (None when it is 0)."""
     if not config.eval_every:
         return None
@@ -203,18 +206,18 @@ def note_world(out: Path, resumed: Resumed, accelerator: Accelerator, start: int
 def _loop(
     config: TrainConfig, family: Family, data: TrainingData, accelerator: Accelerator,
     start: int, log: RunLog | None, summary: dict[str, Any], stop: StopRequest,
-    evaluator: Any = None,
+    evaluator: TrainingEval | None = None,
 ) -> int:  # fmt: skip
     """Train from step `start`; returns the step the run stopped at."""
     total = total_steps(config, data.epoch_size, accelerator.num_processes)
     last = total if config.stop_at is None else min(total, config.stop_at)
     deadline = began = math.inf  # --train-time counts from the first batch: start-up is free
-    loader = data.loader(config.batch_size, start, config.num_workers,
-                         accelerator.process_index, accelerator.num_processes)  # fmt: skip
+    batches = data.batches(config.batch_size, start, config.num_workers,
+                           accelerator.process_index, accelerator.num_processes)  # fmt: skip
     show = config.progress and accelerator.is_main_process
     bar = tqdm(total=total, initial=start, disable=not show, desc=family.registry_name)
     step, tick, saved_at, logged_at = start, time.monotonic(), start, start
-    batches, out_of_time = iter(loader), False
+    out_of_time = False
     per_step = config.batch_size * accelerator.num_processes  # images in one step, all processes
     logs: StepLogs = {}  # tensors: read (one wait for the device) only when logged
     while step < last:

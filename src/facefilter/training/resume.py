@@ -109,7 +109,7 @@ def merge_saved(
             changes[name] = [kept, getattr(config, name)]
     merged = dataclasses.replace(config, **settings)
     return Resumed(merged, merged_model, changes=changes,
-                   history=list(saved.train.get("changes", [])))  # fmt: skip
+                   history=saved.changes)  # fmt: skip
 
 
 def everything(config: TrainConfig, model: ModelConfig) -> set[str]:
