@@ -64,9 +64,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         {"gan_loss": "wgan-clip", "critic_steps": 2, "ema_decay": 0.9},
     ),
 }
-# The template family (models/template.py), which teaches the contract, is held to it
+# The template family (models/template_family.py), which teaches the contract, is held to it
 # too: registered only while each test of this file runs (`template_registered`).
-TEMPLATE = FamilyEntry("facefilter.models.template", "Template", "TemplateConfig",
+TEMPLATE = FamilyEntry("facefilter.models.template_family", "Template", "TemplateConfig",
                        "the template family", (Translates,))  # fmt: skip
 REGISTERED = {**FAMILIES, "template": TEMPLATE}
 CASES = sorted(TINY)  # every family

@@ -2,7 +2,7 @@
 
 It is not in the registry (so `facefilter train` does not offer it); tests register it
 for a moment and put it through the same contract as every family
-(`tests/test_contract.py::test_the_template_family_honours_the_contract`). To add a
+(`tests/test_contract.py`, where `template_registered` adds it). To add a
 family of your own:
 
 1. copy this file to `models/<name>.py` and rename `Template` and `TemplateConfig`;
