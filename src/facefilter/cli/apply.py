@@ -27,7 +27,7 @@ class Apply:
     run: tyro.conf.Positional[Path]  # run directory, export folder or exported .onnx file
     inputs: tyro.conf.Positional[Path | None] = None  # image, folder of images or video file
     to: str | None = None  # target, e.g. anime or +Smiling; `all`: every one; optional one-way
-    # attribute edits applied together (dcae, pgae): --edit +Smiling=1.5 --edit -Eyeglasses
+    # a feature editor's edits applied together: --edit +Smiling=1.5 --edit -Eyeglasses
     edit: Annotated[
         tuple[str, ...], tyro.conf.arg(metavar="+NAME[=AMOUNT]"), tyro.conf.UseAppendAction
     ] = ()
