@@ -1,0 +1,1 @@
+"""The run directory: config.json, weights, snapshots, checkpoints, the writer's lock."""
