@@ -24,7 +24,6 @@ from safetensors.torch import save as safetensors_bytes
 from facefilter import __version__
 from facefilter.errors import UserError
 from facefilter.models.base import Family
-from facefilter.runs.weights import flat_state, load_flat_state, save_weights
 from facefilter.runs.config import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -32,6 +31,7 @@ from facefilter.runs.config import (
     run_config,
     write_run_config,
 )
+from facefilter.runs.weights import flat_state, load_flat_state, save_weights
 from facefilter.safe_io import os_error_message, sync
 
 __all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "load_checkpoint", "save_checkpoint", "saved_step"]
