@@ -24,7 +24,7 @@ from safetensors.torch import save as safetensors_bytes
 from facefilter.errors import UserError
 from facefilter.models import capable, create_family, require
 from facefilter.models.base import Family, ModelConfig
-from facefilter.models.capabilities import EditsCodes, Predicts, Translates
+from facefilter.models.capabilities import Capability, EditsCodes, Predicts, Translates
 from facefilter.runs.config import (
     CONFIG_FILE,
     STATE_PREFIX,
@@ -78,18 +78,20 @@ def save_weights(path: Path, family: Family, step: int) -> None:
 
 
 def load_family(
-    run: Path, family_name: str | None = None, *, training: bool = False,
-    overrides: Mapping[str, Any] | None = None,
+    run: Path, *, training: bool = False, overrides: Mapping[str, Any] | None = None,
+    need: type[Capability] | None = None, flag: str = "",
 ) -> Family:  # fmt: skip
     """The trained family in `run`, its inference networks loaded, in eval mode.
 
     Only inference networks are built unless `training` (no discriminators to apply a CycleGAN).
     `overrides` replaces settings that only change inference (`ModelConfig.inference_only`).
+    `need`: a capability the run must have, refused in one line (`flag` names the option
+    it was given to) before anything is built or read beyond config.json.
     """
     run, snapshot = split_snapshot(Path(run))
     config = read_run_config(run)
-    if family_name is not None and config.family != family_name:
-        raise UserError(f"{run} holds a {config.family!r} model, not {family_name!r}")
+    if need is not None:
+        require(config.family, need, run, flag)
     model = with_overrides(config.model_config(), overrides or {}, config.family)
     family = create_family(config.family, model, config.domains, config.image_size,
                            training=training)  # fmt: skip
@@ -127,20 +129,14 @@ def load_filter(
     run: Path, *, overrides: Mapping[str, Any] | None = None, flag: str = ""
 ) -> Translates:
     """The trained translator in `run` (one line for a run that translates nothing)."""
-    require(read_run_config(run).family, Translates, run, flag)
-    return capable(load_family(run, overrides=overrides), Translates, run)
+    return capable(load_family(run, overrides=overrides, need=Translates, flag=flag), Translates)
 
 
 def load_editor(run: Path) -> EditsCodes:
     """The trained feature editor in `run` (one line for a run with no code space)."""
-    require(read_run_config(run).family, EditsCodes, run)
-    return capable(load_family(run), EditsCodes, run)
+    return capable(load_family(run, need=EditsCodes), EditsCodes)
 
 
 def load_classifier(run: Path, flag: str = "--classifier") -> Predicts:
-    """The trained attribute classifier in `run` (one line for a filter, or an export)."""
-    config = read_run_config(run)
-    require(config.family, Predicts, split_snapshot(Path(run))[0], flag)
-    if config.onnx is not None:
-        raise UserError(f"{flag} {run} is an ONNX export; give the classifier's run directory")
-    return capable(load_family(run), Predicts, run)
+    """The trained attribute classifier in `run` (one line for a filter run or export)."""
+    return capable(load_family(run, need=Predicts, flag=flag), Predicts)

@@ -157,8 +157,9 @@ def edit_frames(
     e.g. -Smiling=2: z - 2 v), faces pasted back: one frame per strength."""
     strengths = [float(s) for s in np.linspace(0.0, 1.0, frames)]
     first = photo_filter(image, Request((direction,), strengths[0]))  # no face: says so here
+    # the faces found once, so every frame pastes onto the same faces
     later = [photo_filter(image, Request((direction,), s), found=first.faces).photos[0]
-             for s in strengths[1:]]  # the faces found once, every frame alike  # fmt: skip
+             for s in strengths[1:]]  # fmt: skip
     return [first.photos[0], *later]
 
 
