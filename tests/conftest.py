@@ -49,8 +49,9 @@ def tiny_photo_anime_run(out: Path, size: int = 32, count: int = 8) -> Path:
 
 
 def tiny_classifier_run(
-    out: Path, size: int = 32, steps: int = 30, count: int = 40, batch: int = 8
-) -> Path:
+    out: Path, size: int = 32, steps: int = 30, count: int = 40, batch: int = 8,
+    extra: tuple[str, ...] = (),
+) -> Path:  # fmt: skip
     """A tiny attribute classifier trained a few steps on synthetic photo and anime faces:
     attributes and a style head, made in a few seconds (it tells little yet)."""
     from facefilter.cli.main import main
@@ -58,7 +59,7 @@ def tiny_classifier_run(
     code = main(
         ["train", "classifier", "--data", f"synth:photo,anime?count={count}", "--size",
          str(size), "--channels", "8", "16", "32", "--batch-size", str(batch), "--max-steps",
-         str(steps), "--num-workers", "0", "--no-progress", "--out", str(out)]
+         str(steps), "--num-workers", "0", "--no-progress", "--out", str(out), *extra]
     )  # fmt: skip
     assert code == 0
     return out

@@ -29,12 +29,15 @@ def error_line(capsys) -> str:
 def test_domains_are_attributes_then_styles(classifier_run):
     config = json.loads((classifier_run / "config.json").read_text())
     attributes, styles = split_domains(config["domains"])
-    assert styles == ["photo", "anime"] and len(attributes) == 16 and "Smiling" in attributes
+    assert styles == ["photo", "anime", "scrambled"] and len(attributes) == 16
+    assert "Smiling" in attributes
     assert config["family"] == "classifier"
 
 
 def test_learns_style_and_attributes_better_than_chance(tmp_path):
-    run = tiny_classifier_run(tmp_path / "run", steps=150, count=400, batch=32)  # ~20 s
+    # clean faces: the camera and the scrambles (below) slow what 150 steps learn at 32 px
+    run = tiny_classifier_run(tmp_path / "run", steps=150, count=400, batch=32,
+                              extra=("--camera", "0", "--scrambled", "0"))  # fmt: skip
     classifier = Classifier.load(run)
     from facefilter.data.sources import open_source
 
@@ -63,7 +66,7 @@ def test_eval_of_a_classifier_is_its_accuracy(classifier_run, tmp_path, capsys):
     assert sum(photos) == 3 and sum(animes) == 3
     assert (out / "report.html").is_file() and (out / "samples.png").is_file()
     text = capsys.readouterr().out
-    assert "mean" in text and "majority" in text and "style (photo, anime)" in text
+    assert "mean" in text and "majority" in text and "style (photo, anime, scrambled)" in text
 
 
 def test_a_classifier_is_no_filter_and_a_filter_no_classifier(classifier_run, tmp_path, capsys):
@@ -110,3 +113,27 @@ def test_a_non_square_image_is_padded_back_to_its_square(classifier_run):
     fitted = classifier.fit(tall)
     assert fitted.shape == (1, 3, 32, 32)
     assert fitted[0, 0, :, 0].mean() > 0.9  # the edge column repeated outwards, not black
+
+
+def test_a_judge_learns_scrambled_faces_as_a_style_of_their_own(classifier_run):
+    classifier = Classifier.load(classifier_run)
+    assert classifier.styles == ["photo", "anime", "scrambled"]
+    family = classifier.family
+    torch.manual_seed(0)
+    batch = {"image": torch.rand(64, 3, 32, 32) * 2 - 1, "label": torch.zeros(64, dtype=torch.long),
+             "attrs": torch.zeros(64, 16)}  # fmt: skip
+    images, labels, intact = family.robust_batch(batch)
+    broken = labels == 2
+    assert 0 < int(broken.sum()) < 40  # about 0.2 of them
+    assert torch.equal(intact, (~broken).float())  # a scrambled face has no attributes
+    assert not torch.equal(images, batch["image"])
+
+
+def test_a_run_from_before_the_scrambled_class_loads_as_it_was_trained(tmp_path):
+    run = tiny_classifier_run(tmp_path / "old", extra=("--camera", "0", "--scrambled", "0"))
+    config = json.loads((run / "config.json").read_text())
+    del config["model"]["camera"], config["model"]["scrambled"]  # written before they existed
+    (run / "config.json").write_text(json.dumps(config))
+    classifier = Classifier.load(run)
+    assert classifier.styles == ["photo", "anime"]
+    assert classifier.family.config.scrambled == 0 and classifier.family.config.camera == 0

@@ -27,7 +27,9 @@ def evaluate_classifier(
     faces = load_faces(spec, classifier.config.image_size, split, seed, count)
     verdict = classifier.predict(faces.images)
     shared = [name for name in classifier.attributes if name in faces.attr_names]
-    styled = bool(classifier.styles) and faces.class_names == classifier.styles
+    # the data's own classes (a judge's extra `scrambled` class comes after them)
+    styled = len(faces.class_names) > 1 and faces.class_names == classifier.styles[
+        : len(faces.class_names)]  # fmt: skip
     if (faces.attrs is None or not shared) and not styled:
         told = ", ".join(classifier.attributes + classifier.styles)
         raise UserError(f"{spec} labels none of what {run} tells ({told}); give faces with "
@@ -37,7 +39,7 @@ def evaluate_classifier(
                                                               for n in shared]]  # fmt: skip
     subset = verdict._replace(attr_logits=verdict.attr_logits[:, columns])
     labels = faces.labels if styled else None
-    metrics = accuracy(subset, table, labels, shared, classifier.styles)
+    metrics = accuracy(subset, table, labels, shared, classifier.styles, len(faces.class_names))
     metrics["protocol"] = {
         "classifier": str(run), "data": spec, "split": split, "count": len(faces.images),
         "available": faces.available, "image_size": str(classifier.config.image_size),

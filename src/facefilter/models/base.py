@@ -66,6 +66,9 @@ class ModelConfig:
     # weights, schedules): `train --resume` takes a new value, uses it from the saved step
     # on and records the change in config.json. Any other field is fixed once trained.
     tunable: ClassVar[tuple[str, ...]] = ()
+    # Values for fields a config.json written before them lacks (else the field's default):
+    # a new field whose default changes the networks keeps old runs loading as they were.
+    legacy_defaults: ClassVar[dict[str, Any]] = {}
     # Whether the family trains at a non-square size (WIDTHxHEIGHT, e.g. 80x100).
     non_square: ClassVar[bool] = False
 

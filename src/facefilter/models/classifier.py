@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from facefilter.degrade import camera, scramble, shrink_blur
 from facefilter.errors import UserError
 from facefilter.models import losses, schedules
 from facefilter.models.base import STYLE_PREFIX, ModelConfig, Progress, StepLogs
@@ -28,6 +29,7 @@ from facefilter.pictures import labelled_grid, shown_large
 from facefilter.pixels import to_pixels
 
 BLUR_MIN, BLUR_MAX = 1.25, 2.5  # how much a training face is shrunk by the blur augmentation
+SCRAMBLED = "scrambled"  # the style of a face cut into shuffled tiles: no face at all
 
 
 @dataclass
@@ -38,7 +40,9 @@ class ClassifierConfig(ModelConfig):
     # lipstick and a smile while a few CPU minutes reach high accuracy.
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 64, "size": 64, "max_steps": 600}
     tunable: ClassVar[tuple[str, ...]] = ("lr", "weight_decay", "style_weight", "decay_start",
-                                          "blur_augment")  # fmt: skip
+                                          "blur_augment", "camera")  # fmt: skip
+    # Runs written before the camera and the scrambled class were trained without them.
+    legacy_defaults: ClassVar[dict[str, Any]] = {"camera": 0.0, "scrambled": 0.0}
 
     channels: tuple[int, ...] = (32, 64, 128, 256)  # one stride-2 stage each: 64 px -> 4x4
     blocks: int = 1  # residual blocks per stage (ResNet's basic block)
@@ -50,6 +54,15 @@ class ClassifierConfig(ModelConfig):
     # by a 64 px classifier): this share of training faces is shrunk by up to 2.5x and
     # enlarged back, so verdicts hold on such images.
     blur_augment: float = 0.5
+    # A judge of real photographs must not care how a camera took them: this share of
+    # training faces goes through a random camera (colour cast, exposure, grey, blur,
+    # sensor noise, JPEG: facefilter.degrade.camera) and keeps its labels.
+    camera: float = 0.5
+    # ... and must not call a broken face a style: with a style head, this share of each
+    # batch is scrambled (the face cut into shuffled tiles, some with noise; the colours
+    # and outline stay) and labelled with one more style, `scrambled`. A filter whose
+    # outputs are mosaics in anime colours is then not called anime.
+    scrambled: float = 0.2
 
     def validate(self, image_size: int) -> None:
         if not self.channels or min(self.channels) < 1:
@@ -61,8 +74,10 @@ class ClassifierConfig(ModelConfig):
                             f"and --style-weight {self.style_weight} >= 0")  # fmt: skip
         if not 0 <= self.decay_start <= 1:
             raise UserError(f"--decay-start {self.decay_start} must lie in [0, 1] (1: no decay)")
-        if not 0 <= self.blur_augment <= 1:
-            raise UserError(f"--blur-augment {self.blur_augment} must lie in [0, 1]")
+        for flag, share in (("blur-augment", self.blur_augment), ("camera", self.camera),
+                            ("scrambled", self.scrambled)):  # fmt: skip
+            if not 0 <= share <= 1:
+                raise UserError(f"--{flag} {share} must lie in [0, 1]")
         smallest = 2 ** len(self.channels)
         if image_size < smallest:
             raise UserError(f"--size {image_size} is too small for {len(self.channels)} "
@@ -128,12 +143,13 @@ def blur_some(images: Tensor, share: float) -> Tensor:
     if share <= 0:
         return images
     factor = BLUR_MIN + (BLUR_MAX - BLUR_MIN) * float(torch.rand(()))
-    height, width = images.shape[-2:]
-    small = (max(4, round(height / factor)), max(4, round(width / factor)))
-    shrunk = F.interpolate(images, size=small, mode="bilinear", antialias=True)
-    blurred = F.interpolate(shrunk, size=(height, width), mode="bilinear")
-    chosen = (torch.rand(images.shape[0], device=images.device) < share).view(-1, 1, 1, 1)
-    return torch.where(chosen, blurred, images)
+    chosen = (torch.rand(images.shape[0]) < share).to(images.device).view(-1, 1, 1, 1)
+    return torch.where(chosen, shrink_blur(images, factor), images)
+
+
+def _host_generator() -> torch.Generator:
+    """A generator seeded from the global RNG (which the engine seeds from the step)."""
+    return torch.Generator().manual_seed(int(torch.randint(2**62, ())))
 
 
 class AttributeClassifier(Predicts):
@@ -147,6 +163,9 @@ class AttributeClassifier(Predicts):
         self.attributes, self.styles = split_domains(self.domains)
         if len(self.styles) == 1:
             raise UserError(f"a style head needs two styles or more, got {self.styles}")
+        if self.styles and self.config.scrambled > 0 and SCRAMBLED not in self.styles:
+            self.styles.append(SCRAMBLED)  # a class of its own, saved with the domains
+            self.domains.append(STYLE_PREFIX + SCRAMBLED)
         return {"classifier": ClassifierNet(self.config, len(self.attributes), len(self.styles))}
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -159,15 +178,33 @@ class AttributeClassifier(Predicts):
             progress.step, progress.total, self.config.decay_start
         )
 
+    def robust_batch(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None, Tensor]:
+        """The batch's faces blurred, through a camera and scrambled as configured: (images,
+        style labels with the scrambled ones relabelled, 1 where a face is intact)."""
+        cfg, images = self.config, blur_some(batch["image"], self.config.blur_augment)
+        generator, n = _host_generator(), images.shape[0]
+        if cfg.camera > 0:
+            chosen = (torch.rand(n, generator=generator) < cfg.camera).to(images.device)
+            images = torch.where(chosen[:, None, None, None], camera(images, generator), images)
+        labels, intact = batch.get("label"), torch.ones(n, device=images.device)
+        if SCRAMBLED in self.styles and labels is not None:
+            broken = (torch.rand(n, generator=generator) < cfg.scrambled).to(images.device)
+            images = torch.where(broken[:, None, None, None], scramble(images, generator), images)
+            labels = torch.where(broken, self.styles.index(SCRAMBLED), labels)
+            intact = (~broken).float()
+        return images, labels, intact
+
     def train_step(self, batch: dict[str, Tensor], progress: Progress) -> StepLogs:
-        images = blur_some(batch["image"], self.config.blur_augment)
+        images, labels, intact = self.robust_batch(batch)
         verdict: Verdict = self.nets["classifier"](images)
         loss, logs = torch.zeros((), device=images.device), StepLogs()
-        if self.attributes:
-            attr_loss, logs = losses.multilabel_bce(verdict.attr_logits, batch["attrs"])
+        if self.attributes:  # a scrambled face has no attributes to tell
+            attr_loss, logs = losses.multilabel_bce(verdict.attr_logits, batch["attrs"],
+                                                    rows=intact)  # fmt: skip
             loss = loss + attr_loss
         if self.styles:
-            style_loss, style_logs = losses.cross_entropy(verdict.style_logits, batch["label"])
+            assert labels is not None  # data with classes always has them
+            style_loss, style_logs = losses.cross_entropy(verdict.style_logits, labels)
             loss, logs = loss + self.config.style_weight * style_loss, logs | style_logs
         optimizer = self.opts["classifier"]
         optimizer.zero_grad(set_to_none=True)

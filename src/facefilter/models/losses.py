@@ -148,12 +148,18 @@ def bce_generator(fake_logits: Tensor, name: str = "g_gan") -> tuple[Tensor, Log
     return loss, {name: loss.detach()}
 
 
-def multilabel_bce(logits: Tensor, labels: Tensor, name: str = "attrs") -> tuple[Tensor, Logs]:
+def multilabel_bce(
+    logits: Tensor, labels: Tensor, name: str = "attrs", rows: Tensor | None = None
+) -> tuple[Tensor, Logs]:
     """Binary cross-entropy of (B, A) logits against (B, A) labels in {0, 1}, with the
-    share of verdicts (logit > 0) that match: one independent yes/no per attribute."""
-    loss = F.binary_cross_entropy_with_logits(logits, labels)
-    accuracy = ((logits > 0).float() == labels).float().mean()
-    return loss, {name: loss.detach(), f"{name}_acc": accuracy.detach()}
+    share of verdicts (logit > 0) that match: one independent yes/no per attribute.
+    `rows` ((B,) of 0/1) counts only some rows: a weight, not an index, so the step never
+    asks the device how many there are."""
+    weight = torch.ones_like(logits) if rows is None else rows.to(logits)[:, None].expand_as(logits)
+    total = weight.sum().clamp(min=1)
+    loss = (F.binary_cross_entropy_with_logits(logits, labels, reduction="none") * weight).sum()
+    accuracy = (((logits > 0).float() == labels).float() * weight).sum() / total
+    return loss / total, {name: (loss / total).detach(), f"{name}_acc": accuracy.detach()}
 
 
 def cross_entropy(logits: Tensor, labels: Tensor, name: str = "style") -> tuple[Tensor, Logs]:

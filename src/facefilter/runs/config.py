@@ -132,7 +132,8 @@ def config_from_dict(
     fixed = {
         k: tuple(v) if isinstance(v, list) and _is_tuple(hints[k]) else v for k, v in values.items()
     }
-    return cls(**fixed)
+    older = {k: v for k, v in cls.legacy_defaults.items() if k not in values}
+    return cls(**older, **fixed)
 
 
 def fits(value: Any, hint: Any) -> bool:
