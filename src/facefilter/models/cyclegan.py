@@ -203,15 +203,19 @@ class CycleGAN(Translates):
     # --- training ----------------------------------------------------------------------
     def train_step(self, batch: dict[str, Tensor], progress: Progress) -> StepLogs:
         real_a, real_b = batch["real_a"], batch["real_b"]  # (B, 3, H, W) each
+        # Under domain randomisation (`train --randomize`) the inputs went through a random
+        # camera and the clean images come too: the cycle and identity terms ask for those
+        # back and the critics see only them, so the camera is undone rather than encoded.
+        clean = (batch.get("clean_a", real_a), batch.get("clean_b", real_b))
         noise = self.config.input_noise * schedules.linear_decay(progress.step, progress.total)
-        fake_a, fake_b, logs = self._generator_step(real_a, real_b, noise)
-        logs |= self._discriminator_step(real_a, real_b, fake_a, fake_b, noise)
+        fake_a, fake_b, logs = self._generator_step(real_a, real_b, noise, clean)
+        logs |= self._discriminator_step(*clean, fake_a, fake_b, noise)
         if self.config.input_noise > 0:
             logs["input_noise"] = noise
         return logs
 
     def _generator_step(
-        self, real_a: Tensor, real_b: Tensor, noise: float
+        self, real_a: Tensor, real_b: Tensor, noise: float, clean: tuple[Tensor, Tensor]
     ) -> tuple[Tensor, Tensor, StepLogs]:
         cfg, gen_ab, gen_ba = self.config, self.nets["gen_ab"], self.nets["gen_ba"]
         # D frozen: no parameter grads. Called unwrapped (no DDP) because its
@@ -227,18 +231,19 @@ class CycleGAN(Translates):
         gan_ab, logs = losses.lsgan_generator(disc_b(instance_noise(fake_b, noise)), "g_gan_ab")
         gan_ba, more = losses.lsgan_generator(disc_a(instance_noise(fake_a, noise)), "g_gan_ba")
         logs |= more
-        cycle_a, more = losses.l1(rec_a, real_a, "cycle_a")
+        clean_a, clean_b = clean
+        cycle_a, more = losses.l1(rec_a, clean_a, "cycle_a")
         logs |= more
-        cycle_b, more = losses.l1(rec_b, real_b, "cycle_b")
+        cycle_b, more = losses.l1(rec_b, clean_b, "cycle_b")
         logs |= more
         total = gan_ab + gan_ba + cfg.lambda_cycle * (cycle_a + cycle_b)
 
         weight_idt = cfg.lambda_cycle * cfg.lambda_identity
         if weight_idt > 0:
             # A generator fed an image already in its target domain should leave it alone.
-            idt_a, more = losses.l1(gen_ba(real_a), real_a, "idt_a")
+            idt_a, more = losses.l1(gen_ba(real_a), clean_a, "idt_a")
             logs |= more
-            idt_b, more = losses.l1(gen_ab(real_b), real_b, "idt_b")
+            idt_b, more = losses.l1(gen_ab(real_b), clean_b, "idt_b")
             logs |= more
             total = total + weight_idt * (idt_a + idt_b)
 

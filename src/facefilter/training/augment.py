@@ -5,7 +5,9 @@ a run resumed at step k sees the very batches an uninterrupted one would.
 - random crops (`--load-size L`): images loaded at L pixels, each cut to the training
   size at a random place, as CycleGAN's `resize_and_crop` does (286 -> 256);
 - colour jitter (`--color-jitter J`): brightness, contrast and saturation each scaled by
-  a factor in [1 - J, 1 + J].
+  a factor in [1 - J, 1 + J];
+- domain randomisation (`--randomize P`, `--randomize-domain D`): P of one domain's
+  images through a random camera (`facefilter.degrade.camera`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import torch
 from torch import Tensor
 
 from facefilter.data.images import center_crop
+from facefilter.degrade import camera
+from facefilter.errors import UserError
 from facefilter.sizes import ImageSize
 
 
@@ -81,4 +85,42 @@ def jitter_batch(
         gray = 0.299 * image[:, :1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:]
         image = (image - gray) * saturation + gray
         out[key] = (image * 2 - 1).clamp(-1, 1)
+    return out
+
+
+def camera_domain(name: str | None, domains: list[str], kind_keys: set[str]) -> int | None:
+    """The index of the domain `--randomize-domain` names (unset: the first); None where the
+    batches do not tell domains apart (an attribute table's faces: all of them)."""
+    if not ({"real_a", "label"} & kind_keys):
+        return None
+    if name is None:
+        return 0
+    if name not in domains:
+        raise UserError(f"--randomize-domain {name!r} is not a domain of the data; choose one of "
+                        f"{', '.join(domains)}")  # fmt: skip
+    return domains.index(name)
+
+
+def camera_batch(
+    batch: dict[str, Tensor], share: float, domain: int | None, seed: int, step: int,
+    rank: int = 0,
+) -> dict[str, Tensor]:  # fmt: skip
+    """`share` of the images of domain `domain` (None: of every image) through a random
+    camera; the rest, and their labels, as they were. Two-domain batches also keep the
+    clean images (`clean_a` / `clean_b`): a family may ask for those back (a CycleGAN's
+    cycle then removes the camera instead of hiding it in its outputs)."""
+    generator, out = _generator(seed, step, rank, 3000), dict(batch)
+    if "real_a" in batch and domain is not None:
+        key = ("real_a", "real_b")[domain]
+        images, rows = batch[key], torch.ones(batch[key].shape[0], dtype=torch.bool)
+    else:
+        key, images = "image", batch["image"]
+        rows = torch.ones(images.shape[0], dtype=torch.bool)
+    chosen = (torch.rand(images.shape[0], generator=generator) < share) & rows
+    mask = chosen.to(images.device)
+    if "label" in batch and domain is not None:  # only the faces of that class
+        mask = mask & (batch["label"] == domain)
+    out[key] = torch.where(mask[:, None, None, None], camera(images, generator), images)
+    if key != "image":
+        out[key.replace("real", "clean")] = images
     return out

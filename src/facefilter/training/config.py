@@ -44,6 +44,11 @@ class TrainConfig:
     # (CycleGAN's resize_and_crop: 286 for 256); unset: no crop
     load_size: int | None = None
     color_jitter: float = 0.0  # brightness, contrast, saturation each scaled within 1 +- this
+    # Domain randomisation: this share of one domain's training images goes through a random
+    # camera (colour cast, exposure, grey, blur, sensor noise, JPEG: facefilter.degrade), so
+    # a filter trained on clean renderings learns to ignore how real photos differ from them
+    randomize: float = 0.0
+    randomize_domain: str | None = None  # the domain it acts on; unset: the first (the source)
     log_every: int = 10  # steps between metrics.jsonl lines
     sample_every: int = 500  # steps between sample grids in samples/
     save_every: int = 1000  # steps between checkpoints
@@ -91,6 +96,8 @@ def check_config(config: TrainConfig) -> None:
                         "at least the size (e.g. 286 for 256), or leave it unset")  # fmt: skip
     if not 0 <= config.color_jitter < 1:
         raise UserError(f"--color-jitter {config.color_jitter} must lie in [0, 1), e.g. 0.1")
+    if not 0 <= config.randomize <= 1:
+        raise UserError(f"--randomize {config.randomize} must lie in [0, 1], e.g. 0.5")
     if config.keep_checkpoints < 0:
         raise UserError(f"--keep-checkpoints must be 0 or more, got {config.keep_checkpoints}")
     if config.num_workers < 0:

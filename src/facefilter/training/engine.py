@@ -35,6 +35,8 @@ from facefilter.runs.weights import keep_snapshot
 from facefilter.safe_io import atomic_write, refuse_output_over_inputs
 from facefilter.sizes import ImageSize
 from facefilter.training.augment import (
+    camera_batch,
+    camera_domain,
     center_batch,
     crop_batch,
     flip_batch,
@@ -66,15 +68,19 @@ def to_device(batch: dict[str, Tensor], device: torch.device, channels_last: boo
 
 
 def augment(
-    batch: dict[str, Tensor], config: TrainConfig, step: int, rank: int
-) -> dict[str, Tensor]:
-    """Flips, random crops and colour jitter, as configured (`facefilter.training.augment`)."""
+    batch: dict[str, Tensor], config: TrainConfig, step: int, rank: int,
+    domain: int | None = None,
+) -> dict[str, Tensor]:  # fmt: skip
+    """Flips, random crops, colour jitter and a camera for `domain`'s images, as configured
+    (`facefilter.training.augment`)."""
     if config.load_size:
         batch = crop_batch(batch, ImageSize.parse(config.size), config.seed, step, rank)
     if config.flip:
         batch = flip_batch(batch, config.seed, step, rank)
     if config.color_jitter:
         batch = jitter_batch(batch, config.color_jitter, config.seed, step, rank)
+    if config.randomize:
+        batch = camera_batch(batch, config.randomize, domain, config.seed, step, rank)
     return batch
 
 
@@ -227,7 +233,9 @@ def _loop(
         batch = to_device(next(batches), accelerator.device, config.channels_last)
         if config.train_time and deadline == math.inf:
             began, deadline = time.monotonic(), time.monotonic() + 60 * config.train_time
-        batch = augment(batch, config, step, accelerator.process_index)
+        if step == start:  # which domain the camera acts on, from the first batch's keys
+            domain = camera_domain(config.randomize_domain, data.domains, set(batch))
+        batch = augment(batch, config, step, accelerator.process_index, domain)
         torch.manual_seed(step_seed(config.seed, step, accelerator.process_index))
         progress = Progress(step, total)
         lr_factor = family.lr_factor(progress)
