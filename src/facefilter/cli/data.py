@@ -52,6 +52,9 @@ class DataCrop:
     size: int = 128  # crop side in pixels
     margin: float = 0.0  # extra border around the face, fraction of the crop
     largest: bool = False  # only the largest face of each photo
+    # frame the faces as this run's source domain was framed (its first domain), so `eval
+    # RUN --data folder:OUT` feeds it faces framed as it learned them; unset: the crop framing
+    like: Path | None = None
     detection: Detection = field(default_factory=DetectorSettings)
 
 
@@ -84,9 +87,14 @@ class DataLabel:
 
 @dataclass
 class DataSamplePhoto:
-    """Write a real photograph shipped by scikit-image (the astronaut) to try filters on."""
+    """Write real photographs of faces that installed packages ship, to try filters on and
+    to measure them with (none is ever trained on): one photo, or a folder of them."""
 
-    output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("astronaut.png")  # file
+    # the PNG to write; a folder for `lfw` and `people`
+    output: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("astronaut.png")
+    # astronaut, grace-hopper, group (six people), lfw (100 people from Labeled Faces in the
+    # Wild, grey, enlarged) or people (the astronaut, Grace Hopper and the 100: 102 people)
+    which: Literal["astronaut", "grace-hopper", "group", "lfw", "people"] = "astronaut"
 
 
 DataCommand = Union[  # noqa: UP007 - tyro reads subcommands from a typing.Union
@@ -103,8 +111,14 @@ def run_data_crop(command: DataCrop) -> int:
     from facefilter.data.prepare import crop_faces
     from facefilter.face import AlignConfig
 
-    detector = command.detection.create()
     align = AlignConfig(size=command.size, margin=command.margin)
+    if command.like is not None:
+        from facefilter.data.framing import align_config
+        from facefilter.runs.config import read_run_config
+
+        run = read_run_config(command.like)
+        align = align_config(run.framing_of(run.domains[0]), command.size, command.margin)
+    detector = command.detection.create()
     warn = lambda message: print(message, file=sys.stderr)  # noqa: E731
     report = crop_faces(command.raw, command.out, detector, align,
                         largest_only=command.largest, warn=warn)  # fmt: skip
@@ -154,15 +168,32 @@ def run_data_label(command: DataLabel) -> int:
 def run_sample_photo(command: DataSamplePhoto) -> int:
     from PIL import Image
 
-    try:
-        from skimage import data
-    except ImportError:
-        raise UserError(
-            "the sample photo comes with scikit-image: pip install scikit-image"
-        ) from None
-    command.output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(command.output, lambda tmp: Image.fromarray(data.astronaut()).save(tmp))
-    print(f"wrote {command.output} (NASA astronaut Eileen Collins, public domain, 512x512)")
+    from facefilter.data.real_photos import REAL_PHOTOS, lfw_faces
+
+    def write(path: Path, picture: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: Image.fromarray(picture).save(tmp, format="PNG"))
+
+    if command.which in REAL_PHOTOS:
+        make, credit = REAL_PHOTOS[command.which]
+        picture = make()
+        write(command.output, picture)
+        print(f"wrote {command.output} ({credit}, {picture.shape[1]}x{picture.shape[0]})")
+        return 0
+    if command.output.suffix or command.output.is_file():
+        raise UserError(f"-o {command.output}: --which {command.which} writes a folder of "
+                        "photos; give a folder name, e.g. -o real")  # fmt: skip
+    if command.which == "people":
+        for name in ("astronaut", "grace-hopper"):
+            write(command.output / f"{name}.png", REAL_PHOTOS[name][0]())
+    faces = lfw_faces()
+    for index, face in enumerate(faces):
+        write(command.output / f"lfw-{index:03d}.png", face)
+    people = len(faces) + (2 if command.which == "people" else 0)
+    print(
+        f"wrote {people} photos of {people} different people to {command.output} (LFW: "
+        "Labeled Faces in the Wild, via scikit-image's lfw_subset, grey, enlarged 4x)"
+    )
     return 0
 
 

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from facefilter.data.loading import spread_indices
 from facefilter.data.sources import open_source
 from facefilter.errors import UserError
+from facefilter.evaluation.controls import fooled, judge_controls
 from facefilter.evaluation.distribution import (
     InceptionFeatures,
     check_counts,
@@ -184,7 +185,7 @@ def evaluate_direction(
         metrics["identity_dlib"] = identity_summary(before, after)
     if tools.classifier is not None:
         metrics |= judged(tools.classifier, faces.images, outputs, truths, the_plan, direction)
-    trained_on = seen_in_training(faces, flt.size, seed)
+    trained_on = seen_in_training(faces, flt.size, seed) if the_plan.own_data else 0
     if trained_on:
         the_plan.notes.append(f"{trained_on} of the {len(faces.images)} faces are in the "
                               "training split too (the data have no held-out split of their "
@@ -246,7 +247,11 @@ def judged(
     if classifier.styles:
         wanted = style_score(after, classifier.styles, style)
         if wanted:
-            wanted["do_nothing_share"] = style_score(before, classifier.styles, style)["share"]
+            nothing = style_score(before, classifier.styles, style)
+            wanted["do_nothing_share"] = nothing["share"]
+            wanted["do_nothing_confident"] = nothing["confident"]
+            wanted["controls"] = judge_controls(classifier, wanted["style"], inputs, outputs)
+            wanted["fooled_by"] = fooled(wanted["controls"])
             result["style"] = wanted
     if classifier.attributes:
         result["attributes"] = attribute_success(before, after, classifier.attributes,

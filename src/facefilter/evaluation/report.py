@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from facefilter.evaluation.controls import CONTROL_LIMIT
+from facefilter.evaluation.verdicts import CONFIDENT
+from facefilter.face.identity import STRICT_FALSE_MATCH
 from facefilter.pictures import labelled_sheet, save_picture
 from facefilter.pixels import to_pixels
 from facefilter.safe_io import write_text
@@ -128,15 +131,35 @@ def filter_lines(metrics: dict[str, Any]) -> list[str]:
                      f"{_fmt(identity['same_person'], 2)}, top-1 {_fmt(identity['top1'], 2)}; "
                      f"different inputs < 0.6: "
                      f"{_fmt(identity['different_inputs_same_person'], 2)}")  # fmt: skip
+        if "strict_threshold" in identity:
+            lines.append(f"  at {_fmt(identity['strict_threshold'], 2)}, which only "
+                         f"{STRICT_FALSE_MATCH:.0%} of pairs of different inputs reach here: "
+                         f"same person {_fmt(identity['same_person_strict'], 2)}")  # fmt: skip
     style = metrics.get("style")
     if style:
+        sure = style.get("confident")
         lines.append(
-            f"style: {_fmt(style['share'], 2)} of the outputs look {style['style']} "
-            f"(the inputs: {_fmt(style['do_nothing_share'], 2)})"
+            f"style: {_fmt(style['share'], 2)} of the outputs look {style['style']}"
+            + (f", {_fmt(sure, 2)} surely (p >= {CONFIDENT})" if sure is not None else "")
+            + f" (the inputs: {_fmt(style['do_nothing_share'], 2)})"
         )
+        lines += _control_lines(style)
     lines += _attribute_lines(metrics.get("attributes"))
     lines += [f"note: {note}" for note in proto["notes"]]
     return lines
+
+
+def _control_lines(style: dict[str, Any]) -> list[str]:
+    """The judge's controls, and whether it was fooled (runs before the controls: none)."""
+    controls = style.get("controls")
+    if not controls:
+        return []
+    shares = ", ".join(f"{name} {_fmt(score['share'], 2)}/{_fmt(score['confident'], 2)}"
+                       for name, score in controls.items())  # fmt: skip
+    fooled = ", ".join(style["fooled_by"])
+    verdict = (f"FOOLED by {fooled}: the sure verdict means little" if fooled
+               else f"all sure shares below {CONTROL_LIMIT}: the sure verdict stands")  # fmt: skip
+    return [f"  controls called {style['style']} (likeliest/surely): {shares} ({verdict})"]
 
 
 def _distribution_lines(distribution: dict[str, Any] | None) -> list[str]:

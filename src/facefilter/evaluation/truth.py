@@ -67,6 +67,7 @@ class Plan:
     style: str | None = None  # the style the outputs should have (synthetic data)
     notes: list[str] = field(default_factory=list)
     reference_given: bool = False  # by the user (FID on too few faces is then an error)
+    own_data: bool = True  # the inputs are the run's own training data (else none trained on)
 
 
 def plan(
@@ -85,7 +86,8 @@ def plan(
     target_spec = trained.spec_of(direction.target.name)
     edited = _filter_change(source_spec, target_spec)
     result = Plan(inputs, truth, reference or target_spec, edited,
-                  reference_given=reference is not None)  # fmt: skip
+                  reference_given=reference is not None,
+                  own_data=data is None or data == source_spec)  # fmt: skip
     parsed = parse_spec(inputs)
     if parsed.kind == "synth" and "," in parsed.path:
         raise UserError(f"--data {inputs} holds several styles; give the source's faces alone, "
