@@ -97,6 +97,12 @@ class Camera:
     grey: float = 0.15  # chance of a black-and-white picture
 
 
+def grey(images: Tensor) -> Tensor:
+    """Black and white (ITU-R BT.601 luma in every channel)."""
+    weights = torch.tensor((0.299, 0.587, 0.114), device=images.device, dtype=images.dtype)
+    return (images * weights[:, None, None]).sum(1, keepdim=True).expand_as(images).contiguous()
+
+
 def _chosen(count: int, p: float, generator: torch.Generator) -> Tensor:
     return torch.rand(count, generator=generator) < p
 
@@ -115,9 +121,8 @@ def camera(images: Tensor, generator: torch.Generator, strength: Camera | None =
     mean = unit.mean(dim=(1, 2, 3), keepdim=True)
     unit = (unit - mean) * (1 + s.contrast * (2 * draw(1, 1, 1) - 1)) + mean
     unit = unit.clamp(1e-4, 1) ** (2 ** (s.exposure * (2 * draw(1, 1, 1) - 1)))
-    grey = _chosen(n, s.grey, generator).to(device)[:, None, None, None]
-    luma = (unit * torch.tensor((0.299, 0.587, 0.114), device=device)[:, None, None]).sum(1, True)
-    out = torch.where(grey, luma.expand_as(unit), unit) * 2 - 1
+    chosen = _chosen(n, s.grey, generator).to(device)[:, None, None, None]
+    out = torch.where(chosen, grey(unit * 2 - 1), unit * 2 - 1)
     if s.blur > 1:
         factor = 1 + (s.blur - 1) * float(torch.rand((), generator=generator))
         blurred = _chosen(n, 0.5, generator).to(device)[:, None, None, None]

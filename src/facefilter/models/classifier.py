@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from facefilter.degrade import camera, scramble, shrink_blur
+from facefilter.degrade import Camera, camera, grey, scramble, shrink_blur
 from facefilter.errors import UserError
 from facefilter.models import losses, schedules
 from facefilter.models.base import STYLE_PREFIX, ModelConfig, Progress, StepLogs
@@ -180,19 +180,27 @@ class AttributeClassifier(Predicts):
 
     def robust_batch(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None, Tensor]:
         """The batch's faces blurred, through a camera and scrambled as configured: (images,
-        style labels with the scrambled ones relabelled, 1 where a face is intact)."""
+        style labels with the scrambled ones relabelled, 1 where the attributes can still
+        be told: neither scrambled nor grey)."""
         cfg, images = self.config, blur_some(batch["image"], self.config.blur_augment)
-        generator, n = _host_generator(), images.shape[0]
+        generator, n, device = _host_generator(), images.shape[0], images.device
         if cfg.camera > 0:
-            chosen = (torch.rand(n, generator=generator) < cfg.camera).to(images.device)
-            images = torch.where(chosen[:, None, None, None], camera(images, generator), images)
-        labels, intact = batch.get("label"), torch.ones(n, device=images.device)
+            chosen = torch.rand(n, generator=generator) < cfg.camera
+            coloured = camera(images, generator, Camera(grey=0.0))
+            images = torch.where(chosen.to(device)[:, None, None, None], coloured, images)
+            # some in black and white, for the style head only: hair colour, pale skin and
+            # lipstick cannot be told there, and a label would teach the head to guess
+            greyed = chosen & (torch.rand(n, generator=generator) < Camera().grey)
+            images = torch.where(greyed.to(device)[:, None, None, None], grey(images), images)
+        else:
+            greyed = torch.zeros(n, dtype=torch.bool)
+        labels, broken = batch.get("label"), torch.zeros(n, dtype=torch.bool)
         if SCRAMBLED in self.styles and labels is not None:
-            broken = (torch.rand(n, generator=generator) < cfg.scrambled).to(images.device)
-            images = torch.where(broken[:, None, None, None], scramble(images, generator), images)
-            labels = torch.where(broken, self.styles.index(SCRAMBLED), labels)
-            intact = (~broken).float()
-        return images, labels, intact
+            broken = torch.rand(n, generator=generator) < cfg.scrambled
+            images = torch.where(broken.to(device)[:, None, None, None],
+                                 scramble(images, generator), images)  # fmt: skip
+            labels = torch.where(broken.to(device), self.styles.index(SCRAMBLED), labels)
+        return images, labels, (~(greyed | broken)).float().to(device)
 
     def train_step(self, batch: dict[str, Tensor], progress: Progress) -> StepLogs:
         images, labels, intact = self.robust_batch(batch)
