@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := runs/demo
 DEMO_MINUTES ?= 4
+JUDGE := runs/judge
 
 .PHONY: install browser demo test lint check clean-demo
 
@@ -27,23 +28,36 @@ browser:  ## install Debian's chromium for the demo's browser test, unless it is
 		echo "warning: could not install chromium (apt-get install chromium); the browser" \
 		     "test will fail until it is there, or set FACEFILTER_SKIP_BROWSER=1 to skip it"; }
 
-demo: $(STAMP)  ## train cyclegan-lite on synthetic photo->anime faces for a few minutes, then apply it
+# The judge of every style verdict: a classifier trained once (4 CPU minutes) and kept.
+$(JUDGE)/model.safetensors: | $(STAMP)
+	rm -rf $(JUDGE)
+	$(BIN)/facefilter train classifier --data synth:photo,anime,cartoon --size 64 \
+		--no-progress --out $(JUDGE)
+
+demo: $(STAMP) $(JUDGE)/model.safetensors  ## train cyclegan-lite on synthetic photo->anime faces for a few minutes, then apply it
 	rm -rf $(DEMO)
 	$(BIN)/facefilter train cyclegan-lite --data-a synth:photo --data-b synth:anime \
 		--size 64 --batch-size 4 --max-steps 3000 --train-time $(DEMO_MINUTES) \
-		--sample-every 200 --save-every 200 --out $(DEMO)
+		--randomize 0.5 --sample-every 200 --save-every 200 --out $(DEMO)
 	$(BIN)/facefilter data synth --out $(DEMO)/held-out --count 12 --size 64 --seed 12345 --styles photo
 	$(BIN)/facefilter apply $(DEMO) $(DEMO)/held-out/photo --to anime -o $(DEMO)/applied \
 		--detect never --sheet $(DEMO)/sheet.png
-	$(BIN)/facefilter eval $(DEMO) --to anime --count 100 -o $(DEMO)/eval
+	$(BIN)/facefilter eval $(DEMO) --to anime --count 100 --classifier $(JUDGE) -o $(DEMO)/eval
 	$(BIN)/facefilter data sample-photo -o $(DEMO)/astronaut.png
 	$(BIN)/facefilter apply $(DEMO) $(DEMO)/astronaut.png --to anime \
 		-o $(DEMO)/astronaut_anime.jpg --compare
+	$(BIN)/facefilter data sample-photo --which people -o $(DEMO)/real
+	$(BIN)/facefilter data crop $(DEMO)/real $(DEMO)/real-faces --size 64 --like $(DEMO) \
+		--largest
+	$(BIN)/facefilter eval $(DEMO) --to anime --data folder:$(DEMO)/real-faces \
+		--classifier $(JUDGE) -o $(DEMO)/eval-real
 	@echo
 	@echo "Done. Look at:"
 	@echo "  $(DEMO)/sheet.png          held-out synthetic photos and their anime translations"
 	@echo "  $(DEMO)/eval/              the filter measured on 100 held-out faces against their true anime twins"
 	@echo "  $(DEMO)/astronaut_anime.jpg  a real photo (shipped by scikit-image): face found, translated, pasted back"
+	@echo "  $(DEMO)/eval-real/         the filter on 91 real faces (the astronaut, Grace Hopper, 89 of LFW):"
+	@echo "                             the judge's verdict beside its controls, and dlib identity"
 	@echo "  $(DEMO)/samples/           training sample grids, one labelled row per image kind"
 	@echo "  $(DEMO)/loss.png           losses (G and D overlaid);  $(DEMO)/metrics.jsonl the numbers"
 	@echo "Train on your own faces: see 'Your own data' in README.md"
