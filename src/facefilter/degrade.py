@@ -17,7 +17,6 @@ never waits on the device), so a run seeded by (seed, step) repeats exactly.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -25,74 +24,55 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# JPEG's example tables (ITU-T T.81, Annex K), row by row: libjpeg's quality 50.
-_LUMA = torch.tensor([
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
-], dtype=torch.float32).reshape(8, 8)  # fmt: skip
-_CHROMA = torch.full((8, 8), 99.0)
-_CHROMA[:4, :4] = torch.tensor([17, 18, 24, 47, 18, 21, 26, 66, 24, 26, 56, 99, 47, 66, 99, 99],
-                               dtype=torch.float32).reshape(4, 4)  # fmt: skip
-# BT.601 full range, as JFIF stores it.
-_TO_YCBCR = torch.tensor([[0.299, 0.587, 0.114],
-                          [-0.168736, -0.331264, 0.5],
-                          [0.5, -0.418688, -0.081312]])  # fmt: skip
-_TO_RGB = torch.linalg.inv(_TO_YCBCR)
+# JPEG's quantisation tables (ITU-T T.81, Annex K) for quality 50.
+_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57,
+         69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55,
+         64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100,
+         103, 99)  # fmt: skip
+_CHROMA = (17, 18, 24, 47, *[99] * 4, 18, 21, 26, 66, *[99] * 4, 24, 26, 56, *[99] * 5, 47, 66,
+           *[99] * 38)  # fmt: skip
+_YCBCR = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
 
 
-@functools.cache
-def _dct_matrix(block: int) -> Tensor:
-    """(block^2, block^2): the orthonormal DCT-II of a flattened block x block block, as
-    one matrix (kron(D, D)), so a whole image's blocks transform in one matrix product."""
-    k = torch.arange(block, dtype=torch.float64)
-    basis = torch.cos((2.0 * k[None, :] + 1.0) * k[:, None] * math.pi / (2 * block))
-    basis[0] /= math.sqrt(2.0)
-    basis *= math.sqrt(2.0 / block)
-    return torch.kron(basis, basis).float()
+def _dct_matrix(n: int = 8) -> Tensor:
+    """The orthonormal DCT-II basis: rows are frequencies."""
+    k = torch.arange(n, dtype=torch.float64)[:, None]
+    x = torch.arange(n, dtype=torch.float64)[None, :]
+    basis = torch.cos(math.pi * (2 * x + 1) * k / (2 * n)) * math.sqrt(2 / n)
+    basis[0] /= math.sqrt(2)
+    return basis.float()
 
 
-def quantisation_tables(quality: Tensor, block: int = 8) -> Tensor:
-    """(N, 3, block, block): the luminance and chrominance tables scaled for each quality
-    in 1..100 (libjpeg's jpeg_quality_scaling), for Y, Cb, Cr. A smaller block keeps
-    the tables' low-frequency corner, divided by 8 / block: an orthonormal DCT of a
-    block enlarged 8 / block times has that many times bigger low coefficients."""
-    quality = quality.clamp(1.0, 100.0)
-    scale = torch.where(quality < 50.0, 5000.0 / quality, 200.0 - 2.0 * quality)
-    tables = torch.stack([_LUMA, _CHROMA, _CHROMA]).to(quality.device)  # (3, 8, 8)
-    scaled = torch.floor((tables * scale[:, None, None, None] + 50.0) / 100.0)
-    return scaled.clamp_(1.0, 255.0)[:, :, :block, :block] * (block / 8.0)
+def _tables(quality: Tensor) -> Tensor:
+    """(B,) qualities in [1, 100] -> (B, 3, 8, 8) quantisation steps (libjpeg's scaling)."""
+    q = quality.clamp(1, 100)
+    scale = torch.where(q < 50, 5000 / q, 200 - 2 * q)[:, None]  # per cent
+    tables = []
+    for table in (_LUMA, _CHROMA, _CHROMA):
+        base = torch.tensor(table, dtype=torch.float32, device=quality.device)[None]
+        tables.append(((base * scale + 50) // 100).clamp(1, 255).view(-1, 8, 8))
+    return torch.stack(tables, dim=1)
 
 
-def jpeg(images: Tensor, quality: Tensor, block: int = 8) -> Tensor:
-    """Each image as baseline JPEG at its quality ((B,) in 1..100) stores it, without
-    chroma subsampling: blocking and ringing, in tensor ops on the device (within a grey
-    level of libjpeg). Edges are padded to whole blocks by repetition, as encoders do.
-    `block` < 8: the JPEG of the image enlarged 8 / block times, shrunk back (a small
-    face cut from a bigger JPEG)."""
-    if block not in (1, 2, 4, 8):
-        raise ValueError(f"JPEG block {block} must be 1, 2, 4 or 8")
-    n, _, height, width = images.shape
-    device = images.device
-    ycbcr = torch.einsum("cd,ndhw->nchw", _TO_YCBCR.to(device), (images + 1) * 127.5)
-    ycbcr[:, 0] -= 128.0  # level shift; Cb and Cr are already centred on 0
-    pad_h, pad_w = -height % block, -width % block
-    if pad_h or pad_w:
-        ycbcr = F.pad(ycbcr, (0, pad_w, 0, pad_h), mode="replicate")
-    rows, cols, area = ycbcr.shape[2] // block, ycbcr.shape[3] // block, block * block
-    blocks = ycbcr.reshape(n, 3, rows, block, cols, block).permute(0, 1, 2, 4, 3, 5)
-    dct = _dct_matrix(block).to(device)
-    coefficients = blocks.reshape(-1, area) @ dct.T  # (N * 3 * rows * cols, area)
-    table = quantisation_tables(quality.to(device, torch.float32), block).reshape(n, 3, 1, area)
-    coefficients = coefficients.reshape(n, 3, rows * cols, area)
-    coefficients = torch.round(coefficients / table).mul_(table)
-    blocks = (coefficients.reshape(-1, area) @ dct).reshape(n, 3, rows, cols, block, block)
-    ycbcr = blocks.permute(0, 1, 2, 4, 3, 5).reshape(n, 3, rows * block, cols * block)
-    ycbcr = ycbcr[:, :, :height, :width].clone()
-    ycbcr[:, 0] += 128.0
-    rgb = torch.einsum("cd,ndhw->nchw", _TO_RGB.to(device), ycbcr)
-    return (rgb / 127.5 - 1).clamp_(-1.0, 1.0)
+def jpeg(images: Tensor, quality: Tensor) -> Tensor:
+    """Each image as JPEG at its quality would store it (YCbCr, 8x8 DCT, quantised, no
+    chroma subsampling): blocking and ringing, on the device. (B,) qualities in [1, 100]."""
+    b, _, h, w = images.shape
+    pad_h, pad_w = -h % 8, -w % 8
+    unit = F.pad((images + 1) * 127.5, (0, pad_w, 0, pad_h), mode="replicate")
+    to_ycc = torch.tensor(_YCBCR, device=images.device, dtype=unit.dtype)
+    ycc = torch.einsum("ij,bjhw->bihw", to_ycc, unit) - torch.tensor(
+        [128.0, 0.0, 0.0], device=images.device)[:, None, None]  # fmt: skip
+    hh, ww = ycc.shape[-2] // 8, ycc.shape[-1] // 8
+    blocks = ycc.view(b, 3, hh, 8, ww, 8).permute(0, 1, 2, 4, 3, 5)  # (B, 3, hh, ww, 8, 8)
+    dct = _dct_matrix().to(images.device)
+    steps = _tables(quality.to(images.device, torch.float32))[:, :, None, None]
+    coefficients = dct @ blocks @ dct.T
+    restored = dct.T @ ((coefficients / steps).round() * steps) @ dct
+    ycc = restored.permute(0, 1, 2, 4, 3, 5).reshape(b, 3, hh * 8, ww * 8)
+    ycc = ycc + torch.tensor([128.0, 0.0, 0.0], device=images.device)[:, None, None]
+    rgb = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(to_ycc), ycc)
+    return (rgb[..., :h, :w] / 127.5 - 1).clamp(-1, 1)
 
 
 def shrink_blur(images: Tensor, factor: float) -> Tensor:

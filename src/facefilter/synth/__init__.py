@@ -8,12 +8,9 @@ attribute (`SynthFaces(force=...)`, `synth:photo?set=Male:-1`, `data synth --set
 keeps the person and changes the attribute, so edits have ground truth too.
 
 Modules: `params` (sampling), `styles` (one `Look` record per style), `shapes`,
-`head` and `features` (drawing), `light` (the photo style's relief, light and skin),
-`backdrop` (photographs from `backdrops.npz`, written by `make_backdrops`, or drawn),
-`camera` (the photo style's lens, sensor, tone curve and JPEG), `render`, `edits`
-(set / where), `dataset` (`SynthFaces`, files), `preview` (contact sheet), `source`
-(the `synth:` data spec), `masks` (eye, chin, face and mouth regions of each face, for
-shape-specific metrics).
+`head` and `features` (drawing), `render`, `edits` (set / where), `dataset`
+(`SynthFaces`, files), `preview` (contact sheet), `source` (the `synth:` data spec),
+`masks` (eye, chin, face and mouth regions of each face, for shape-specific metrics).
 """
 
 from facefilter.synth.dataset import SynthFaces, write_dataset

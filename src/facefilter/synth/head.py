@@ -1,5 +1,5 @@
-"""The big shapes of a synthetic face: shoulders, neck, ears, face, hair, bangs, hat.
-Features inside the face live in `features`, the photo style's light in `light`.
+"""The big shapes of a synthetic face: shoulders, neck, ears, face, hair, bangs, hat,
+and the light over them. Features inside the face live in `features`.
 
 All functions draw one layer group onto a `Canvas` for the whole batch; shapes that
 only some faces have (bangs, a hat) are drawn for all and gated by the attribute.
@@ -41,7 +41,7 @@ def face_sdf(region: Region, g: Geometry) -> Tensor:
     return (ux * ux + uy * uy).sqrt_().sub_(1.0).mul_(g.width)
 
 
-def hair_cap(region: Region, g: Geometry, grow: float) -> Tensor:
+def _hair_cap(region: Region, g: Geometry, grow: float) -> Tensor:
     """The skull plus `grow` times the hair volume: the outline of hair on top of the head."""
     dy = region.y - g.cy + 0.02
     return ellipse(
@@ -88,7 +88,7 @@ def hair_back_sdf(region: Region, g: Geometry, wave: Tensor | float = 0.0) -> Te
     """The hair behind the head: the cap over the skull and the fall down the sides to
     `hair_bottom` (men's ends at the ears); a bald head keeps a horseshoe low on the
     skull. `wave`: the fall's wavy edge. (N, h, w), negative inside"""
-    cap = hair_cap(region, g, 1.0)
+    cap = _hair_cap(region, g, 1.0)
     half = g.width + g.hair_volume + 0.03
     top = g.cy
     fall = box(
@@ -110,27 +110,12 @@ def _draw_hair_back(
 
 
 def _strands(colour: Tensor, region: Region, params: FaceParams, look: Look) -> Tensor:
-    """Photo hair: coarse streaks that run down the hair (a noise in x only), locks and
-    fine strands that fan out from the crown (a noise along the angle around it, about
-    one strand per canvas pixel), bent by the hair's wave. (N, 3, h, w)"""
+    """Photo hair: streaks that run down the hair (a noise in x only). (N, 3, 1, w)"""
     if not look.lit:
         return colour
-    width = region.x.shape[-1]
-    streaks = noise(params.noise_seed + 7, 1, width, 1)  # (N, 1, 1, w)
+    streaks = noise(params.noise_seed + 7, 1, region.x.shape[-1], 1)  # (N, 1, 1, w)
     streaks = F.avg_pool1d(streaks[:, 0], 3, 1, 1)[:, None]
-    dx = region.x - 0.1 * col(params.hair_part)  # (N, 1, w) from the crown, over the parting
-    dy = region.y + 0.5  # (1, h, 1)
-    wave = 0.06 * col(params.hair_wave) * torch.sin(region.y * 28.0)  # (N, h, 1)
-    angle = torch.atan2(dx, dy).add_(wave).div_(torch.pi)  # (N, h, w) in [-1, 1], 0 is down
-    grid = torch.stack([angle, torch.zeros_like(angle)], dim=-1)
-    fibres = min(256, max(32, width))  # strands around the full turn
-    row = noise(params.texture_seed + 11, 1, fibres, 2)  # (N, 2, 1, L): fine, and locks
-    locks = F.interpolate(row[:, 1:], size=(1, max(8, fibres // 8)), mode="area")
-    locks = F.interpolate(locks, size=(1, fibres), mode="bilinear", align_corners=False)
-    fibre = F.grid_sample(0.22 * row[:, :1] + 0.15 * locks, grid, mode="bilinear",
-                          align_corners=False)  # fmt: skip
-    texture = (1.0 + 0.12 * streaks) * (1.0 + fibre)
-    return colour[:, :, None, None] * texture
+    return colour[:, :, None, None] * (1.0 + 0.12 * streaks)
 
 
 def draw_face(canvas: Canvas, g: Geometry, pal: Palette, look: Look, params: FaceParams) -> None:
@@ -168,13 +153,12 @@ def draw_hair_front(
 ) -> None:
     """Hair over the forehead and temples, the bangs, the hat."""
     region = canvas.region(-0.75, 0.75, -0.8, 0.3)
-    cap = hair_cap(region, g, 0.7)
+    cap = _hair_cap(region, g, 0.7)
     top = intersect(cap, region.y - hairline(region.x, g, params))
     not_bald = 1.0 - g.has("Bald")
-    hair = _strands(pal.hair, region, params, look)
-    region.fill(top, hair, not_bald)
+    region.fill(top, _strands(pal.hair, region, params, look), not_bald)
     bangs = intersect(cap, region.y - fringe(region.x, g, params, look))
-    region.fill(bangs, hair, g.has("Bangs"))
+    region.fill(bangs, _strands(pal.hair, region, params, look), g.has("Bangs"))
     if look.cel:  # anime: the shine band across the crown
         ring = (
             ellipse(region.x, region.y - g.cy + 0.05, g.width * 0.9, g.height * 0.72).abs() - 0.018
@@ -188,20 +172,32 @@ def draw_hair_front(
     _draw_hat(region, g, pal, look)
 
 
-def hat_sdfs(region: Region, g: Geometry) -> tuple[Tensor, Tensor]:
-    """The hat's dome and its band (the brim), each (N, h, w)."""
+def _draw_hat(region: Region, g: Geometry, pal: Palette, look: Look) -> None:
     brim_y = g.hairline_y + 0.06
     dome = ellipse(region.x, region.y - (g.cy - g.height * 0.45), g.width + g.hair_volume + 0.06,
                    g.height * 0.68 + g.hair_volume)  # fmt: skip
     dome = intersect(dome, region.y - brim_y)
     band = box(region.x, region.y - (brim_y - 0.035), g.width + g.hair_volume + 0.07, 0.05, 0.03)
-    return dome, band
-
-
-def _draw_hat(region: Region, g: Geometry, pal: Palette, look: Look) -> None:
-    dome, band = hat_sdfs(region, g)
     hat = g.has("Wearing_Hat")
     region.fill(dome, pal.hat, hat)
     _outline(region, dome, look, pal.line, hat)
     region.fill(band, pal.hat * 0.7, hat)
     _outline(region, band, look, pal.line, hat)
+
+
+def light_photo(canvas: Canvas, g: Geometry, params: FaceParams) -> None:
+    """Lambert light on a head-shaped ellipsoid, plus blotchy skin texture: multiplies
+    the whole canvas (premultiplied colour scales like the light does)."""
+    region = canvas.whole()
+    nx = (region.x / (g.width + 0.12)).clamp(-1.0, 1.0)  # (N, 1, w)
+    ny = ((region.y - g.cy) / (g.height + 0.2)).clamp(-1.0, 1.0)  # (N, h, 1)
+    nz = (1.0 - nx * nx - ny * ny).clamp_(min=0.0).sqrt_()  # (N, h, w)
+    light = torch.cat([params.light, torch.full_like(params.light[:, :1], 0.9)], dim=1)
+    light = light / light.norm(dim=1, keepdim=True)  # (N, 3)
+    lambert = (nx * col(light[:, 0]) + ny * col(light[:, 1])).add_(nz * col(light[:, 2]))
+    shade = lambert.clamp_(min=0.0).mul_(0.72).add_(0.45)
+    coarse = max(4, canvas.resolution // 12)
+    blotches = noise(params.noise_seed + 3, coarse, coarse, 1)
+    blotches = F.interpolate(blotches, size=canvas.resolution, mode="bilinear", align_corners=False)
+    shade = shade.unsqueeze(1) * (1.0 + 0.035 * blotches)  # (N, 1, R, R)
+    canvas.rgba[:, :3] *= shade

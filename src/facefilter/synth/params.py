@@ -37,10 +37,6 @@ _HAIR_FALLBACK = {
 }
 CLUTTER_SHAPES = 8  # background objects per face (drawn by the photo and anime styles)
 _UNIFORMS = 128  # uniforms drawn per face; fixed so that adding a field never shifts others
-# The photo look's fields came later: they draw from a second generator per face (its seed
-# salted), so every field drawn from the first keeps its values.
-_LOOK_UNIFORMS = 64
-_LOOK_SALT = 0x70686F746F  # "photo"
 
 
 @dataclass
@@ -83,29 +79,6 @@ class FaceParams:
     clutter_round: Tensor  # (N, K) corner roundness, 0 box .. 1 ellipse
     noise_seed: Tensor  # (N,) int64, seeds the per-pixel sensor noise hash
     noise_level: Tensor  # (N,) standard deviation of the sensor noise (photo style)
-    # the photo style's light, texture, backdrop photograph and camera (`_photo_look`)
-    light_height: Tensor  # (N,) z of the light (towards the viewer): low is raking light
-    light_key: Tensor  # (N,) strength of the directional key light over the ambient fill
-    light_warmth: Tensor  # (N,) -1 cool .. 1 warm key light (the fill gets the opposite)
-    specular: Tensor  # (N,) strength of the skin's highlights (oily .. matte)
-    skin_texture: Tensor  # (N,) amplitude of pores and blotches
-    skin_redness: Tensor  # (N,) redness of the cheeks, nose and blotches
-    texture_seed: Tensor  # (N,) int64, seeds the skin, hair and chroma noise
-    backdrop_pick: Tensor  # (N,) which backdrop photograph
-    backdrop_window: Tensor  # (N, 3) sub-window of it: centre x, y in [0, 1], zoom
-    backdrop_flip: Tensor  # (N,) in {0, 1}: mirrored
-    backdrop_cast: Tensor  # (N, 3) per-channel gain of the backdrop
-    backdrop_blur: Tensor  # (N,) depth of field: 0 sharp .. 1 very out of focus
-    clutter_weight: Tensor  # (N,) how much of the old clutter shows over the photograph
-    defocus: Tensor  # (N,) blur of the whole image (0 for most faces: in focus)
-    exposure: Tensor  # (N,) gain in stops
-    white_balance: Tensor  # (N, 3) per-channel gain around 1
-    contrast: Tensor  # (N,) strength of the S-shaped tone curve
-    midtones: Tensor  # (N,) -0.2 .. 0.2: the tone curve darkens or lifts them, like a gamma
-    vignette: Tensor  # (N,) darkening of the corners
-    noise_gain: Tensor  # (N,) ISO: multiplies noise_level
-    chroma_noise: Tensor  # (N,) part of the noise that is coloured and blotchy
-    jpeg_quality: Tensor  # (N,) 5 .. 100; 100 (most faces) stores the image losslessly
 
     def __len__(self) -> int:
         return int(self.attributes.shape[0])
@@ -197,11 +170,7 @@ def sample_params_at(indices: Sequence[int], seed: int) -> FaceParams:
     for row, index in enumerate(indices):
         generator = torch.Generator().manual_seed(_face_seed(seed, int(index)))
         uniforms[row] = torch.rand(_UNIFORMS, generator=generator)
-    look = torch.empty(len(indices), _LOOK_UNIFORMS)  # (N, D') from the salted generators
-    for row, index in enumerate(indices):
-        salted = _face_seed(_face_seed(seed, int(index)), _LOOK_SALT)
-        look[row] = torch.rand(_LOOK_UNIFORMS, generator=torch.Generator().manual_seed(salted))
-    params = _params_from_uniforms(uniforms, look)
+    params = _params_from_uniforms(uniforms)
     params.noise_seed = torch.tensor([_face_seed(seed + 1, int(i)) % 2**24 for i in indices])
     return params
 
@@ -230,9 +199,8 @@ def _sample_attributes(u: Tensor) -> Tensor:
     return torch.stack([values[a] for a in SYNTH_ATTRIBUTES], dim=1).float()
 
 
-def _params_from_uniforms(u: Tensor, look: Tensor) -> FaceParams:
-    """Map (N, D) uniforms (and (N, D') for the photo look) to parameters; each field
-    owns fixed columns."""
+def _params_from_uniforms(u: Tensor) -> FaceParams:
+    """Map (N, D) uniforms to parameters; each field owns fixed columns."""
     n = u.shape[0]
 
     def span(column: int, low: float, high: float) -> Tensor:
@@ -279,47 +247,4 @@ def _params_from_uniforms(u: Tensor, look: Tensor) -> FaceParams:
         clutter_round=u[:, 53 + 7 * k : 53 + 8 * k].round(),
         noise_seed=torch.zeros(n, dtype=torch.long),  # filled in by sample_params_at
         noise_level=span(53 + 8 * k, 0.006, 0.025),
-        **_photo_look(look),
-    )
-
-
-def _photo_look(u: Tensor) -> dict[str, Tensor]:
-    """The photo style's light, skin, backdrop photograph and camera, from (N, D')
-    uniforms of their own. Ranges follow face crops from the web (CelebA): mostly
-    well exposed and sharp, some dim, noisy, soft or badly compressed."""
-
-    def span(column: int, low: float, high: float) -> Tensor:
-        return low + (high - low) * u[:, column]
-
-    def sometimes(column: int, share: float) -> Tensor:
-        """0 for most faces; for `share` of them, rising evenly to 1."""
-        return ((u[:, column] - (1.0 - share)) / share).clamp(min=0.0)
-
-    jpeg = sometimes(20, 0.4)  # 40% are JPEG-compressed, quality 95 down to 20
-    return dict(
-        light_height=span(0, 0.25, 1.1),
-        light_key=span(1, 0.5, 1.0),
-        light_warmth=span(2, -1.0, 1.0),
-        specular=span(3, 0.1, 0.5) * u[:, 4],  # matte to oily, mostly matte
-        skin_texture=span(5, 0.5, 1.5),
-        skin_redness=u[:, 6],
-        texture_seed=(u[:, 7] * 2**24).long(),
-        backdrop_pick=u[:, 8],
-        backdrop_window=torch.stack([u[:, 9], u[:, 10], span(11, 0.45, 1.0)], dim=1),
-        backdrop_flip=u[:, 12].round(),
-        backdrop_cast=0.75 + 0.5 * u[:, 13:16],
-        backdrop_blur=u[:, 16] ** 0.7,
-        clutter_weight=0.35 * sometimes(17, 0.4),  # the drawn clutter, faintly
-        defocus=sometimes(18, 0.3),
-        exposure=span(19, -0.5, 0.5),
-        jpeg_quality=torch.where(jpeg > 0, 95.0 - 75.0 * jpeg, 100.0),
-        white_balance=torch.stack(
-            [1.0 + span(21, -0.1, 0.12), 1.0 + span(22, -0.03, 0.03), 1.0 + span(23, -0.1, 0.1)],
-            dim=1,
-        ),
-        contrast=span(24, 0.0, 0.7),
-        midtones=span(25, -0.2, 0.2),
-        vignette=span(26, 0.0, 0.5) * u[:, 27],
-        noise_gain=torch.exp(span(28, -1.0, 0.4)),  # ISO: a wide, skewed spread
-        chroma_noise=span(29, 0.1, 0.5),
     )

@@ -3,8 +3,7 @@
 Rendering is vectorised over the batch: every face is drawn with anti-aliased signed
 distance shapes, layer by layer, on a canvas in canonical face coordinates; one
 affine resampling per face then poses it (position, scale, rotation) over its
-backdrop; the photo style then goes through its camera. Everything is deterministic
-for a seed (no global RNG).
+backdrop. Everything is deterministic for a seed (no global RNG).
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from facefilter.errors import UserError
-from facefilter.synth.backdrop import backdrop
-from facefilter.synth.camera import camera
 from facefilter.synth.features import (
     draw_beard,
     draw_brows,
@@ -25,10 +22,9 @@ from facefilter.synth.features import (
     draw_nose,
     draw_wrinkles,
 )
-from facefilter.synth.head import draw_body, draw_face, draw_hair_front
-from facefilter.synth.light import light_photo
+from facefilter.synth.head import draw_body, draw_face, draw_hair_front, light_photo
 from facefilter.synth.params import FaceParams
-from facefilter.synth.shapes import Canvas, col
+from facefilter.synth.shapes import Canvas, box, col, noise
 from facefilter.synth.styles import LOOKS, STYLES, Look, geometry, palette
 
 MIN_SIZE, MAX_SIZE = 32, 256
@@ -65,9 +61,11 @@ def _render_chunk(params: FaceParams, style: str, size: int) -> Tensor:
     face = _draw_face_canvas(params, look, size)  # (N, 4, S, S) premultiplied
     posed = F.grid_sample(face, _pose_grid(params, size) / _CANVAS_EXTENT, mode="bilinear",
                           padding_mode="border", align_corners=False)  # fmt: skip
-    image = backdrop(params, look, size) * (1.0 - posed[:, 3:]) + posed[:, :3]
-    if look.camera:
-        image = camera(image, params)
+    image = _backdrop(params, look, size) * (1.0 - posed[:, 3:]) + posed[:, :3]
+    if look.lit:  # sensor noise: per-pixel, partly shared by the channels
+        grain = noise(params.noise_seed, size, size, 3)
+        grain = 0.6 * grain[:, :1] + 0.4 * grain
+        image = image + col(params.noise_level)[:, None] * grain
     return image.clamp_(0.0, 1.0)
 
 
@@ -85,7 +83,7 @@ def _draw_face_canvas(params: FaceParams, look: Look, size: int) -> Tensor:
     draw_glasses(canvas, g, pal, look, params)
     draw_hair_front(canvas, g, pal, look, params)
     if look.lit:
-        light_photo(canvas, g, pal, look, params)
+        light_photo(canvas, g, params)
     return canvas.rgba
 
 
@@ -97,3 +95,32 @@ def _pose_grid(params: FaceParams, size: int) -> Tensor:
     px = pixels.reshape(1, 1, -1) - col(params.centre[:, 0])  # (N, 1, S)
     py = pixels.reshape(1, -1, 1) - col(params.centre[:, 1])  # (N, S, 1)
     return torch.stack([px * cos + py * sin, py * cos - px * sin], dim=-1)
+
+
+def _backdrop(params: FaceParams, look: Look, size: int) -> Tensor:
+    """Photo: a soft, out-of-focus room (clutter at quarter resolution); anime: a pastel
+    gradient with flat shapes; cartoon: one flat colour. (N, 3, size, size)"""
+    n, backdrop = len(params), look.backdrop
+    (top_base, top_span), (bottom_base, bottom_span) = backdrop.top, backdrop.bottom
+    if backdrop.flat:
+        flat = top_base + top_span * params.background[:, 0]
+        return flat[:, :, None, None].expand(n, 3, size, size).contiguous()
+    low = max(backdrop.min_pixels, size // backdrop.divisor)
+    canvas = Canvas(n, low, edge_px=backdrop.edge_px)
+    whole = canvas.whole()
+    top = top_base + top_span * params.background[:, 0]
+    bottom = bottom_base + bottom_span * params.background[:, 1]
+    height = (whole.y + 1.0) / 2.0  # (1, h, 1)
+    gradient = torch.lerp(top[:, :, None, None], bottom[:, :, None, None], height.unsqueeze(1))
+    canvas.rgba[:, :3] = gradient
+    canvas.rgba[:, 3] = 1.0
+    base, span, grey = backdrop.object_colour
+    for k in range(backdrop.objects):
+        pos, half = params.clutter_pos[:, k], params.clutter_size[:, k]
+        corner = params.clutter_round[:, k] * half.min(dim=1).values
+        sdf = box(whole.x - col(pos[:, 0]), whole.y - col(pos[:, 1]),
+                  col(half[:, 0]), col(half[:, 1]), col(corner))  # fmt: skip
+        colour = params.clutter_colour[:, k]
+        colour = base + span * colour + grey * colour.mean(1, keepdim=True)
+        whole.fill(sdf, colour, backdrop.object_opacity)
+    return F.interpolate(canvas.rgba[:, :3], size=size, mode="bilinear", align_corners=False)

@@ -11,12 +11,10 @@ A `Region` is a rectangle of the canvas: a feature that lives in a known place
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -160,17 +158,3 @@ def noise(seed: Tensor, height: int, width: int, channels: int = 3) -> Tensor:
     top = seed % (_NOISE_SIZE - height + 1)
     left = seed // _NOISE_SIZE % (_NOISE_SIZE - width + 1)
     return windows[:, top, left].transpose(0, 1)  # (N, C, h, w)
-
-
-@functools.cache
-def _bilinear_weights(source: int, target: int) -> Tensor:
-    """(target, source): F.interpolate's bilinear weights (align_corners=False) as a matrix."""
-    basis = torch.eye(source).unsqueeze(0)  # (1, source, source): one channel per sample
-    return F.interpolate(basis, size=target, mode="linear", align_corners=False)[0].T
-
-
-def enlarge(image: Tensor, size: int) -> Tensor:
-    """(..., s, s) -> (..., size, size) bilinear resampling as two matrix products: the
-    same as F.interpolate(mode="bilinear"), several times faster on CPU for smooth maps."""
-    weights = _bilinear_weights(image.shape[-1], size)
-    return weights @ image @ weights.T

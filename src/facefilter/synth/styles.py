@@ -46,7 +46,6 @@ class Backdrop:
     objects: int  # clutter shapes drawn, at most CLUTTER_SHAPES
     object_colour: tuple[float, float, float]  # base + span * c + grey * mean(c)
     object_opacity: float
-    photographs: bool  # a defocused photograph under the objects (photo), not the gradient
 
 
 @dataclass(frozen=True)
@@ -95,8 +94,7 @@ class Look:
     edge_px: float  # anti-aliasing ramp in pixels: photo edges are soft, drawings crisp
     outline: float  # outline width in canonical units; 0 draws none
     cel: bool  # two-tone cel shadows (anime)
-    lit: bool  # light from the head's relief, with cast shadows; skin and hair texture (photo)
-    camera: bool  # a camera's defocus, exposure, tone curve, vignetting, noise and JPEG (photo)
+    lit: bool  # smooth Lambert light, skin texture and sensor noise (photo)
     body: bool  # shoulders and neck; Cartoon Set draws heads only
     inked: bool  # lashes, frames and wrinkles in the line colour (anime), not black or dark skin
     colours: Colours
@@ -117,7 +115,7 @@ class Look:
 
 
 _PHOTO = Look(
-    edge_px=2.2, outline=0.0, cel=False, lit=True, camera=True, body=True, inked=False,
+    edge_px=2.2, outline=0.0, cel=False, lit=True, body=True, inked=False,
     colours=Colours(
         skin=((0.98, 0.87, 0.80), (0.84, 0.64, 0.52), (0.40, 0.26, 0.18)),
         hair=((0.09, 0.07, 0.06), (0.86, 0.72, 0.45), (0.40, 0.24, 0.13), (0.72, 0.71, 0.70)),
@@ -127,9 +125,9 @@ _PHOTO = Look(
     ),
     backdrop=Backdrop(top=(0.1, 0.65), bottom=(0.1, 0.55), flat=False, divisor=4, min_pixels=8,
                       edge_px=3.0, objects=CLUTTER_SHAPES, object_colour=(0.1, 0.35, 0.35),
-                      object_opacity=0.9, photographs=True),
+                      object_opacity=0.9),
     eyes=Eyes(size=(0.06, 0.026, 0.03), almond=0.5, flat_top=False, socket=True,
-              sclera=(0.84, 0.8, 0.77), iris_width=(0.0, 1.1), iris_height=1.1,
+              sclera=(0.93, 0.91, 0.89), iris_width=(0.0, 1.1), iris_height=1.1,
               iris_gradient=False, glint=0.18, second_glint=0.0, lash_width=0.009, wing=False),
     brow_above_eye=0.075, brow_width=0.011, brow_opacity=0.85,
     nose="shaded", nose_y=0.21,
@@ -140,7 +138,7 @@ _PHOTO = Look(
 )  # fmt: skip
 
 _ANIME = Look(
-    edge_px=1.0, outline=0.016, cel=True, lit=False, camera=False, body=True, inked=True,
+    edge_px=1.0, outline=0.016, cel=True, lit=False, body=True, inked=True,
     colours=Colours(
         skin=((1.0, 0.95, 0.92), (0.99, 0.83, 0.72), (0.72, 0.52, 0.40)),
         hair=((0.16, 0.15, 0.30), (1.0, 0.86, 0.32), (0.66, 0.34, 0.14), (0.80, 0.82, 0.95)),
@@ -150,7 +148,7 @@ _ANIME = Look(
     ),
     backdrop=Backdrop(top=(0.7, 0.3), bottom=(0.55, 0.4), flat=False, divisor=2, min_pixels=16,
                       edge_px=1.0, objects=4, object_colour=(0.75, 0.25, 0.0),
-                      object_opacity=0.55, photographs=False),
+                      object_opacity=0.55),
     eyes=Eyes(size=(0.085, 0.1, 0.075), almond=0.0, flat_top=True, socket=False,
               sclera=(1.0, 1.0, 1.0), iris_width=(0.74, 0.0), iris_height=0.9,
               iris_gradient=True, glint=0.28, second_glint=0.12, lash_width=0.024, wing=True),
@@ -163,7 +161,7 @@ _ANIME = Look(
 )  # fmt: skip
 
 _CARTOON = Look(
-    edge_px=1.0, outline=0.0, cel=False, lit=False, camera=False, body=False, inked=False,
+    edge_px=1.0, outline=0.0, cel=False, lit=False, body=False, inked=False,
     colours=Colours(
         skin=((0.99, 0.89, 0.82), (0.93, 0.72, 0.57), (0.52, 0.34, 0.23)),
         hair=((0.17, 0.14, 0.14), (0.98, 0.80, 0.36), (0.52, 0.30, 0.14), (0.74, 0.74, 0.78)),
@@ -172,8 +170,7 @@ _CARTOON = Look(
         clothes=(0.12, 0.8),
     ),
     backdrop=Backdrop(top=(0.62, 0.33), bottom=(0.62, 0.33), flat=True, divisor=1, min_pixels=1,
-                      edge_px=1.0, objects=0, object_colour=(0.0, 0.0, 0.0), object_opacity=0.0,
-                      photographs=False),
+                      edge_px=1.0, objects=0, object_colour=(0.0, 0.0, 0.0), object_opacity=0.0),
     eyes=Eyes(size=(0.072, 0.062, 0.05), almond=0.0, flat_top=False, socket=False,
               sclera=(1.0, 1.0, 1.0), iris_width=(0.62, 0.0), iris_height=0.8,
               iris_gradient=False, glint=0.18, second_glint=0.0, lash_width=0.012, wing=False),
