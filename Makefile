@@ -38,7 +38,7 @@ demo: $(STAMP) $(JUDGE)/model.safetensors  ## train cyclegan-lite on synthetic p
 	rm -rf $(DEMO)
 	$(BIN)/facefilter train cyclegan-lite --data-a synth:photo --data-b synth:anime \
 		--size 64 --batch-size 4 --max-steps 3000 --train-time $(DEMO_MINUTES) \
-		--randomize 0.5 --sample-every 200 --save-every 200 --out $(DEMO)
+		--sample-every 200 --save-every 200 --out $(DEMO)
 	$(BIN)/facefilter data synth --out $(DEMO)/held-out --count 12 --size 64 --seed 12345 --styles photo
 	$(BIN)/facefilter apply $(DEMO) $(DEMO)/held-out/photo --to anime -o $(DEMO)/applied \
 		--detect never --sheet $(DEMO)/sheet.png
