@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from facefilter.data.images import center_crop
 from facefilter.data.real_photos import REAL_PHOTOS, lfw_faces
 from facefilter.evaluation.controls import judge_controls
+from facefilter.evaluation.evaluate import crops
 from facefilter.evaluation.paired import score_outputs
 from facefilter.evaluation.verdicts import style_score
 from facefilter.face.align import align_face
@@ -47,7 +48,7 @@ from facefilter.face.types import Face
 from facefilter.inference import Filter
 from facefilter.inference.predictor import Classifier
 from facefilter.pictures import labelled_grid, save_picture, shown_large
-from facefilter.pixels import from_pixels, to_pixels
+from facefilter.pixels import from_pixels
 from facefilter.synth import SynthFaces
 
 HELD_OUT_SEED = 12345  # no run trains on it
@@ -73,10 +74,6 @@ def crops_for(faces: list[tuple[str, np.ndarray, Face]], align: AlignConfig) -> 
     return from_pixels(torch.from_numpy(np.stack(crops))).permute(0, 3, 1, 2).contiguous()
 
 
-def pictures(images: Tensor) -> list[np.ndarray]:
-    return list(to_pixels(images).permute(0, 2, 3, 1).numpy())
-
-
 def judged(judge: Classifier, inputs: Tensor, outputs: Tensor, style: str,
            mosaics: Tensor | None) -> str:  # fmt: skip
     """The outputs' share called `style` surely (p >= CONFIDENT) and as the likeliest,
@@ -99,7 +96,7 @@ def normalized(images: Tensor, size: int) -> Tensor:
     spread matched to the synthetic photos' (colour for grey faces, their light)."""
     cv2 = import_cv2()
     smooth = []
-    for picture in pictures(images):
+    for picture in crops(images):
         for _ in range(2):
             picture = cv2.bilateralFilter(picture, 5, 40, 5)
         smooth.append(picture)
@@ -126,11 +123,11 @@ def synthetic_twins(flt: Filter, source: str, target: str, count: int = 100) -> 
 def dlib_resolutions(describer: FaceDescriber, faces: list, native: int = 256) -> None:
     """dlib's false-match rate and top-1 against the native crops, by crop size."""
     align = AlignConfig(size=native)
-    full = describer.describe_all(pictures(crops_for(faces, align)), align)
+    full = describer.describe_all(crops(crops_for(faces, align)), align)
     print(f"dlib on the {len(faces)} real inputs, by crop size (vs the {native} px crops):")
     for side in (32, 64, 128, 256):
         small = crops_for(faces, AlignConfig(size=side))
-        found = describer.describe_all(pictures(small), AlignConfig(size=side))
+        found = describer.describe_all(crops(small), AlignConfig(size=side))
         against_native, among = identity_summary(full, found), identity_summary(found, found)
         print(f"  {side:3d} px: different people < 0.6: "
               f"{among['different_inputs_same_person']:.2f}, top-1 against the {native} px "
@@ -176,8 +173,8 @@ def gap(real: Tensor, size: int, folds: int = 5, seed: int = 0) -> float:
 def identity_line(describer: FaceDescriber, inputs: Tensor, outputs: Tensor,
                   align: AlignConfig) -> str:  # fmt: skip
     """Each output against every real input, by dlib (see the module docstring)."""
-    found = identity_summary(describer.describe_all(pictures(inputs), align),
-                             describer.describe_all(pictures(outputs), align))  # fmt: skip
+    found = identity_summary(describer.describe_all(crops(inputs), align),
+                             describer.describe_all(crops(outputs), align))  # fmt: skip
     return (f"top-1 {found['top1']:.2f} (chance {1 / len(inputs):.3f}), same person (strict, "
             f"{found.get('strict_threshold', float('nan')):.2f}) "
             f"{found.get('same_person_strict', float('nan')):.2f}; different inputs < 0.6: "
@@ -229,8 +226,8 @@ def main() -> None:
                       f"{judged(judge, inputs, outputs, args.target, mosaics)}")  # fmt: skip
             print(f"  dlib: {identity_line(describer, inputs, outputs, align)}")
             if not rows:
-                rows.append(pictures(inputs[:10]))
-            rows.append(pictures(outputs[:10]))
+                rows.append(crops(inputs[:10]))
+            rows.append(crops(outputs[:10]))
             labels.append(f"{run.name}{name}")
         print(f"  synthetic twins: {synthetic_twins(flt, args.source, args.target)}")
     if args.gap:  # the synthetic photos against the real crops, as the last run framed them

@@ -301,15 +301,21 @@ def test_random_crops_and_colour_jitter_depend_only_on_seed_and_step():
     assert torch.allclose(jitter_batch(batch, 0.0, 0, 5)["real_a"], batch["real_a"], atol=1e-6)
 
 
-def test_load_size_and_jitter_train_and_resume_exactly(tmp_path, two_domains):
-    settings = dict(load_size=40, color_jitter=0.1)
-    straight = train(config(tmp_path / "straight", two_domains, **settings), "cyclegan-lite", TINY)
-    halted = config(tmp_path / "halted", two_domains, stop_at=3, **settings)
+def resumed_exactly(tmp_path: Path, domains: tuple[Path, Path], **settings) -> dict:
+    """Train straight and halted-then-resumed with `settings`; assert the weights are the
+    same to the bit and return them."""
+    straight = train(config(tmp_path / "straight", domains, **settings), "cyclegan-lite", TINY)
+    halted = config(tmp_path / "halted", domains, stop_at=3, **settings)
     train(halted, "cyclegan-lite", TINY)
     halted.resume, halted.stop_at = True, None
     train(halted, "cyclegan-lite", TINY)
     a, b = weights(straight), weights(halted.out)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    return a
+
+
+def test_load_size_and_jitter_train_and_resume_exactly(tmp_path, two_domains):
+    resumed_exactly(tmp_path, two_domains, load_size=40, color_jitter=0.1)
     with pytest.raises(UserError, match="--load-size 20 is below --size 32"):
         train(config(tmp_path / "x", two_domains, load_size=20), "cyclegan-lite", TINY)
 
@@ -327,29 +333,29 @@ def test_randomize_puts_one_domain_through_a_camera_and_keeps_it_clean_too():
     from facefilter.training.augment import camera_batch, camera_domain
 
     batch = {"real_a": torch.rand(8, 3, 32, 32) * 2 - 1, "real_b": torch.rand(8, 3, 32, 32) * 2 - 1}
-    out = camera_batch(batch, 1.0, camera_domain(None, ["photo", "anime"], set(batch)), 0, 5)
+    out = camera_batch(batch, 1.0, camera_domain(None, ["photo", "anime"], "unpaired"), 0, 5)
     assert torch.equal(out["real_b"], batch["real_b"]) and torch.equal(out["clean_a"],
                                                                        batch["real_a"])  # fmt: skip
     assert (out["real_a"] - batch["real_a"]).abs().flatten(1).mean(1).min() > 0.005
     assert torch.equal(out["real_a"], camera_batch(batch, 1.0, 0, 0, 5)["real_a"])  # (seed, step)
-    second = camera_batch(batch, 1.0, camera_domain("anime", ["photo", "anime"], set(batch)), 0, 5)
+    second = camera_batch(batch, 1.0, camera_domain("anime", ["photo", "anime"], "unpaired"), 0, 5)
     assert torch.equal(second["real_a"], batch["real_a"]) and "clean_b" in second
     labelled = {"image": torch.rand(8, 3, 32, 32) * 2 - 1, "label": torch.arange(8) % 2}
     only_ones = camera_batch(labelled, 1.0, 1, 0, 5)  # class 1's faces, not class 0's
     assert torch.equal(only_ones["image"][::2], labelled["image"][::2])
     assert not torch.equal(only_ones["image"][1::2], labelled["image"][1::2])
     with pytest.raises(UserError, match="--randomize-domain 'cartoon' is not a domain"):
-        camera_domain("cartoon", ["photo", "anime"], set(batch))
+        camera_domain("cartoon", ["photo", "anime"], "unpaired")
 
 
 def test_randomize_trains_and_resumes_exactly(tmp_path, two_domains):
-    settings = dict(randomize=0.5)
-    straight = train(config(tmp_path / "straight", two_domains, **settings), "cyclegan-lite", TINY)
-    halted = config(tmp_path / "halted", two_domains, stop_at=3, **settings)
-    train(halted, "cyclegan-lite", TINY)
-    halted.resume, halted.stop_at = True, None
-    train(halted, "cyclegan-lite", TINY)
-    a, b = weights(straight), weights(halted.out)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    a = resumed_exactly(tmp_path, two_domains, randomize=0.5)
     plain = weights(train(config(tmp_path / "plain", two_domains), "cyclegan-lite", TINY))
     assert not all(torch.equal(a[k], plain[k]) for k in a)  # the camera changed what it learned
+
+
+def test_a_wrong_randomize_domain_is_refused_before_training(tmp_path, two_domains):
+    cfg = config(tmp_path / "run", two_domains, randomize=0.5, randomize_domain="cartoon")
+    with pytest.raises(UserError, match="--randomize-domain 'cartoon' is not a domain"):
+        train(cfg, "cyclegan-lite", TINY)
+    assert not (cfg.out / "model.safetensors").exists() and not (cfg.out / "state").exists()

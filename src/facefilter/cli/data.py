@@ -14,7 +14,7 @@ from facefilter.cli.flags import Detection
 from facefilter.data.spec import spec_folder
 from facefilter.errors import UserError
 from facefilter.face.detect import DetectorSettings
-from facefilter.safe_io import atomic_write, refuse_output_over_inputs
+from facefilter.safe_io import refuse_output_over_inputs
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -166,18 +166,13 @@ def run_data_label(command: DataLabel) -> int:
 
 
 def run_sample_photo(command: DataSamplePhoto) -> int:
-    from PIL import Image
-
     from facefilter.data.real_photos import REAL_PHOTOS, lfw_faces
-
-    def write(path: Path, picture: Any) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda tmp: Image.fromarray(picture).save(tmp, format="PNG"))
+    from facefilter.pictures import save_picture
 
     if command.which in REAL_PHOTOS:
         make, credit = REAL_PHOTOS[command.which]
         picture = make()
-        write(command.output, picture)
+        save_picture(command.output, picture)
         print(f"wrote {command.output} ({credit}, {picture.shape[1]}x{picture.shape[0]})")
         return 0
     if command.output.suffix or command.output.is_file():
@@ -185,10 +180,10 @@ def run_sample_photo(command: DataSamplePhoto) -> int:
                         "photos; give a folder name, e.g. -o real")  # fmt: skip
     if command.which == "people":
         for name in ("astronaut", "grace-hopper"):
-            write(command.output / f"{name}.png", REAL_PHOTOS[name][0]())
+            save_picture(command.output / f"{name}.png", REAL_PHOTOS[name][0]())
     faces = lfw_faces()
     for index, face in enumerate(faces):
-        write(command.output / f"lfw-{index:03d}.png", face)
+        save_picture(command.output / f"lfw-{index:03d}.png", face)
     people = len(faces) + (2 if command.which == "people" else 0)
     print(
         f"wrote {people} photos of {people} different people to {command.output} (LFW: "

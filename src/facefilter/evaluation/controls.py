@@ -53,6 +53,6 @@ def judge_controls(
     return scores
 
 
-def fooled(controls: dict[str, dict[str, float]], rule: str = "confident") -> list[str]:
-    """The controls the judge calls the style (by `rule`) more often than CONTROL_LIMIT."""
-    return [name for name, score in controls.items() if score[rule] > CONTROL_LIMIT]
+def fooled(controls: dict[str, dict[str, float]]) -> list[str]:
+    """The controls the judge calls the style surely more often than CONTROL_LIMIT."""
+    return [name for name, score in controls.items() if score["confident"] > CONTROL_LIMIT]

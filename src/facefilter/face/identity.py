@@ -21,8 +21,9 @@ from facefilter.face.detect import _import_dlib, dlib_model_file
 from facefilter.face.template import AlignConfig, template_landmarks
 
 SAME_PERSON = 0.6  # dlib's threshold for "the same person"
-# On small or grey faces dlib's 0.6 matches different people too (0.68 of pairs at 64 px):
-# the strict threshold is the distance that only this share of different inputs reach.
+# On small, grey or drawn faces dlib's 0.6 can match different people too (0.46 of pairs of
+# synthetic photo faces): the strict threshold is the distance only this share of
+# different inputs reach, on the faces at hand.
 STRICT_FALSE_MATCH = 0.05
 CHIP_SIDE = 200  # crops are enlarged to about this before landmarks and descriptor
 BOX_SIDE, BOX_DROP = 2.1, 0.41  # dlib's HOG box, in eye distances (measured on frontal faces)

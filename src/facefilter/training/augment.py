@@ -88,10 +88,10 @@ def jitter_batch(
     return out
 
 
-def camera_domain(name: str | None, domains: list[str], kind_keys: set[str]) -> int | None:
+def camera_domain(name: str | None, domains: list[str], data_kind: str) -> int | None:
     """The index of the domain `--randomize-domain` names (unset: the first); None where the
     batches do not tell domains apart (an attribute table's faces: all of them)."""
-    if not ({"real_a", "label"} & kind_keys):
+    if data_kind == "attributes":
         return None
     if name is None:
         return 0
@@ -110,14 +110,9 @@ def camera_batch(
     clean images (`clean_a` / `clean_b`): a family may ask for those back (a CycleGAN's
     cycle then removes the camera instead of hiding it in its outputs)."""
     generator, out = _generator(seed, step, rank, 3000), dict(batch)
-    if "real_a" in batch and domain is not None:
-        key = ("real_a", "real_b")[domain]
-        images, rows = batch[key], torch.ones(batch[key].shape[0], dtype=torch.bool)
-    else:
-        key, images = "image", batch["image"]
-        rows = torch.ones(images.shape[0], dtype=torch.bool)
-    chosen = (torch.rand(images.shape[0], generator=generator) < share) & rows
-    mask = chosen.to(images.device)
+    key = ("real_a", "real_b")[domain] if "real_a" in batch and domain is not None else "image"
+    images = batch[key]
+    mask = (torch.rand(images.shape[0], generator=generator) < share).to(images.device)
     if "label" in batch and domain is not None:  # only the faces of that class
         mask = mask & (batch["label"] == domain)
     out[key] = torch.where(mask[:, None, None, None], camera(images, generator), images)

@@ -154,6 +154,7 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
     evaluator = held_out_eval(config, family)
     for note in evaluator.notes if evaluator is not None else []:
         accelerator.print(note)
+    domain = camera_domain(config.randomize_domain, data.domains, family.data_kind)
     start = checkpoint.load_checkpoint(config.out, family) if resumed.step is not None else 0
     note_world(config.out, resumed, accelerator, start)
     for name, (before, after) in resumed.changes.items():
@@ -168,7 +169,8 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
     log = RunLog(config.out, start, config.tensorboard) if accelerator.is_main_process else None
     try:
         with StopRequest() as stop:
-            step = _loop(config, family, data, accelerator, start, log, summary, stop, evaluator)
+            step = _loop(config, family, data, accelerator, start, log, summary, stop,
+                         evaluator, domain)  # fmt: skip
     finally:
         if log is not None:
             log.close()
@@ -212,9 +214,10 @@ def note_world(out: Path, resumed: Resumed, accelerator: Accelerator, start: int
 def _loop(
     config: TrainConfig, family: Family, data: TrainingData, accelerator: Accelerator,
     start: int, log: RunLog | None, summary: dict[str, Any], stop: StopRequest,
-    evaluator: TrainingEval | None = None,
+    evaluator: TrainingEval | None = None, domain: int | None = None,
 ) -> int:  # fmt: skip
-    """Train from step `start`; returns the step the run stopped at."""
+    """Train from step `start`; returns the step the run stopped at. `domain`: the one
+    `--randomize` puts through the camera (`augment.camera_domain`)."""
     total = total_steps(config, data.epoch_size, accelerator.num_processes)
     last = total if config.stop_at is None else min(total, config.stop_at)
     deadline = began = math.inf  # --train-time counts from the first batch: start-up is free
@@ -233,8 +236,6 @@ def _loop(
         batch = to_device(next(batches), accelerator.device, config.channels_last)
         if config.train_time and deadline == math.inf:
             began, deadline = time.monotonic(), time.monotonic() + 60 * config.train_time
-        if step == start:  # which domain the camera acts on, from the first batch's keys
-            domain = camera_domain(config.randomize_domain, data.domains, set(batch))
         batch = augment(batch, config, step, accelerator.process_index, domain)
         torch.manual_seed(step_seed(config.seed, step, accelerator.process_index))
         progress = Progress(step, total)
