@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -34,6 +35,7 @@ def atomic_write(path: Path, write: Callable[[Path], object], durable: bool = Fa
     the old file or the new one, never an empty one."""
     path = Path(path)
     tmp = temporary_path(path)
+    sweep_once(path.parent)
     try:
         write(tmp)
         if durable:
@@ -47,6 +49,77 @@ def atomic_write(path: Path, write: Callable[[Path], object], durable: bool = Fa
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)  # a failed write leaves no half file behind
+
+
+# temporary_path's names: `.NAME.<pid>.tmp` and `.NAME.<pid>.tmp.EXT`
+TEMPORARY = re.compile(r"\..+\.(\d+)\.tmp(\.[^.]+)?")
+_swept: set[Path] = set()
+
+
+def sweep_once(folder: Path) -> None:
+    """`sweep_temporaries(folder)` the first time this process writes into `folder`."""
+    key = Path(folder).absolute()
+    if key not in _swept:
+        _swept.add(key)
+        sweep_temporaries(key)
+
+
+def sweep_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporaries that processes killed mid-write (kill -9, power cut) left
+    in `folder`: those whose process no longer runs. Returns what was removed."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            found = TEMPORARY.fullmatch(entry.name)
+            if found is None or process_runs(int(found[1])):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def process_runs(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or not a pid at all: leave its file alone
+    return True
+
+
+def replace_folder(path: Path, build: Callable[[Path], object]) -> None:
+    """Call `build(tmp)` on an empty temporary folder beside `path`, then swap it in for
+    `path` whole: a kill, a full disk or an error in `build` leaves the old folder as it
+    was (or no folder), never a mix of old and new files."""
+    path = Path(path)
+    tmp, old = temporary_path(path), path.with_name(f".{path.name}.{os.getpid()}.old")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_once(path.parent)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        build(tmp)
+        sync(tmp)
+        if path.exists():
+            os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if old.exists():
+                os.replace(old, path)
+            raise
+    except OSError as error:
+        raise UserError(os_error_message(error, path)) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_bytes(path: Path, data: bytes, durable: bool = False) -> None:
@@ -96,12 +169,10 @@ def os_error_message(error: OSError, path: Path | None = None) -> str:
     return f"{where}: {reason[:1].lower()}{reason[1:]}"
 
 
-def refuse_output_over_inputs(
-    output: Path, inputs: Iterable[Path], flag: str = "-o", *, inside: bool = True
-) -> None:
+def refuse_output_over_inputs(output: Path, inputs: Iterable[Path], flag: str = "-o") -> None:
     """One line, before any work, when `output` would overwrite or hold an input: the same
-    file, the input folder itself or a folder above it; with `inside=False` also a folder
-    inside an input folder (a run's pictures would become training images)."""
+    file, the input folder itself or a folder above it, or a file or folder inside an input
+    folder (it would overwrite an input, or become one the next time)."""
     out = Path(output).resolve()
     for source in inputs:
         src = Path(source).resolve()
@@ -111,6 +182,6 @@ def refuse_output_over_inputs(
         if src.is_dir() and src.is_relative_to(out):
             raise UserError(f"{flag} {output} holds the input folder {source}; write the "
                             "results to a new folder outside it")  # fmt: skip
-        if not inside and src.is_dir() and out.is_relative_to(src):
+        if src.is_dir() and out.is_relative_to(src):
             raise UserError(f"{flag} {output} lies inside the input folder {source}; write "
                             "the results to a folder outside it")  # fmt: skip

@@ -23,7 +23,7 @@ from facefilter.data.images import ImageError, list_images, load_image
 from facefilter.errors import UserError
 from facefilter.face import AlignConfig, Detector, Face, align_face
 from facefilter.pictures import save_picture
-from facefilter.safe_io import write_text
+from facefilter.safe_io import replace_folder, write_text
 
 MANIFEST_FILE = "manifest.jsonl"
 FRAMING_FILE = "framing.json"
@@ -71,25 +71,41 @@ def crop_faces(
     files = list_images(raw)
     if not files:
         raise UserError(f"{raw} holds no images to crop")
-    out.mkdir(parents=True, exist_ok=True)
+    refuse_to_replace(out)
     report = CropReport(images=len(files))
-    rows: list[str] = []  # the manifest, written whole at the end like every file here
-    for path, image in readable_photos(files, report.unreadable, warn, progress, "crop"):
-        faces = faces_by_size(detector, image, largest_only)
-        if not faces:
-            report.no_face.append(str(path))
-            continue
-        for index, face in enumerate(faces):
-            relative = path.relative_to(raw).with_name(f"{path.stem}_{index}.png")
-            crop, _ = align_face(image, face, align)
-            (out / relative).parent.mkdir(parents=True, exist_ok=True)
-            save_picture(out / relative, crop)
-            rows.append(json.dumps(manifest_row(relative, path, face)) + "\n")
-            report.crops += 1
-    framing = {**asdict(align), "detector": type(detector).__name__}
-    write_text(out / MANIFEST_FILE, "".join(rows))
-    write_text(out / FRAMING_FILE, json.dumps(framing, indent=2) + "\n")
+
+    def build(folder: Path) -> None:
+        rows: list[str] = []  # the manifest, written whole at the end like every file here
+        for path, image in readable_photos(files, report.unreadable, warn, progress, "crop"):
+            faces = faces_by_size(detector, image, largest_only)
+            if not faces:
+                report.no_face.append(str(path))
+                continue
+            for index, face in enumerate(faces):
+                relative = path.relative_to(raw).with_name(f"{path.stem}_{index}.png")
+                crop, _ = align_face(image, face, align)
+                save_picture(folder / relative, crop)
+                rows.append(json.dumps(manifest_row(relative, path, face)) + "\n")
+                report.crops += 1
+        if not report.crops:
+            raise UserError(f"no face crop from {raw}: {report.summary()}; check the photos "
+                            "(or the --detector settings)")  # fmt: skip
+        framing = {**asdict(align), "detector": type(detector).__name__}
+        write_text(folder / MANIFEST_FILE, "".join(rows))
+        write_text(folder / FRAMING_FILE, json.dumps(framing, indent=2) + "\n")
+
+    replace_folder(out, build)  # built beside OUT and swapped in whole: no stale crops
     return report
+
+
+def refuse_to_replace(out: Path) -> None:
+    """One line unless OUT is new, empty or an earlier `data crop` folder (which is
+    replaced whole): a folder of anything else is never replaced."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"OUT_DIR {out} is a file; choose a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_FILE).is_file():
+        raise UserError(f"OUT_DIR {out} holds files that are not an earlier crop, and crops "
+                        "replace their folder whole; choose a new or empty folder")  # fmt: skip
 
 
 def readable_photos(

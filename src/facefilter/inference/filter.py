@@ -12,6 +12,7 @@ that applies a filter (files, video, webcam, the demo, eval) goes through this c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -69,9 +70,10 @@ class OnnxBackend:
 
     def __init__(
         self, files: dict[Direction, Path], family: Translates | None, size: ImageSize,
-        family_name: str = "",
+        family_name: str = "", marks: dict[Direction, str] | None = None,
     ) -> None:  # fmt: skip
         self.files, self.family, self.size = files, family, size
+        self.marks = marks or {}  # the export's id each graph must carry
         self.family_name = family_name or (family.registry_name if family else "")
         self.sessions: dict[Direction, object] = {}
 
@@ -105,7 +107,8 @@ class OnnxBackend:
             if not path.is_file():
                 raise UserError(f"{path} is listed in {path.parent} but missing; re-export")
             opened = session(path)
-            check_graph(opened, path, self.size, self.family_name, str(direction.target))
+            target, mark = str(direction.target), self.marks.get(direction)
+            check_graph(opened, path, self.size, self.family_name, target, mark)
         self.sessions[direction] = opened
         return opened
 
@@ -155,8 +158,10 @@ class Filter:
         folder = path.parent if path.suffix == ".onnx" else path
         files = {d: (path if path.suffix == ".onnx" else folder / name)
                  for name, d in config.onnx_directions().items()}  # fmt: skip
-        return cls(config, list(files), OnnxBackend(files, None, config.image_size,
-                                                    config.family))  # fmt: skip
+        marks = {d: config.onnx[name]["export"] for name, d in config.onnx_directions().items()
+                 if isinstance(config.onnx[name].get("export"), str)}  # fmt: skip
+        backend = OnnxBackend(files, None, config.image_size, config.family, marks)
+        return cls(config, list(files), backend)
 
     # --- what the filter offers ------------------------------------------------------
     def targets(self) -> list[str]:
@@ -209,6 +214,7 @@ class Filter:
         if missing:
             offered = ", ".join(self.targets()) or "nothing yet"
             raise UserError(f"this filter does not offer {missing[0]}; it offers {offered}")
+        check_strength(strength)
         strengths = torch.full((images.shape[0],), float(strength))
         return self.backend.run(direction, images, strengths).clamp(-1, 1)
 
@@ -222,6 +228,15 @@ class Filter:
         images = from_pixels(pixels.permute(0, 3, 1, 2))  # (B, 3, S, S) in [-1, 1]
         translated = to_pixels(self.translate(images, direction, strength))
         return list(translated.permute(0, 2, 3, 1).cpu().numpy())
+
+
+MAX_STRENGTH = 10.0  # beyond it a change only saturates (and float32 overflows near 1e38)
+
+
+def check_strength(strength: float) -> None:
+    if not (math.isfinite(strength) and 0 <= strength <= MAX_STRENGTH):
+        raise UserError(f"--strength {strength} must be a number >= 0 and at most "
+                        f"{MAX_STRENGTH:g} (0: unchanged, 1: the full filter)")  # fmt: skip
 
 
 def pick_device(device: str | None) -> torch.device:

@@ -18,6 +18,8 @@ Running an export is `facefilter.inference.Filter`'s job, not this module's.
 from __future__ import annotations
 
 import copy
+import json
+import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +35,7 @@ from facefilter.models.capabilities import Translates
 from facefilter.models.targets import ALL_TARGETS, Direction, Target, from_source
 from facefilter.runs.config import CONFIG_FILE, read_run_config, write_json
 from facefilter.runs.weights import load_filter
-from facefilter.safe_io import atomic_write
+from facefilter.safe_io import atomic_write, replace_folder
 from facefilter.sizes import ImageSize
 
 OPSET = 17  # onnxruntime 1.16+ runs it; InstanceNorm and reflection pad export cleanly
@@ -133,7 +135,9 @@ def session(path: Path | bytes) -> Any:
         ) from None
 
 
-def check_graph(opened: Any, path: Path, size: ImageSize, family: str, target: str) -> None:
+def check_graph(
+    opened: Any, path: Path, size: ImageSize, family: str, target: str, mark: str | None = None
+) -> None:
     """One line when an exported graph does not fit the config beside it (the wrong file,
     a graph of another size or family, or a file exported for another direction)."""
     inputs = {i.name: i.shape for i in opened.get_inputs()}
@@ -151,6 +155,9 @@ def check_graph(opened: Any, path: Path, size: ImageSize, family: str, target: s
     if saved != (family, target):
         raise UserError(f"{path} is a {saved[0]} graph towards {saved[1]}, but its config "
                         f"says {family} towards {target}; export it again")  # fmt: skip
+    if mark is not None and labels.get("facefilter_export", mark) != mark:
+        raise UserError(f"{path} comes from another export than the config beside it "
+                        "(interrupted, or mixed by hand); export it again")  # fmt: skip
 
 
 def parity(module: nn.Module, path: Path, size: int | ImageSize, batch: int = 2) -> float:
@@ -168,15 +175,18 @@ def parity(module: nn.Module, path: Path, size: int | ImageSize, batch: int = 2)
 def export_onnx(
     run: Path, output: Path, *, to: str | None = None, source: str | None = None
 ) -> dict[str, float]:
-    """Export a run's translators; returns file name -> parity (max abs difference)."""
+    """Export a run's translators; returns file name -> parity (max abs difference).
+    A folder is built beside -o and swapped in whole, so an interrupted export leaves the
+    earlier one as it was; every graph carries the export's id, which its config lists."""
     config = read_run_config(run)
     if config.onnx is not None:
         raise UserError(f"{run} is already an ONNX export; export from the run directory")
     require(config.family, Translates, run)
+    single = output.suffix == ".onnx"
+    refuse_output(run, output, single)
     require_onnxruntime()  # the parity check needs it: fail before writing anything
     family = load_filter(run)
     chosen = chosen_directions(family, to, source)
-    single = output.suffix == ".onnx"
     offered = family.directions()
     if single and len(chosen) != 1:
         names = ", ".join(file_name(d, offered) for d in chosen)
@@ -184,21 +194,62 @@ def export_onnx(
             f"-o {output} is one file but the run has {len(chosen)} translators ({names}); "
             "pick one with --to (and --from), or give a folder"
         )
-    folder = output.parent if single else output
-    folder.mkdir(parents=True, exist_ok=True)
+    mark = uuid.uuid4().hex  # this export's id: a graph from another export is caught
     table, diffs = {}, {}
-    for direction in chosen:
-        path = output if single else folder / file_name(direction, offered)
-        module = family.translator(direction)
-        labels = {"facefilter_family": family.registry_name, "facefilter_source":
-                  direction.source or "", "facefilter_target": str(direction.target)}  # fmt: skip
-        dynamic = export_module(module, path, family.size, labels)
-        diffs[path.name] = parity(module, path, family.size)
-        table[path.name] = {"source": direction.source, "target": str(direction.target),
-                            "dynamic_size": dynamic, "opset": OPSET}  # fmt: skip
-    config_file = output.with_suffix(".json") if single else folder / CONFIG_FILE
-    write_json(config_file, {**config.to_dict(), "onnx": table})
+
+    def write(folder: Path) -> None:
+        for direction in chosen:
+            path = output if single else folder / file_name(direction, offered)
+            module = family.translator(direction)
+            labels = {"facefilter_family": family.registry_name, "facefilter_export": mark,
+                      "facefilter_source": direction.source or "",
+                      "facefilter_target": str(direction.target)}  # fmt: skip
+            dynamic = export_module(module, path, family.size, labels)
+            diffs[path.name] = parity(module, path, family.size)
+            table[path.name] = {"source": direction.source, "target": str(direction.target),
+                                "dynamic_size": dynamic, "opset": OPSET,
+                                "export": mark}  # fmt: skip
+        config_file = output.with_suffix(".json") if single else folder / CONFIG_FILE
+        write_json(config_file, {**config.to_dict(), "onnx": table})
+
+    if single:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write(output.parent)
+    else:
+        replace_folder(output, write)
     return diffs
+
+
+def refuse_output(run: Path, output: Path, single: bool) -> None:
+    """One line before any work when -o would write into the run, over the run, or over a
+    folder or .json that is not an earlier export (an export replaces its folder whole)."""
+    home, out = run.resolve(), output.resolve()
+    if out == home or out.is_relative_to(home):
+        raise UserError(f"-o {output} would write into the run {run}, whose files export must "
+                        f"not touch; export beside it, e.g. -o {run.name}-onnx")  # fmt: skip
+    if home.is_relative_to(out):
+        raise UserError(f"-o {output} holds the run {run}; export to a new folder beside it, "
+                        f"e.g. -o {run.name}-onnx")  # fmt: skip
+    config = output.with_suffix(".json") if single else output / CONFIG_FILE
+    if single and output.is_dir():
+        raise UserError(f"-o {output} is a folder; give a new .onnx file or a folder name")
+    if config.exists() and not is_export(config):
+        raise UserError(f"-o {output}: {config} exists and is not an earlier export's; "
+                        "choose another output")  # fmt: skip
+    if not single and output.exists():
+        if not output.is_dir():
+            raise UserError(f"-o {output} is a file; give a folder (or FILE.onnx)")
+        if any(output.iterdir()) and not config.exists():
+            raise UserError(f"-o {output} holds files that are not an export, and an export "
+                            "replaces its folder whole; choose a new or empty folder")  # fmt: skip
+
+
+def is_export(config: Path) -> bool:
+    """Whether `config` is an export's config (a run's config.json has no "onnx" table)."""
+    try:
+        return isinstance(json.loads(config.read_text()).get("onnx"), dict)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def exported_bytes(module: nn.Module, size: int | ImageSize) -> bytes:

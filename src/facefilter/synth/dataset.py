@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
-import errno
+import io
+import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -17,13 +18,14 @@ from torch.utils.data import Dataset
 
 from facefilter.errors import UserError
 from facefilter.pixels import from_pixels
-from facefilter.safe_io import atomic_write, write_text
+from facefilter.safe_io import free_megabytes, replace_folder, write_bytes, write_text
 from facefilter.synth.edits import check_forced, force_attributes, where_mask
 from facefilter.synth.params import SYNTH_ATTRIBUTES, FaceParams, sample_params, sample_params_at
 from facefilter.synth.render import check_style_and_size, render
 from facefilter.synth.styles import STYLES
 
 _DATASET_CHUNK = 256  # faces a dataset renders (and caches) together
+MAX_COUNT = 1_000_000  # faces per style: their ids and parameters are held in memory
 SPLITS = {"train": 0, "val": 1, "test": 2}
 
 
@@ -48,8 +50,8 @@ class SynthFaces(Dataset):
                  split: str | None = None, *, force: Mapping[str, bool] | None = None,
                  where: str | None = None) -> None:  # fmt: skip
         check_style_and_size(style, size)
-        if count < 1:
-            raise UserError(f"synthetic face count {count} must be at least 1")
+        if not 1 <= count <= MAX_COUNT:
+            raise UserError(f"synthetic face count {count} must be 1 to {MAX_COUNT:,}")
         if split is not None and split not in SPLITS:
             raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)} or none")
         self.style, self.size, self.seed = style, size, seed
@@ -114,30 +116,35 @@ def to_uint8(images: Tensor) -> Tensor:
 
 PNG_LEVEL = 1  # zlib level: 2.6x faster to encode than PIL's 6, files ~10% larger (noise)
 WRITERS = 2  # PNG encoding releases the GIL: threads write one chunk while the next renders
+# Bytes per pixel of a written face (measured at 128 px, plus a margin): the disk a set needs
+PNG_BYTES_PER_PIXEL = {"photo": 2.0, "anime": 0.9, "cartoon": 0.6}
+TABLES = ("list_attr_celeba.txt", "list_eval_partition.txt")
 
 
-def save_png(image: Tensor, path: Path) -> None:
-    """(3, H, W) uint8 -> PNG. OpenCV's libpng encodes about 1.4x faster than PIL (and
-    releases the GIL, so the writer threads overlap); PIL where OpenCV is not installed.
-    Neither writes a timestamp, so equal pixels give equal bytes."""
+def png_bytes(image: Tensor) -> bytes:
+    """(3, H, W) uint8 -> PNG bytes. OpenCV's libpng encodes about 1.4x faster than PIL
+    (and releases the GIL, so the writer threads overlap); PIL where OpenCV is not
+    installed. Neither writes a timestamp, so equal pixels give equal bytes. Encoding in
+    memory leaves the writing to Python, whose errors name their cause (a full disk)."""
     pixels = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
     try:
         import cv2
     except ImportError:
-        atomic_write(path, lambda tmp: Image.fromarray(pixels).save(
-            tmp, format="PNG", compress_level=PNG_LEVEL))  # fmt: skip
-        return
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG", compress_level=PNG_LEVEL)
+        return buffer.getvalue()
+    # zlib's run-length strategy: faster than level 1's default and smaller on all three
+    # styles (photo 28 vs 31 KB at 128 px, anime 12.4 vs 12.5, cartoon 7.0 vs 7.5)
+    options = [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL,
+               cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]  # fmt: skip
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(pixels[:, :, ::-1]), options)
+    if not ok:
+        raise UserError("OpenCV could not encode a synthetic face as PNG")
+    return encoded.tobytes()
 
-    def write(tmp: Path) -> None:
-        bgr = np.ascontiguousarray(pixels[:, :, ::-1])
-        # zlib's run-length strategy: faster than level 1's default and smaller on all three
-        # styles (photo 28 vs 31 KB at 128 px, anime 12.4 vs 12.5, cartoon 7.0 vs 7.5)
-        options = [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL,
-                   cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]  # fmt: skip
-        if not cv2.imwrite(str(tmp), bgr, options):
-            raise OSError(errno.EIO, "OpenCV could not write the PNG", str(path))
 
-    atomic_write(path, write)
+def save_png(image: Tensor, path: Path) -> None:
+    write_bytes(path, png_bytes(image))
 
 
 def write_dataset(out: Path, count: int, size: int, seed: int, styles: Sequence[str],
@@ -145,33 +152,69 @@ def write_dataset(out: Path, count: int, size: int, seed: int, styles: Sequence[
     """Write `<out>/<style>/000001.png ...` (1-based, like CelebA), the attributes as
     `<out>/list_attr_celeba.txt` and the split as `<out>/list_eval_partition.txt`.
     `force` sets attributes after sampling (`SynthFaces`): the same faces as without it,
-    and the table says what is drawn."""
-    if count < 1:
-        raise UserError(f"synthetic face count {count} must be at least 1")
+    and the table says what is drawn. The set is written beside `out` and swapped in
+    whole: an earlier set there is replaced, a failure leaves it (or nothing) behind."""
+    if not 1 <= count <= MAX_COUNT:
+        raise UserError(f"synthetic face count {count} must be 1 to {MAX_COUNT:,}")
     if not styles:
         raise UserError(f"no styles given; choose from {', '.join(STYLES)}")
     for style in styles:
         check_style_and_size(style, size)
     forced = check_forced(force)
-    out = Path(out)
+    out = Path(os.path.abspath(out))
+    refuse_to_replace(out)
+    need = sum(count * size * size * PNG_BYTES_PER_PIXEL[style] for style in styles) / 2**20
+    if need > free_megabytes(out):
+        raise UserError(f"{count} faces x {len(styles)} style(s) at {size} px need about "
+                        f"{need:,.0f} MB, and {out.parent} has {free_megabytes(out):,} MB free; "
+                        "lower --count or --size, or write elsewhere")  # fmt: skip
+    replace_folder(out, lambda tmp: write_faces(tmp, count, size, seed, styles, forced))
+
+
+def refuse_to_replace(out: Path) -> None:
+    """One line unless `out` is new, empty, or an earlier synthetic set (its tables and
+    style folders only): nothing else is ever replaced."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; choose a folder")
+    entries = list(out.iterdir()) if out.is_dir() else []
+    earlier = all((out / t).is_file() for t in TABLES) and all(
+        e.name in TABLES or (e.is_dir() and e.name in STYLES) for e in entries
+    )
+    if entries and not earlier:
+        raise UserError(f"--out {out} holds files that are not a synthetic set, and a set "
+                        "replaces its folder whole; choose a new or empty folder")  # fmt: skip
+
+
+def write_faces(out: Path, count: int, size: int, seed: int, styles: Sequence[str],
+                forced: dict[str, bool]) -> None:  # fmt: skip
+    """The set's files in `out`, rendering a chunk while the last one is written (at most
+    two chunks of images in memory)."""
     for style in styles:
         (out / style).mkdir(parents=True, exist_ok=True)
     names = [f"{i + 1:06d}.png" for i in range(count)]
     rows: list[str] = []
     with ThreadPoolExecutor(WRITERS) as writers:
-        pending: list[Future[None]] = []
-        for start in range(0, count, _DATASET_CHUNK):
-            sampled = sample_params(min(_DATASET_CHUNK, count - start), seed, start)
-            params = force_attributes(sampled, forced)
-            for style in styles:
-                images = to_uint8(render_forced(sampled, params, style, size))
-                pending += [writers.submit(save_png, image, out / style / names[start + offset])
-                            for offset, image in enumerate(images)]  # fmt: skip
-            for offset, attrs in enumerate(params.attributes.long().tolist()):
-                rows.append(names[start + offset] + "".join(f" {2 * a - 1:2d}" for a in attrs))
-        for job in pending:
-            job.result()  # a failed write (disk full, permissions) raises here
+        waiting: list[Future[None]] = []
+        try:
+            for start in range(0, count, _DATASET_CHUNK):
+                sampled = sample_params(min(_DATASET_CHUNK, count - start), seed, start)
+                params = force_attributes(sampled, forced)
+                submitted = []
+                for style in styles:
+                    images = to_uint8(render_forced(sampled, params, style, size))
+                    submitted += [writers.submit(save_png, image, out / style / names[start + i])
+                                  for i, image in enumerate(images)]  # fmt: skip
+                for job in waiting:
+                    job.result()  # a failed write (disk full, permissions) raises here
+                waiting = submitted
+                for offset, attrs in enumerate(params.attributes.long().tolist()):
+                    rows.append(names[start + offset] + "".join(f" {2 * a - 1:2d}" for a in attrs))
+            for job in waiting:
+                job.result()
+        except BaseException:
+            writers.shutdown(cancel_futures=True)  # the rest would fail the same way
+            raise
     header = [str(count), " ".join(SYNTH_ATTRIBUTES)]
-    write_text(out / "list_attr_celeba.txt", "\n".join(header + rows) + "\n")
+    write_text(out / TABLES[0], "\n".join(header + rows) + "\n")
     partition = [f"{name} {SPLITS[split_of(i)]}" for i, name in enumerate(names)]
-    write_text(out / "list_eval_partition.txt", "\n".join(partition) + "\n")
+    write_text(out / TABLES[1], "\n".join(partition) + "\n")

@@ -37,11 +37,12 @@ from facefilter.inference.photo import DetectMode, NoFaceError, locate, square_c
 from facefilter.inference.predictor import Classifier
 from facefilter.pictures import save_picture
 from facefilter.pixels import from_pixels, to_pixels
-from facefilter.safe_io import write_text
+from facefilter.safe_io import replace_folder, write_text
 from facefilter.sizes import ImageSize
 
 TABLE_FILE, LABELS_FILE, FACES_FOLDER = "list_attr_celeba.txt", "labels.jsonl", "faces"
 CHUNK = 256  # faces classified together
+MAX_CROP = 1024  # pixels a side of a face crop
 
 
 @dataclass
@@ -139,28 +140,36 @@ def label_faces(
     if not classifier.attributes:
         raise UserError(f"{classifier.path} tells styles only ({', '.join(classifier.styles)}); "
                         "an attribute table needs a classifier trained on attributes")  # fmt: skip
-    if size is not None and size < 16:
-        raise UserError(f"--size {size} is too small for a face crop; give 16 or more, e.g. 128")
+    if size is not None and not 16 <= size <= MAX_CROP:
+        raise UserError(f"--size {size}: give a face crop side of 16 to {MAX_CROP}, e.g. 128")
+    earlier = (out / LABELS_FILE).is_file()
+    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not earlier):
+        raise UserError(f"-o {out} holds files that are not an earlier labelling, and labels "
+                        "replace their folder whole; choose a new or empty folder")  # fmt: skip
     crop_size = ImageSize.parse(size or classifier.size)
     report = LabelReport()
-    rows: list[str] = []
-    labels: list[str] = []
-    faces = found_faces(spec, classifier, crop_size, detector, detect, largest, report, warn,
-                        progress)  # fmt: skip
-    while chunk := list(itertools.islice(faces, CHUNK)):  # a chunk in memory at a time
-        table, lines = _classify(chunk, classifier, out, threshold)
-        rows += table
-        labels += lines
-        report.faces += len(chunk)
-    if not rows:
-        raise UserError(f"no face found in {spec} ({report.summary()}); nothing to label (for "
-                        "ready face crops: --detect never)")  # fmt: skip
-    header = [str(len(rows)), " ".join(classifier.attributes)]
-    write_text(out / TABLE_FILE, "\n".join(header + rows) + "\n")
-    write_text(out / LABELS_FILE, "".join(labels))
-    align = align_config(classifier.config.framing, crop_size)
-    framing = {**asdict(align), "labelled_by": str(classifier.path)}
-    write_text(out / FRAMING_FILE, json.dumps(framing, indent=2) + "\n")
+
+    def build(folder: Path) -> None:
+        rows: list[str] = []
+        labels: list[str] = []
+        faces = found_faces(spec, classifier, crop_size, detector, detect, largest, report, warn,
+                            progress)  # fmt: skip
+        while chunk := list(itertools.islice(faces, CHUNK)):  # a chunk in memory at a time
+            table, lines = _classify(chunk, classifier, folder, threshold)
+            rows += table
+            labels += lines
+            report.faces += len(chunk)
+        if not rows:
+            raise UserError(f"no face found in {spec} ({report.summary()}); nothing to label "
+                            "(for ready face crops: --detect never)")  # fmt: skip
+        header = [str(len(rows)), " ".join(classifier.attributes)]
+        write_text(folder / TABLE_FILE, "\n".join(header + rows) + "\n")
+        write_text(folder / LABELS_FILE, "".join(labels))
+        align = align_config(classifier.config.framing, crop_size)
+        framing = {**asdict(align), "labelled_by": str(classifier.path)}
+        write_text(folder / FRAMING_FILE, json.dumps(framing, indent=2) + "\n")
+
+    replace_folder(out, build)  # swapped in whole: no stale faces from an earlier labelling
     return report
 
 
