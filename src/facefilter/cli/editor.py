@@ -11,8 +11,11 @@ import numpy as np
 import tyro
 
 from facefilter.cli.flags import Detection, Editing, EditSettings, Running, Runtime
+from facefilter.data.spec import spec_folder
 from facefilter.errors import UserError
 from facefilter.face.detect import DetectorSettings
+from facefilter.memory import refuse_over_memory
+from facefilter.pictures import check_picture_path
 from facefilter.safe_io import refuse_output_over_inputs
 
 EDIT_FLAGS = ("--edit", "--to")  # their values may start with "-" (-Eyeglasses)
@@ -85,13 +88,16 @@ def glue_edit_values(argv: list[str]) -> list[str]:
 
 
 def run_vectors(command: Vectors) -> int:
-    from facefilter.runs.config import split_snapshot
+    from facefilter.runs.config import read_run_config, split_snapshot
+    from facefilter.runs.lock import run_lock
     from facefilter.tools.editing import compute_vectors
 
     if split_snapshot(command.run)[1] is not None:
         raise UserError(f"vectors writes into the run's own model.safetensors; give {command.run}"
                         f" without @step (kept weights are read-only)")  # fmt: skip
-    report = compute_vectors(command.run, command.data, command.count, command.attributes)
+    read_run_config(command.run)  # a missing run is one line, not a lock in a new folder
+    with run_lock(command.run, command="vectors"):  # never beside a train writing the run
+        report = compute_vectors(command.run, command.data, command.count, command.attributes)
     fit = report.fit
     print(f"attribute vectors from {report.spec} ({report.faces} faces):")
     for name in report.chosen:
@@ -109,6 +115,7 @@ def run_vectors(command: Vectors) -> int:
 
 def run_grid(command: Grid) -> int:
     from facefilter.inference import PhotoFilter
+    from facefilter.inference.filter import check_strength
     from facefilter.pictures import save_picture
     from facefilter.tools.editing import (
         edited_attributes,
@@ -120,8 +127,12 @@ def run_grid(command: Grid) -> int:
 
     if command.faces < 1 or command.enlarge < 1:
         raise UserError("--faces and --enlarge must be at least 1")
-    refuse_output_over_inputs(command.output, command.inputs)
+    check_picture_path(command.output)
+    folder = spec_folder(command.data) if command.data else None
+    refuse_output_over_inputs(command.output, [*command.inputs, *([folder] if folder else [])])
     flt = command.running.load(command.run, command.editing.overrides())
+    check_enlarge(command.enlarge, max(flt.size.hw))
+    check_strength(command.strength)
     edited_attributes(flt)  # before any face is read
     spec = None if command.inputs else training_spec(command.run, command.data)
     photo_filter = PhotoFilter.build(flt, command.detection)
@@ -133,21 +144,42 @@ def run_grid(command: Grid) -> int:
     return 0
 
 
+MAX_FRAMES = 500  # one way: a GIF of 1,000 frames
+MAX_SIDE = 4096  # pixels a side of a tile or frame, once enlarged
+
+
+def check_enlarge(enlarge: int, side: int) -> None:
+    """One line, before any work, when --enlarge would make pictures no viewer opens."""
+    if side * enlarge > MAX_SIDE:
+        raise UserError(f"--enlarge {enlarge} makes {side} px pictures {side * enlarge} px "
+                        f"wide; give 1 to {max(1, MAX_SIDE // side)}")  # fmt: skip
+
+
 def run_lerp(command: Lerp) -> int:
     from facefilter.data.images import load_image
     from facefilter.inference import PhotoFilter
     from facefilter.pictures import enlarge, save_gif
     from facefilter.tools.editing import edit_frames, morph_frames
 
-    if command.frames < 2 or not command.seconds > 0 or command.enlarge < 1:
-        raise UserError("--frames must be at least 2, --seconds positive, --enlarge at least 1")
+    if not 2 <= command.frames <= MAX_FRAMES or not 0 < command.seconds <= 600:
+        raise UserError(f"--frames must be 2 to {MAX_FRAMES}, --seconds more than 0 and at "
+                        "most 600")  # fmt: skip
+    if command.enlarge < 1:
+        raise UserError("--enlarge must be at least 1")
     for path in command.inputs:
         if not path.is_file():
             raise UserError(f"input {path} is not an image file")
+    check_picture_path(command.output, suffixes=(".gif",))
     refuse_output_over_inputs(command.output, command.inputs)
     flt = command.running.load(command.run, command.editing.overrides())
     photo_filter = PhotoFilter.build(flt, command.detection)
     images = [np.asarray(load_image(path)) for path in command.inputs]
+    largest = max([*flt.size.hw, *(side for image in images for side in image.shape[:2])])
+    check_enlarge(command.enlarge, largest)
+    # every frame is held until the GIF is written, as an array and as a PIL image
+    frame_bytes = 2 * max(image.size for image in images) * command.enlarge**2  # uint8 RGB
+    refuse_over_memory(command.frames * frame_bytes, f"--frames {command.frames} of "
+                       f"{largest} px pictures", "lower --frames or --enlarge")  # fmt: skip
     if len(images) == 2 and not command.edit:
         if flt.family is None:
             raise UserError(f"{command.run} is an ONNX export; a morph needs the run directory "

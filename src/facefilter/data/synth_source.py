@@ -21,8 +21,9 @@ from facefilter.data.celeba import where_domain_name
 from facefilter.data.images import center_crop
 from facefilter.data.spec import ImageSource, SourceSpec, int_option
 from facefilter.errors import UserError
+from facefilter.memory import refuse_over_memory
 from facefilter.sizes import ImageSize
-from facefilter.synth.dataset import SynthFaces
+from facefilter.synth.dataset import MAX_COUNT, SynthFaces
 from facefilter.synth.edits import parse_set_option
 from facefilter.synth.styles import STYLES
 
@@ -97,6 +98,11 @@ def open_synth(spec: SourceSpec, size: ImageSize, split: str, seed: int) -> Imag
     count = int_option(spec, "count", _DEFAULT_COUNT, minimum=1)
     synth_seed = int_option(spec, "seed", seed, minimum=0)
     assert count is not None and synth_seed is not None
+    if count > MAX_COUNT:
+        raise UserError(f"count={count} in {spec}: at most {MAX_COUNT:,} synthetic faces")
+    # each face's parameters (~0.8 KB) and, once drawn, its pixels stay cached
+    refuse_over_memory(len(styles) * count * (800 + 3 * size.width * size.height),
+                       f"count={count} in {spec} at {size}", "lower count=")  # fmt: skip
     set_text = spec.options.get("set")
     force = parse_set_option(set_text, f"set={set_text} in {spec}") if set_text else None
     where = spec.options.get("where")

@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 
 from facefilter.errors import UserError
+from facefilter.memory import refuse_over_memory
 from facefilter.sizes import ImageSize
 
 
@@ -74,6 +75,29 @@ def total_steps(config: TrainConfig, epoch_size: int, processes: int = 1) -> int
     return max(1, math.ceil(config.epochs * epoch_size / (config.batch_size * processes)))
 
 
+LOAD_SIZE_FACTOR = 2  # --load-size at most this many times --size: crops, not a zoom lens
+
+
+def check_memory(config: TrainConfig) -> None:
+    """One line for a --load-size or --batch-size whose batches alone would not fit in
+    memory, before any is made (they used to grow until the kernel killed the run)."""
+    size = ImageSize.parse(config.size)
+    load = config.load_size
+    if load is not None and load < size.side:
+        raise UserError(f"--load-size {load} is below --size {config.size}; give "
+                        "at least the size (e.g. 286 for 256), or leave it unset")  # fmt: skip
+    if load is not None and load > LOAD_SIZE_FACTOR * size.side:
+        most = LOAD_SIZE_FACTOR * size.side
+        raise UserError(f"--load-size {load} is over {LOAD_SIZE_FACTOR}x --size {config.size}: "
+                        "a random crop of it would show a small part of a face; give "
+                        f"{size.side} to {most} (e.g. 286 for 256)")  # fmt: skip
+    pixels = load * load if load is not None else size.width * size.height
+    # float32, two sets, and the batches the loader's workers prepare ahead (2 each)
+    needed = config.batch_size * 2 * 3 * pixels * 4 * (2 + 2 * config.num_workers)
+    refuse_over_memory(needed, f"--batch-size {config.batch_size} at {load or size} px",
+                       "lower --batch-size")  # fmt: skip
+
+
 def check_config(config: TrainConfig) -> None:
     try:
         ImageSize.parse(config.size)
@@ -91,9 +115,7 @@ def check_config(config: TrainConfig) -> None:
         raise UserError(f"--train-time must be positive minutes, got {config.train_time}")
     if config.stop_at is not None and config.stop_at < 1:
         raise UserError(f"--stop-at must be at least 1, got {config.stop_at}")
-    if config.load_size is not None and config.load_size < ImageSize.parse(config.size).side:
-        raise UserError(f"--load-size {config.load_size} is below --size {config.size}; give "
-                        "at least the size (e.g. 286 for 256), or leave it unset")  # fmt: skip
+    check_memory(config)
     if not 0 <= config.color_jitter < 1:
         raise UserError(f"--color-jitter {config.color_jitter} must lie in [0, 1), e.g. 0.1")
     if not 0 <= config.randomize <= 1:

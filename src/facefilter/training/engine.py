@@ -53,7 +53,12 @@ from facefilter.training.resume import (
     launch_rank,
     prepare_run,
 )
-from facefilter.training.stopping import StopRequest, should_stop
+from facefilter.training.stopping import (
+    StopRequest,
+    check_finite_logs,
+    check_finite_weights,
+    should_stop,
+)
 
 if TYPE_CHECKING:  # scoring while training imports torchmetrics: only when asked for
     from facefilter.evaluation.during import TrainingEval
@@ -121,7 +126,7 @@ def train(
         check_config(config)
     model_config = model_config if model_config is not None else config_class(family_name)()
     # before the lock makes --out: no folder is left inside the data by a refusal
-    refuse_output_over_inputs(config.out, data_folders(config), "--out", inside=False)
+    refuse_output_over_inputs(config.out, data_folders(config), "--out")
     with run_lock(config.out, enabled=launch_rank() == 0):
         resumed = prepare_run(config, family_name, model_config, given)
         if config.resume:
@@ -166,6 +171,7 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
     summary["framing"] = framing_for_spec(config.data_a or config.data)  # older readers
     summary["framings"] = domain_framings(data.domains, config.data, config.data_a, config.data_b)
     summary["changes"] = change_log(resumed)
+    summary["finished"] = False  # until after_training is saved: a resume then finishes it
     log = RunLog(config.out, start, config.tensorboard) if accelerator.is_main_process else None
     try:
         with StopRequest() as stop:
@@ -286,6 +292,7 @@ def record(
     rate = images / max(time.monotonic() - since, 1e-9)
     numbers = as_numbers(logs)
     log.log(step, {**numbers, "lr": lr, "images_per_s": rate})
+    check_finite_logs(numbers, step, log.path.parent)
     return numbers
 
 
@@ -302,14 +309,17 @@ def finish(
     stop: StopRequest, summary: dict[str, Any], *, step: int, unsaved: bool, over: bool,
     log: RunLog | None = None,
 ) -> None:  # fmt: skip
-    """After the loop: compute after-training state when the run is over, save, report."""
+    """After the loop: compute after-training state when the run is over, save, report.
+    A stop that comes once the steps are done does not cut the run short: it finishes."""
     if accelerator.num_processes > 1:
         should_stop(stop, math.inf, accelerator)  # a Ctrl-C during the last step, for all
-    interrupted = stop.requested  # agreed; a Ctrl-C during the final save below is not
-    if over and not interrupted:
+    interrupted = stop.requested and not over  # agreed; a Ctrl-C during the save is not
+    if over:
+        if stop.requested:
+            accelerator.print("the last step is done: finishing the run (Ctrl-C to abort)")
         family.eval()
         family.after_training(data)  # e.g. attribute vectors, saved in model.safetensors
-        unsaved = True
+        summary["finished"], unsaved = True, True
     if unsaved:
         save(config.out, family, step, summary, accelerator)
         write_sample(config.out, family, data, step, accelerator, log)
@@ -324,6 +334,7 @@ def finish(
 
 def save(run: Path, family: Family, step: int, summary: dict[str, Any], acc: Accelerator) -> None:
     acc.wait_for_everyone()
+    check_finite_weights(family, step, run)  # never NaN weights over the last good ones
     if acc.is_main_process:
         checkpoint.save_checkpoint(run, family, step, summary)
         keep_snapshot(run, step, int(summary.get("keep_checkpoints") or 0))

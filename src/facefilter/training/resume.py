@@ -6,7 +6,9 @@
   setting (`ModelConfig.tunable`, max steps, time budget, ...) takes the new value from
   the saved step on, and config.json records the change and its step under "changes".
 - A run that died during its first save (a config.json but no complete checkpoint) is
-  not a dead end: `--resume` starts it again from step 0, with a note.
+  not a dead end: `--resume` starts it again from step 0, with a note. A run with trained
+  weights or a state/ folder that lacks a file is not that: starting over would overwrite
+  its weights, so it is refused, naming what is missing.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def prepare_run(
         raise UserError(f"--resume: {out} holds no run to resume; drop --resume to start one")
     resumed = merge_saved(config, family_name, model, given)
     if step is None:
+        refuse_partial_state(out)
         print(f"note: {out} has no complete checkpoint (stopped during its first save); "
               "starting it again from step 0")  # fmt: skip
     resumed.step = step
@@ -69,6 +72,20 @@ def data_folders(config: TrainConfig) -> list[Path]:
     """The folders the training data is read from (synthetic data has none)."""
     specs = [spec for spec in (config.data, config.data_a, config.data_b) if spec]
     return [folder for folder in map(spec_folder, specs) if folder is not None]
+
+
+def refuse_partial_state(out: Path) -> None:
+    """One line when `out` has trained but its state/ is incomplete or gone (deleted by
+    hand, a partial copy): resuming from step 0 would overwrite its weights."""
+    state = out / "state"
+    needed = ("trainer.json", "networks.safetensors", "extra.safetensors")
+    missing = [name for name in needed if not (state / name).is_file()]
+    fix = (f"restore it from a copy, or train again with another --out (a restart from "
+           f"step 0 would overwrite {out / checkpoint.WEIGHTS_FILE})")  # fmt: skip
+    if state.is_dir():
+        raise UserError(f"--resume: {state} lacks {', '.join(missing)}; {fix}")
+    if (out / checkpoint.WEIGHTS_FILE).is_file():
+        raise UserError(f"--resume: {out} holds trained weights but no state/; {fix}")
 
 
 def merge_saved(
@@ -131,6 +148,8 @@ def check_progress(resumed: Resumed, total: int) -> None:
     start, config = resumed.step or 0, resumed.config
     if resumed.step is None:
         return
+    if total == start and read_run_config(config.out).train.get("finished") is False:
+        return  # its steps are done but its last stage is not (a stop in the final save)
     if total <= start:
         given = f"--max-steps {config.max_steps}" if config.epochs is None else (
             f"--epochs {config.epochs} ({total} steps)")  # fmt: skip
