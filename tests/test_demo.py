@@ -207,7 +207,7 @@ def test_the_command_refuses_what_it_cannot_serve(run, tmp_path, capsys):
     assert refused() == "facefilter: error: give at least one run directory or export to serve"
     assert "no config.json" in refused(str(tmp_path))
     assert "--max-upload-mb 0.0 must be above 0" in refused(str(run), "--max-upload-mb", "0")
-    assert "--max-megapixels inf must be above 0" in refused(str(run), "--max-megapixels", "inf")
+    assert "--max-megapixels inf: give a finite" in refused(str(run), "--max-megapixels", "inf")
     assert refused(str(run), "--port", "0").endswith("--port 0 must be between 1 and 65535")
     assert "unknown face detector 'x'" in refused(str(run), "--detector", "x")
     with socket.create_server(("127.0.0.1", 0)) as taken:

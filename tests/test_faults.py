@@ -10,7 +10,6 @@ where the machine lets the test do that); elsewhere the same cases run with an i
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -22,83 +21,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
-from conftest import TINY_CYCLEGAN, write_images
+from conftest import TRAIN, apply_cmd, digest, one_line, start, wait_for
 from facefilter import safe_io
 from facefilter.cli.main import main
 from facefilter.inference.onnx import export_module
 from facefilter.runs import checkpoint
-
-FACEFILTER = [sys.executable, "-c", "from facefilter.console import run; run()"]
-TRAIN = [
-    "train",
-    "cyclegan-lite",
-    "--size",
-    "32",
-    "--batch-size",
-    "2",
-    "--num-workers",
-    "0",
-    "--no-progress",
-    *TINY_CYCLEGAN,
-]
-
-
-def digest(path: Path) -> dict[str, str]:
-    """Checksums of a file, or of every file under a folder."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    return {
-        str(p.relative_to(path.parent)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files
-    }
-
-
-def one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    return err[0]
-
-
-def apply_cmd(source: object, photo: object, out: object, *extra: str) -> list[str]:
-    """`facefilter apply` on a ready face crop towards `light`."""
-    return ["apply", str(source), str(photo), "--to", "light", "--detect", "never", "-o",
-            str(out), *extra]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> dict[str, Path]:
-    """A trained tiny run, its data, a photo, and a single-file export towards `light`."""
-    root = tmp_path_factory.mktemp("faults")
-    dark = write_images(root / "dark", 4, base=60, seed=1)
-    light = write_images(root / "light", 4, base=190, seed=2)
-    run = root / "run"
-    assert (
-        main(
-            [
-                *TRAIN,
-                "--data-a",
-                str(dark),
-                "--data-b",
-                str(light),
-                "--max-steps",
-                "2",
-                "--out",
-                str(run),
-            ]
-        )
-        == 0
-    )
-    photo = root / "photo.png"
-    Image.open(dark / "000.png").resize((48, 48)).save(photo)
-    assert main(["export", str(run), "-o", str(root / "light.onnx"), "--to", "light"]) == 0
-    return {
-        "root": root,
-        "run": run,
-        "dark": dark,
-        "light": light,
-        "photo": photo,
-        "export": root / "light.onnx",
-    }
 
 
 # --- outputs over inputs ------------------------------------------------------------------
@@ -362,25 +290,6 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(world, tmp_path,
 
 
 # --- Ctrl-C, pipes, bugs -------------------------------------------------------------------
-def start(args: list[str]) -> subprocess.Popen[str]:
-    """facefilter in a child that takes Ctrl-C as a terminal would deliver it (pytest's
-    workers ignore SIGINT, and children would inherit that)."""
-    return subprocess.Popen(
-        [*FACEFILTER, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
-def wait_for(path: Path, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert path.exists(), path
-
-
 def test_ctrl_c_while_starting_and_a_second_ctrl_c_are_one_line(world, tmp_path):
     data = [*TRAIN, "--data-a", str(world["dark"]), "--data-b", str(world["light"])]
     for name in ("imports", "start-up"):

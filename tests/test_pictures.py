@@ -12,9 +12,13 @@ from facefilter.pictures import enlarge, labelled_grid, save_gif, save_picture
 
 def test_a_picture_is_written_in_the_format_its_suffix_names(tmp_path):
     picture = np.full((8, 8, 3), 200, np.uint8)
-    for name, kind in (("a.png", "PNG"), ("a.jpg", "JPEG"), ("a.webp", "WEBP"), ("a.x", "PNG")):
+    for name, kind in (("a.png", "PNG"), ("a.jpg", "JPEG"), ("a.webp", "WEBP")):
         save_picture(tmp_path / "out" / name, picture)
         assert Image.open(tmp_path / "out" / name).format == kind
+    for name in ("a.x", "a.txt", "noname"):  # never a PNG under another name
+        with pytest.raises(UserError, match=r"name a png or jpg or jpeg or webp or bmp file"):
+            save_picture(tmp_path / "out" / name, picture)
+        assert not (tmp_path / "out" / name).exists()
 
 
 def test_a_failed_write_leaves_the_old_picture_whole_and_no_temporary(tmp_path, monkeypatch):

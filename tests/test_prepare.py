@@ -55,10 +55,12 @@ def test_crop_reports_counts_and_skips(tmp_path, capsys):
     raw.mkdir()
     Image.fromarray(skimage_data.chelsea()).save(raw / "cat.png")
     (raw / "empty.jpg").write_bytes(b"")
-    assert main(["data", "crop", str(raw), str(tmp_path / "out"), "--upsample", "0"]) == 0
+    # no crop at all is a failure, not an empty set: one line, and no OUT is left behind
+    assert main(["data", "crop", str(raw), str(tmp_path / "out"), "--upsample", "0"]) == 2
     captured = capsys.readouterr()
-    assert "2 image(s): 0 face crop(s) written, 1 with no face, 1 unreadable" in captured.out
-    assert "no face: " in captured.err and "empty.jpg" in captured.err
+    assert "no face crop from" in captured.err and "empty.jpg" in captured.err
+    assert "2 image(s): 0 face crop(s) written, 1 with no face, 1 unreadable" in captured.err
+    assert not (tmp_path / "out").exists()
     assert main(["data", "crop", str(raw), str(raw / "inside")]) == 2
     assert "lies inside RAW_DIR" in capsys.readouterr().err
 

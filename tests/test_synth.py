@@ -187,7 +187,7 @@ def test_write_dataset_files_and_format(tmp_path: Path) -> None:
         ({"styles": ("oil",)}, "photo, anime, cartoon"),
         ({"size": 31}, "32 to 256"),
         ({"size": 257}, "32 to 256"),
-        ({"count": 0}, "at least 1"),
+        ({"count": 0}, "must be 1 to 1,000,000"),
     ],
 )
 def test_write_dataset_rejects_bad_arguments(tmp_path: Path, kwargs: dict, message: str) -> None:

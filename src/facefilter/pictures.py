@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from facefilter.errors import UserError
 from facefilter.safe_io import atomic_write
 
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 INK, PAPER = (20, 20, 20), (250, 250, 247)
 JPEG_QUALITY = 95
 _LINE = 12  # pixels per line of PIL's default font
@@ -77,13 +79,28 @@ def enlarge(images: np.ndarray, factor: int) -> np.ndarray:
     return images.repeat(factor, axis=-3).repeat(factor, axis=-2)
 
 
-def save_picture(path: Path, picture: np.ndarray) -> None:
-    """Write an (H, W, 3) uint8 picture in the format its suffix names (PNG when PIL knows
-    none), beside `path` and renamed into place: a failure leaves the old file whole."""
+def check_picture_path(
+    path: Path, flag: str = "-o", suffixes: Sequence[str] = PICTURE_SUFFIXES
+) -> None:
+    """One line, before any work, unless `path` can be written as a picture: a file name
+    ending in a picture format (a GIF for animations), not a folder."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; give a file name, e.g. {path / 'out'}"
+                        f"{suffixes[0]}")  # fmt: skip
+    if path.suffix.lower() not in suffixes:
+        raise UserError(f"{flag} {path}: name a {' or '.join(s[1:] for s in suffixes)} file "
+                        f"(e.g. {path.with_suffix(suffixes[0]).name})")  # fmt: skip
+
+
+def save_picture(path: Path, picture: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 picture in the format its suffix names, beside `path` and
+    renamed into place: a failure leaves the old file whole."""
+    path = Path(path)
+    check_picture_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(picture)
-    kind = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    kind = Image.registered_extensions()[path.suffix.lower()]
     quality = {"quality": JPEG_QUALITY} if kind == "JPEG" else {}
     atomic_write(path, lambda tmp: image.save(tmp, format=kind, **quality))
 
@@ -92,6 +109,7 @@ def save_gif(path: Path, frames: Sequence[np.ndarray], seconds: float = 2.0) -> 
     """Write (H, W, 3) uint8 frames as a looping GIF that plays forth and back in
     `seconds` each way, atomically."""
     path = Path(path)
+    check_picture_path(path, suffixes=(".gif",))
     path.parent.mkdir(parents=True, exist_ok=True)
     images = [Image.fromarray(frame) for frame in frames]
     images = images + images[-2:0:-1]  # forth and back: the loop has no jump

@@ -13,12 +13,9 @@ from deep inside `load_state_dict`.
 from __future__ import annotations
 
 import functools
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor
 
@@ -43,10 +40,12 @@ def read_state_dict(path: Path | str, what: str, hint: str = VGG19_HINT) -> dict
             state: object = load_file(path)
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except (SafetensorError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError,
-            RuntimeError, OSError) as error:  # fmt: skip
+    except Exception as error:  # the unpickler, given junk, raises anything (KeyError ...)
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UserError(f"{what} {path} is not a readable weights file ({first})") from None
+        raise UserError(
+            f"{what} {path} is not a readable weights file ({type(error).__name__}: {first}); "
+            + hint
+        ) from None
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()
     ):

@@ -13,6 +13,7 @@ from facefilter.cli.flags import Detection, Editing, EditSettings, Running, Runt
 from facefilter.errors import UserError
 from facefilter.face.detect import DetectorSettings
 from facefilter.inference.photo import FaceOptions
+from facefilter.pictures import check_picture_path
 from facefilter.safe_io import refuse_output_over_inputs
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ def run_apply(command: Apply) -> int:
         require_input(command.inputs)  # before the model and detector load
         refuse_output_over_inputs(command.output, [command.inputs])
         if command.sheet is not None:
+            check_picture_path(command.sheet, "--sheet")
             refuse_output_over_inputs(command.sheet, [command.inputs], "--sheet")
     flt = command.running.load(command.run, command.editing.overrides())
     if command.list_targets:

@@ -14,6 +14,7 @@ from facefilter.cli.flags import Detection
 from facefilter.data.spec import spec_folder
 from facefilter.errors import UserError
 from facefilter.face.detect import DetectorSettings
+from facefilter.pictures import check_picture_path
 from facefilter.safe_io import refuse_output_over_inputs
 
 
@@ -111,6 +112,8 @@ def run_data_crop(command: DataCrop) -> int:
     from facefilter.data.prepare import crop_faces
     from facefilter.face import AlignConfig
 
+    if not 16 <= command.size <= 1024:
+        raise UserError(f"--size {command.size}: give a crop side of 16 to 1024 pixels, e.g. 128")
     align = AlignConfig(size=command.size, margin=command.margin)
     if command.like is not None:
         from facefilter.data.framing import align_config
@@ -135,7 +138,9 @@ def run_data_report(command: DataReport) -> int:
     if command.limit < 1:
         raise UserError(f"--limit must be at least 1, got {command.limit}")
     folder = spec_folder(command.spec)  # the chart must not join the images it describes
-    refuse_output_over_inputs(command.out, [folder] if folder else [], "--out", inside=False)
+    if command.out.suffix and not command.out.is_dir():  # else a folder for data_report.png
+        check_picture_path(command.out, "--out", (".png",))
+    refuse_output_over_inputs(command.out, [folder] if folder else [], "--out")
     report = build_report(command.spec, command.limit)
     print("\n".join(report.lines()))
     print(f"chart written to {draw_report(report, command.out)}")
@@ -147,7 +152,7 @@ def run_data_label(command: DataLabel) -> int:
     from facefilter.tools.label import label_faces
 
     folder = spec_folder(command.spec)
-    refuse_output_over_inputs(command.output, [folder] if folder else [], "-o", inside=False)
+    refuse_output_over_inputs(command.output, [folder] if folder else [], "-o")
     classifier = Classifier.load(command.classifier, command.device)
     detector = None
     if command.detect != "never" and not command.spec.startswith("synth:"):
@@ -170,12 +175,13 @@ def run_sample_photo(command: DataSamplePhoto) -> int:
     from facefilter.pictures import save_picture
 
     if command.which in REAL_PHOTOS:
+        check_picture_path(command.output)
         make, credit = REAL_PHOTOS[command.which]
         picture = make()
         save_picture(command.output, picture)
         print(f"wrote {command.output} ({credit}, {picture.shape[1]}x{picture.shape[0]})")
         return 0
-    if command.output.suffix or command.output.is_file():
+    if command.output.suffix or (command.output.exists() and not command.output.is_dir()):
         raise UserError(f"-o {command.output}: --which {command.which} writes a folder of "
                         "photos; give a folder name, e.g. -o real")  # fmt: skip
     if command.which == "people":
@@ -212,6 +218,7 @@ def run_data(command: Any) -> int:
     else:
         from facefilter.synth import write_preview
 
+        check_picture_path(command.out, "--out")
         write_preview(command.out, size=command.size, seed=command.seed)
         print(f"wrote {command.out}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -49,24 +50,34 @@ class Eval:
 def default_out(run: Path) -> Path:
     from facefilter.runs.config import split_snapshot
 
-    base, snapshot = split_snapshot(run)
-    folder = base.parent if base.suffix == ".onnx" else base
-    return folder / "eval" / (snapshot.stem if snapshot else "")
+    snapshot = split_snapshot(run)[1]
+    return run_folder(run) / "eval" / (snapshot.stem if snapshot else "")
+
+
+def run_folder(run: Path) -> Path:
+    """The folder of a run, an export folder or a `RUN@step-N` (an .onnx file's folder)."""
+    from facefilter.runs.config import split_snapshot
+
+    base = split_snapshot(run)[0]
+    return base.parent if base.suffix == ".onnx" else base
 
 
 def run_eval(command: Eval) -> int:
     from facefilter.models import offers
     from facefilter.models.capabilities import Predicts
     from facefilter.runs.config import read_run_config
+    from facefilter.runs.lock import lock_if_inside
 
     config = read_run_config(command.run)
     specs = [s for s in (command.data, command.truth, command.reference) if s]
     folders = [f for f in map(spec_folder, specs) if f is not None]
     out = command.output or default_out(command.run)
-    refuse_output_over_inputs(out, folders, "--out", inside=False)
-    if config.onnx is None and offers(config.family, Predicts):
-        return eval_classifier(command, out)
-    return eval_filter(command, out)
+    refuse_output_over_inputs(out, folders, "--out")
+    mine = config.onnx is None  # a run (an export is written by no one but export)
+    with lock_if_inside(run_folder(command.run), out, "eval") if mine else nullcontext():
+        if config.onnx is None and offers(config.family, Predicts):
+            return eval_classifier(command, out)
+        return eval_filter(command, out)
 
 
 def eval_classifier(command: Eval, out: Path) -> int:

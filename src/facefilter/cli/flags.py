@@ -3,6 +3,8 @@ out as plain flags (`--detector`, `--engine`, `--edit-focus`), with the help wri
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import tyro
 
+from facefilter.errors import UserError
 from facefilter.face.detect import DetectorSettings
 
 if TYPE_CHECKING:
@@ -48,3 +51,19 @@ class EditSettings:
 Detection = Annotated[DetectorSettings, tyro.conf.OmitArgPrefixes]
 Running = Annotated[Runtime, tyro.conf.OmitArgPrefixes]
 Editing = Annotated[EditSettings, tyro.conf.OmitArgPrefixes]
+
+
+def check_numbers(command: Any) -> None:
+    """One line for a number flag that is NaN or infinite, in any command: no value of a
+    weight, rate, strength, size or time is meaningful there, and NaN passes every range
+    check (`nan < 0` is false) to train NaN weights or draw black tiles."""
+    if not dataclasses.is_dataclass(command):
+        return
+    for item in dataclasses.fields(command):
+        value = getattr(command, item.name)
+        values = value if isinstance(value, tuple) else (value,)
+        for number in values:
+            if isinstance(number, float) and not math.isfinite(number):
+                flag = "--" + item.name.replace("_", "-")
+                raise UserError(f"{flag} {number}: give a finite number")
+        check_numbers(value)

@@ -32,6 +32,7 @@ from facefilter.cli.editor import (
     run_vectors,
 )
 from facefilter.cli.eval import Eval, run_eval
+from facefilter.cli.flags import check_numbers
 from facefilter.cli.train import given_flags, run_train, train_command
 from facefilter.errors import UserError
 from facefilter.models import FAMILIES
@@ -137,6 +138,7 @@ def dispatch(args: list[str]) -> int:
         description="Trainable face filters: train on your faces, apply to any photo. "
         "(facefilter --version prints the version; --debug shows tracebacks.)",
     )
+    check_numbers(command)
     if hasattr(type(command), "family"):
         return run_train(command, given_flags(args))
     commands: dict[type, Callable[[Any], int]] = {

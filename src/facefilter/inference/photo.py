@@ -16,7 +16,6 @@ Files and folders: `inference.files`; video and webcam: `inference.video`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -38,7 +37,7 @@ from facefilter.face.arrays import as_rgb_uint8
 from facefilter.face.detect import map_face, same_face
 from facefilter.face.masks import MASKS, MaskName, check_feather
 from facefilter.face.overlay import draw_overlay
-from facefilter.inference.filter import Filter
+from facefilter.inference.filter import Filter, check_strength
 from facefilter.models.targets import Direction
 from facefilter.sizes import ImageSize
 
@@ -77,10 +76,7 @@ class Request:
     def __post_init__(self) -> None:
         if not self.directions:
             raise UserError("no target to translate to; check --to and --from")
-        if not math.isfinite(self.strength) or self.strength < 0:
-            raise UserError(
-                f"--strength {self.strength} must be a number >= 0 (0: unchanged, 1: full)"
-            )
+        check_strength(self.strength)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ LOCK_FILE = ".lock"
 
 
 @contextmanager
-def run_lock(out: Path, enabled: bool = True) -> Iterator[None]:
-    """Hold OUT/.lock while training; only the main process of a launch takes it."""
+def run_lock(out: Path, enabled: bool = True, command: str = "train") -> Iterator[None]:
+    """Hold OUT/.lock while `command` writes into the run (training; vectors and eval
+    into an existing run); only the main process of a launch takes it."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; choose a directory")
     if not enabled:
@@ -34,7 +35,7 @@ def run_lock(out: Path, enabled: bool = True) -> Iterator[None]:
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     lock = out / LOCK_FILE
-    descriptor = take_lock(lock)
+    descriptor = take_lock(lock, command)
     try:
         yield
     finally:
@@ -44,7 +45,15 @@ def run_lock(out: Path, enabled: bool = True) -> Iterator[None]:
                 out.rmdir()  # refused before writing anything: leave no empty folder
 
 
-def take_lock(lock: Path) -> int:
+def lock_if_inside(run: Path, out: Path, command: str) -> contextlib.AbstractContextManager[None]:
+    """The run's lock when `out` lies inside the run folder `run` (eval's default report
+    folder), so that no two commands write into one run at once; else nothing to hold."""
+    if run.is_dir() and out.resolve().is_relative_to(run.resolve()):
+        return run_lock(run, command=command)
+    return contextlib.nullcontext()
+
+
+def take_lock(lock: Path, command: str = "train") -> int:
     """An open descriptor holding the lock on `lock`, or a UserError naming the holder."""
     for _ in range(5):
         descriptor = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
@@ -53,8 +62,8 @@ def take_lock(lock: Path) -> int:
         except BlockingIOError:
             os.close(descriptor)
             raise UserError(
-                f"{lock.parent} is being written by another facefilter train "
-                f"({describe(read_holder(lock))}); wait for it to end or choose another --out"
+                f"{lock.parent} is being written by {describe(read_holder(lock))}; wait for it "
+                "to end (or choose another --out)"
             ) from None
         if not same_file(lock, descriptor):  # its last holder removed it as we opened it
             os.close(descriptor)
@@ -63,7 +72,7 @@ def take_lock(lock: Path) -> int:
         if previous is not None and previous.get("pid") != os.getpid():
             print(f"note: taking over {lock}, left by {describe(previous)}, which has ended")
         os.ftruncate(descriptor, 0)
-        me = {"host": socket.gethostname(), "pid": os.getpid()}
+        me = {"host": socket.gethostname(), "pid": os.getpid(), "command": command}
         os.pwrite(descriptor, json.dumps(me).encode(), 0)
         return descriptor
     raise UserError(f"could not take {lock}: other processes keep taking it; try again")
@@ -87,7 +96,8 @@ def read_holder(lock: Path) -> dict[str, Any] | None:
 def describe(holder: dict[str, Any] | None) -> str:
     if holder is None:
         return "another process"
-    return f"host {holder.get('host', '?')}, process {holder.get('pid', '?')}"
+    where = f"host {holder.get('host', '?')}, process {holder.get('pid', '?')}"
+    return f"another facefilter {holder.get('command', 'train')} ({where})"
 
 
 def release_lock(lock: Path, descriptor: int) -> None:
