@@ -225,20 +225,37 @@ def test_sigterm_saves_like_ctrl_c_and_the_writer_holds_the_run(world, tmp_path,
     assert checkpoint.saved_step(out) is not None
 
 
-def test_a_stop_in_the_last_stage_is_finished_by_resume(tmp_path, capsys, monkeypatch):
-    from facefilter.models.featureae import FeatureAutoencoder
+def full_disk_in_the_final_save(monkeypatch) -> None:
+    real, calls = checkpoint.save_weights, []
 
-    run = tmp_path / "run"
-    real = FeatureAutoencoder.after_training
+    def save_weights(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the step-2 save, then the final one, after the vectors
+            raise safe_io.UserError("no space left on RUN: free 0 MB")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save_weights", save_weights)
+
+
+def ctrl_c_in_the_last_stage(monkeypatch) -> None:
+    from facefilter.models.featureae import FeatureAutoencoder
 
     def killed(self, data):
         raise KeyboardInterrupt  # a second Ctrl-C (or a kill) while the vectors are made
 
     monkeypatch.setattr(FeatureAutoencoder, "after_training", killed)
+
+
+@pytest.mark.parametrize(
+    ("cut", "code"), [(ctrl_c_in_the_last_stage, 130), (full_disk_in_the_final_save, 2)]
+)
+def test_a_run_cut_off_in_its_last_stage_is_finished_by_resume(tmp_path, capsys, cut, code):
+    run = tmp_path / "run"
     train = [*DCAE, "--data", "synth:photo?count=40", "--max-steps", "2", "--save-every", "2"]
-    assert main([*train, "--out", str(run)]) == 130
+    with pytest.MonkeyPatch.context() as patch:
+        cut(patch)
+        assert main([*train, "--out", str(run)]) == code
     assert json.loads((run / "config.json").read_text())["train"]["finished"] is False
-    monkeypatch.setattr(FeatureAutoencoder, "after_training", real)
     assert main(["train", "dcae", "--out", str(run), "--resume"]) == 0
     assert json.loads((run / "config.json").read_text())["train"]["finished"] is True
     capsys.readouterr()
@@ -305,8 +322,16 @@ def test_a_text_file_as_weights_is_one_line(editor, tmp_path, capsys):
          "at most 1,000,000 synthetic faces"),
         ([*TRAIN, "--batch-size", "1000000000"], "--batch-size 1000000000 at 32 px needs about"),
         ([*TRAIN, "--load-size", "20000"], "--load-size 20000 is over 2x --size 32"),
+        ([*TRAIN, "--ngf", "100000"], "--ngf 100000: at most 1024"),
+        ([*TRAIN, "--n-blocks", "100000"], "--n-blocks 100000: at most 64"),
+        ([*DCAE, "--data", "synth:photo", "--channels", "100000", "--out", "{tmp}/d"],
+         "--channels 100000: at most 1024"),
         (["data", "synth", "--out", "{tmp}/s", "--count", "3000000000"], "must be 1 to 1,000,000"),
         (["grid", "{editor}", "--enlarge", "1000", "-o", "{tmp}/g.png"], "give 1 to 128"),
+        (["grid", "{editor}", "--faces", "1000000000", "-o", "{tmp}/g.png"],
+         "--faces must be 1 to 100"),
+        (["apply", "{editor}", "{face}", "--to", "+Smiling", "--detect-every", "0", "-o",
+          "{tmp}/a.png"], "--detect-every must be 1 or more"),
         (["lerp", "{editor}", "{face}", "--edit", "+Smiling", "--frames", "100000", "-o",
           "{tmp}/l.gif"], "--frames must be 2 to 500"),
     ],
@@ -334,3 +359,17 @@ def test_a_set_larger_than_the_free_disk_is_refused_before_rendering(tmp_path, c
     line = one_line(capsys)
     assert "20000 faces x 3 style(s) at 64 px need about 273 MB" in line and "50 MB free" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_allocation_the_machine_cannot_make_is_one_line(monkeypatch, capsys):
+    from facefilter.cli import main as cli
+
+    def too_big(args):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: "
+            "can't allocate memory: you tried to allocate 720000000000 bytes."
+        )
+
+    monkeypatch.setattr(cli, "dispatch", too_big)
+    assert main(["train"]) == 2
+    assert "out of memory (670.6 GiB asked); lower the batch size" in one_line(capsys)

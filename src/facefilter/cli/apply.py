@@ -56,6 +56,10 @@ def run_apply(command: Apply) -> int:
         raise UserError("give --to or --edit, not both (--to +Smiling is --edit +Smiling)")
     if not command.list_targets and command.inputs is None and not command.webcam:
         raise UserError("give an image, folder or video to filter (or --webcam)")
+    if command.detect_every < 1:
+        raise UserError(f"--detect-every must be 1 or more, got {command.detect_every}")
+    if command.camera < 0:
+        raise UserError(f"--camera must be 0 or more (the first camera is 0), got {command.camera}")
     if command.inputs is not None and not command.list_targets:
         require_input(command.inputs)  # before the model and detector load
         refuse_output_over_inputs(command.output, [command.inputs])

@@ -113,6 +113,18 @@ def run_vectors(command: Vectors) -> int:
     return 0
 
 
+MAX_FRAMES = 500  # one way: a GIF of 1,000 frames
+MAX_ROWS = 100  # faces in a feature grid
+MAX_SIDE = 4096  # pixels a side of a tile or frame, once enlarged
+
+
+def check_enlarge(enlarge: int, side: int) -> None:
+    """One line, before any work, when --enlarge would make pictures no viewer opens."""
+    if side * enlarge > MAX_SIDE:
+        raise UserError(f"--enlarge {enlarge} makes {side} px pictures {side * enlarge} px "
+                        f"wide; give 1 to {max(1, MAX_SIDE // side)}")  # fmt: skip
+
+
 def run_grid(command: Grid) -> int:
     from facefilter.inference import PhotoFilter
     from facefilter.inference.filter import check_strength
@@ -125,8 +137,8 @@ def run_grid(command: Grid) -> int:
         training_spec,
     )
 
-    if command.faces < 1 or command.enlarge < 1:
-        raise UserError("--faces and --enlarge must be at least 1")
+    if not 1 <= command.faces <= MAX_ROWS or command.enlarge < 1:
+        raise UserError(f"--faces must be 1 to {MAX_ROWS} and --enlarge at least 1")
     check_picture_path(command.output)
     folder = spec_folder(command.data) if command.data else None
     refuse_output_over_inputs(command.output, [*command.inputs, *([folder] if folder else [])])
@@ -142,17 +154,6 @@ def run_grid(command: Grid) -> int:
     save_picture(command.output, picture)
     print(f"wrote {command.output}: {len(crops)} face(s)")
     return 0
-
-
-MAX_FRAMES = 500  # one way: a GIF of 1,000 frames
-MAX_SIDE = 4096  # pixels a side of a tile or frame, once enlarged
-
-
-def check_enlarge(enlarge: int, side: int) -> None:
-    """One line, before any work, when --enlarge would make pictures no viewer opens."""
-    if side * enlarge > MAX_SIDE:
-        raise UserError(f"--enlarge {enlarge} makes {side} px pictures {side * enlarge} px "
-                        f"wide; give 1 to {max(1, MAX_SIDE // side)}")  # fmt: skip
 
 
 def run_lerp(command: Lerp) -> int:

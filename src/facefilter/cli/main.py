@@ -9,6 +9,7 @@ exit status 2, and `dispatch` hands each command to its `run_*` function.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if debug:
             raise
+        if out_of_memory(error):
+            return fail(out_of_memory_line(error))
         return fail(internal_error(error), status=1)
 
 
@@ -115,11 +118,30 @@ def fail(message: str, status: int = 2) -> int:
     return status
 
 
+def out_of_memory(error: BaseException) -> bool:
+    """An allocation the machine (or the GPU) could not make: the user's sizes, not a bug."""
+    text = str(error)
+    return isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text.lower()))  # fmt: skip
+
+
+def out_of_memory_line(error: BaseException) -> str:
+    asked = re.search(r"allocate (\d+) bytes|allocate ([\d.]+ [KMGT]iB)", str(error))
+    size = f" ({int(asked[1]) / 2**30:,.1f} GiB asked)" if asked and asked[1] else (
+        f" ({asked[2]} asked)" if asked else "")  # fmt: skip
+    return (f"out of memory{size}; lower the batch size, the image size or the network's "
+            "widths (files already written are whole)")  # fmt: skip
+
+
+def first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [""])[0]
+
+
 def internal_error(error: BaseException) -> str:
     """A bug: say what and where in one line, and how to get the full story."""
     frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
     where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
-    first = (str(error).splitlines() or [""])[0][:200]
+    first = first_line(error)[:200]
     return (
         f"internal error ({type(error).__name__}{where}: {first}); this is a facefilter bug: "
         f"rerun with --debug (or {DEBUG_ENV}=1) and report the traceback to the project's "

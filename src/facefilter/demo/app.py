@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facefilter.demo.service import MEGABYTE, Answer, DemoService, write_examples
+from facefilter.demo.service import MEGABYTE, Answer, DemoService, InlineImage, write_examples
 from facefilter.errors import UserError
 
 STRENGTH = "0: unchanged, 1: the full filter, >1: exaggerated"
@@ -46,7 +46,7 @@ class Serving:
     def warnings(self) -> list[str]:
         """What to tell the user about who can reach the page, if anyone but them can."""
         said = []
-        if self.host not in LOOPBACK:
+        if self.address not in LOOPBACK:
             said.append(f"warning: --host {self.host} lets anyone who can reach this "
                         f"machine's port {self.port} use the demo and its CPU/GPU")  # fmt: skip
         if self.share:
@@ -60,13 +60,28 @@ class Serving:
             raise UserError(f"--concurrency {self.concurrency} must be at least 1")
         if self.queue_size < 1:
             raise UserError(f"--queue-size {self.queue_size} must be at least 1")
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET  # ::1 is IPv6
-        try:
-            with socket.create_server((self.host, self.port), family=family):
-                pass
-        except OSError as error:
-            raise UserError(f"cannot serve on {self.host}:{self.port} ({error.strerror}); "
-                            "choose another --port or --host") from None  # fmt: skip
+        # Gradio tries the port on 127.0.0.1 before it binds the host, and takes a refusal
+        # there for a crash: a port taken only on 127.0.0.1 is refused here too
+        for address in {self.address, "127.0.0.1"}:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            try:
+                with socket.create_server((address, self.port), family=family):
+                    pass
+            except OSError as error:
+                raise UserError(f"cannot serve on {self.host}:{self.port} ({error.strerror}); "
+                                "choose another --port or --host") from None  # fmt: skip
+
+    @property
+    def address(self) -> str:
+        """The address to bind: the host without the brackets of a URL (`[::1]` -> `::1`)."""
+        return self.host.removeprefix("[").removesuffix("]")
+
+    @property
+    def url_host(self) -> str:
+        """The host as Gradio's `server_name` takes it: an IPv6 address in brackets, which
+        Gradio strips to bind but keeps in the URL it builds and calls at startup (a bare
+        `::1` makes that URL unparsable, `http://::1:7860/`)."""
+        return f"[{self.address}]" if ":" in self.address else self.address
 
 
 def import_gradio() -> Any:
@@ -76,6 +91,26 @@ def import_gradio() -> Any:
     except ImportError:
         raise UserError("the demo needs Gradio: pip install 'facefilter[demo]'") from None
     return gradio
+
+
+def photo_input(gr: Any) -> Any:
+    """`gr.Image` that hands the service the photo as it was sent, undecoded: the path of
+    an uploaded file, or an `InlineImage` for a base64 `data:` URL. Gradio's own
+    preprocessing would decode a data URL before any size check (a 400 MP image for 11 s)
+    and, on a file it cannot open, answer with an error that shows the server's upload
+    path; the service checks size and header first and answers in its own words."""
+
+    class Photo(gr.Image):  # type: ignore[misc,name-defined]
+        is_template = True  # the page draws it as the gr.Image it is
+
+        def preprocess(self, payload: Any) -> str | InlineImage | None:
+            if payload is None:
+                return None
+            if payload.url and payload.url.startswith("data:"):
+                return InlineImage(payload.url)
+            return payload.path  # None for a payload with neither: "Upload a photo first"
+
+    return Photo
 
 
 def build_page(service: DemoService, examples: list[Path]) -> Any:
@@ -88,10 +123,8 @@ def build_page(service: DemoService, examples: list[Path]) -> Any:
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column():
-                # image_mode=None: the file is handed over untouched (a colour conversion
-                # would decode a 64 MP gray PNG before the service's size checks run)
-                photo = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"],
-                                 type="filepath", image_mode=None, elem_id="photo")  # fmt: skip
+                photo = photo_input(gr)(label="Photo", sources=["upload", "webcam", "clipboard"],
+                                        type="filepath", image_mode=None, elem_id="photo")  # fmt: skip
                 run = gr.Dropdown(runs, value=runs[0], label="Filter", elem_id="run")
                 target = gr.Dropdown(service.targets(runs[0]), value=service.targets(runs[0])[0],
                                      allow_custom_value=True,  # API callers name any run's
@@ -136,7 +169,7 @@ def serve(service: DemoService, serving: Serving, max_megabytes: float) -> None:
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             _, local_url, share_url = page.launch(
-                server_name=serving.host, server_port=serving.port, share=serving.share,
+                server_name=serving.url_host, server_port=serving.port, share=serving.share,
                 max_file_size=int(max_megabytes * MEGABYTE), allowed_paths=[folder],
                 prevent_thread_lock=True, quiet=True, show_error=True, ssr_mode=False,
                 theme=gr.themes.Default(),

@@ -7,12 +7,17 @@ class directly as well as through a real browser.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
+import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -27,6 +32,7 @@ from facefilter.models.targets import Direction
 
 OUTLINE = (255, 64, 64)  # the colour faces are outlined in, on request
 MEGABYTE = 2**20  # as browsers and Gradio's upload message count them
+PHOTO = "the photo"  # what messages call the upload
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,14 @@ class Answer:
 
     image: np.ndarray | None
     message: str
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """A photo sent inside the request as a base64 `data:` URL (an API caller's other way
+    to send one), handed over undecoded so that its size and header are checked first."""
+
+    url: str
 
 
 @dataclass
@@ -115,7 +129,7 @@ class DemoService:
         return list(self.runs[run].choices) if run in self.runs else []
 
     def filter_photo(
-        self, upload: str | None, run: str, target: str, strength: float = 1.0,
+        self, upload: str | InlineImage | None, run: str, target: str, strength: float = 1.0,
         faces: str = "all", outline: bool = False,
     ) -> Answer:  # fmt: skip
         """Filter the uploaded photo; every failure is a message in this answer, never an
@@ -129,7 +143,7 @@ class DemoService:
             return Answer(None, f"internal error ({type(error).__name__}); the server's log "
                                 "has the details")  # fmt: skip
 
-    def _filter(self, upload: str | None, run: str, target: str, strength: float,
+    def _filter(self, upload: str | InlineImage | None, run: str, target: str, strength: float,
                 faces: str, outline: bool) -> Answer:  # fmt: skip
         if upload is None:
             return Answer(None, "Upload a photo (or take one with the webcam) first.")
@@ -141,7 +155,7 @@ class DemoService:
             raise UserError(f"{run} has no target {target!r}; choose one of {offered}")
         if faces not in ("all", "largest"):
             raise UserError(f"faces {faces!r}: choose all or largest")
-        image = open_upload(Path(upload), self.limits)
+        image = open_upload(upload, self.limits)
         request = Request((loaded.choices[target],), float(strength))
         with loaded.lock:  # a run's detector and sessions serve one request at a time
             started = time.perf_counter()
@@ -164,34 +178,68 @@ def load_run(name: str, path: Path, engine: Engine) -> LoadedRun:
     return LoadedRun(name, path, PhotoFilter.build(flt, engine.detection), choices)
 
 
-def open_upload(path: Path, limits: Limits) -> np.ndarray:
+def open_upload(upload: str | Path | InlineImage, limits: Limits) -> np.ndarray:
     """The uploaded photo as RGB uint8, after its byte size and its header's pixel count
-    are checked; a file over the limits is deleted without being decoded."""
-    name = "the photo"
-    megabytes = path.stat().st_size / MEGABYTE
-    if megabytes > limits.max_megabytes:
-        path.unlink(missing_ok=True)
-        raise UserError(f"{name} is {megabytes:.1f} MB; this demo takes photos up to "
-                        f"{limits.max_megabytes:g} MB: scale it down and try again")  # fmt: skip
+    are checked; a file refused is deleted without being decoded."""
+    if isinstance(upload, InlineImage):
+        return open_inline(upload, limits)
+    path = Path(upload)
     try:
-        with Image.open(path) as header:  # reads the header only
+        check_megabytes(path.stat().st_size / MEGABYTE, limits)
+        check_header(path, limits)
+    except UserError:
+        path.unlink(missing_ok=True)
+        raise
+    return decode(path)
+
+
+def open_inline(upload: InlineImage, limits: Limits) -> np.ndarray:
+    """The photo of a `data:` URL: its length is checked before the base64 is decoded, and
+    its header before the pixels are, as an uploaded file's are."""
+    head, _, encoded = upload.url.partition(",")
+    if not head.startswith("data:") or not head.endswith(";base64"):
+        raise UserError(f"{PHOTO} is not an image this demo can read; send a base64 data URL "
+                        "of a JPEG or PNG")  # fmt: skip
+    check_megabytes(len(encoded) * 3 / 4 / MEGABYTE, limits)  # 4 base64 characters a 3 bytes
+    try:
+        data = base64.b64decode(encoded)  # as leniently as Gradio did
+    except binascii.Error:
+        raise UserError(f"{PHOTO} is not valid base64; send a base64 data URL") from None
+    check_header(io.BytesIO(data), limits)
+    with tempfile.TemporaryDirectory(prefix="facefilter-demo-") as folder:
+        path = Path(folder) / "photo"  # load_image's one decoding path takes files
+        path.write_bytes(data)
+        return decode(path)
+
+
+def check_megabytes(megabytes: float, limits: Limits) -> None:
+    if megabytes > limits.max_megabytes:
+        raise UserError(f"{PHOTO} is {megabytes:.1f} MB; this demo takes photos up to "
+                        f"{limits.max_megabytes:g} MB: scale it down and try again")  # fmt: skip
+
+
+def check_header(source: Path | BinaryIO, limits: Limits) -> None:
+    """Refuse a photo of too many pixels from its header, which is all this reads."""
+    try:
+        with Image.open(source) as header:
             width, height = header.size
     except Image.DecompressionBombError:
-        path.unlink(missing_ok=True)
-        raise UserError(f"{name} has far too many pixels; this demo takes up to "
+        raise UserError(f"{PHOTO} has far too many pixels; this demo takes up to "
                         f"{limits.max_megapixels:g} megapixels") from None  # fmt: skip
     except (OSError, ValueError):
-        raise UserError(f"{name} is not an image this demo can read; try a JPEG or PNG") from None
+        raise UserError(f"{PHOTO} is not an image this demo can read; try a JPEG or PNG") from None
     if width * height > limits.max_megapixels * 1e6:
-        path.unlink(missing_ok=True)
         raise UserError(
-            f"{name} is {width}x{height} ({width * height / 1e6:.1f} megapixels); this demo "
+            f"{PHOTO} is {width}x{height} ({width * height / 1e6:.1f} megapixels); this demo "
             f"takes up to {limits.max_megapixels:g} megapixels: scale it down and try again"
         )
+
+
+def decode(path: Path) -> np.ndarray:
     try:
         return np.asarray(load_image(path))
-    except ImageError:
-        raise UserError(f"{name} could not be decoded; it may be truncated or damaged") from None
+    except ImageError:  # its message names the file: a server path the page must not show
+        raise UserError(f"{PHOTO} could not be decoded; it may be truncated or damaged") from None
 
 
 def filter_faces(

@@ -71,13 +71,27 @@ class ModelConfig:
     legacy_defaults: ClassVar[dict[str, Any]] = {}
     # Whether the family trains at a non-square size (WIDTHxHEIGHT, e.g. 80x100).
     non_square: ClassVar[bool] = False
+    # The most each size setting may be (widths, depths, code lengths; every entry of a
+    # tuple): far beyond them the networks would not fit any machine, and allocating them
+    # would fail (or swap) long after the run started.
+    limits: ClassVar[dict[str, int]] = {}
 
     def validate(self, image_size: int) -> None:
         """Raise UserError for a value that cannot work, naming the value and the fix."""
         del image_size
 
+    def check_limits(self) -> None:
+        """One line for a size setting above its limit (see `limits`)."""
+        for name, most in self.limits.items():
+            value = getattr(self, name)
+            if value is not None and any(v > most for v in (value if isinstance(value, tuple)
+                                                             else (value,))):  # fmt: skip
+                raise UserError(f"--{name.replace('_', '-')} {value}: at most {most} (a network "
+                                "that size would not fit in memory)")  # fmt: skip
+
     def validate_size(self, size: ImageSize) -> None:
         """`validate` at a full size: one line for a non-square size a family cannot take."""
+        self.check_limits()
         if not size.square and not self.non_square:
             raise UserError(
                 f"--size {size}: this model family trains on square images only; give one "

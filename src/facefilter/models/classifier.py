@@ -45,6 +45,7 @@ class ClassifierConfig(ModelConfig):
     legacy_defaults: ClassVar[dict[str, Any]] = {"camera": 0.0, "scrambled": 0.0}
 
     channels: tuple[int, ...] = (32, 64, 128, 256)  # one stride-2 stage each: 64 px -> 4x4
+    limits: ClassVar[dict[str, int]] = {"channels": 1024, "blocks": 64}
     blocks: int = 1  # residual blocks per stage (ResNet's basic block)
     lr: float = 2e-3  # AdamW; batch norm keeps a high rate stable
     weight_decay: float = 1e-4  # AdamW's decoupled decay

@@ -59,6 +59,8 @@ class CycleGANConfig(ModelConfig):
         "fused_adam",
     )  # fmt: skip
 
+    limits: ClassVar[dict[str, int]] = {"ngf": 1024, "ndf": 1024, "n_blocks": 64,
+                                        "n_layers_d": 8, "pool_size": 100_000}  # fmt: skip
     ngf: int = 64  # generator feature maps after the stem (CycleGAN paper)
     ndf: int = 64  # discriminator feature maps in the first layer (CycleGAN paper)
     n_blocks: int | None = None  # residual blocks; None: 9 at >= 256 px, 6 below (the paper)

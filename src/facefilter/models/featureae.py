@@ -64,6 +64,8 @@ class FeatureAEConfig(ModelConfig):
                                           "pixel_weight", "dfc_min_size", "lr", "beta1",
                                           "beta2", "decay_start", "vector_count")  # fmt: skip
 
+    limits: ClassVar[dict[str, int]] = {"latent_dim": 8192, "channels": 1024,
+                                        "max_channels": 2048}  # fmt: skip
     latent_dim: int = 100  # code length: room for identity, pose and every attribute
     channels: int = 32  # feature maps at full resolution, doubled at each halving
     max_channels: int = 256  # cap on the doubling: the deep layers stay affordable

@@ -49,6 +49,8 @@ class MakeoverConfig(ModelConfig):
                                           "pixel_loss_min", "pixel_scale", "instance_noise",
                                           "lr_start", "lr_end", "beta1", "beta2")  # fmt: skip
 
+    limits: ClassVar[dict[str, int]] = {"encoder": 1024, "decoder": 1024, "width": 1024,
+                                        "critic": 1024}  # fmt: skip
     encoder: tuple[int, ...] = (24, 48)  # widths of the encoder's levels, each then halved
     decoder: tuple[int, ...] = (96, 64)  # widths of the decoder's levels, each then doubled
     width: int = 48  # width of the two full-resolution blocks before the RGB projection

@@ -47,6 +47,7 @@ class TemplateConfig(ModelConfig):
     # settings a `--resume` may change (they steer training, not the networks' shapes)
     tunable: ClassVar[tuple[str, ...]] = ("lr", "identity_weight")
 
+    limits: ClassVar[dict[str, int]] = {"width": 1024, "ndf": 1024}
     width: int = 32  # generator feature maps
     ndf: int = 32  # discriminator feature maps
     lr: float = 2e-4  # Adam, both networks (the pix2pix / CycleGAN default)

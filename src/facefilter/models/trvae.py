@@ -48,6 +48,7 @@ class TrVAEConfig(ModelConfig):
                                           "mmd_warmup_steps", "lr", "beta1", "beta2",
                                           "decay_start")  # fmt: skip
 
+    limits: ClassVar[dict[str, int]] = {"latent_dim": 8192, "mmd_dim": 8192, "channels": 1024}
     latent_dim: int = 64  # enough for pose, shape and colours of an aligned face crop
     channels: tuple[int, ...] = (32, 64, 128, 256)  # one stride-2 stage each: 128 px -> 8x8
     mmd_dim: int = 128  # width of the first decoder layer, where the MMD applies (as the paper)

@@ -47,9 +47,13 @@ def save_checkpoint(run: Path, family: Family, step: int, train: Mapping[str, An
     a failure before them leaves the previous model.safetensors, never a newer one
     than the state a resume would continue from.
     """
-    write_run_config(run / CONFIG_FILE, run_config(family, train))
+    save_config(run, family, train)
     save_state(run, family, step)
     save_weights(run / WEIGHTS_FILE, family, step)
+
+
+def save_config(run: Path, family: Family, train: Mapping[str, Any]) -> None:
+    write_run_config(run / CONFIG_FILE, run_config(family, train))
 
 
 def save_state(run: Path, family: Family, step: int) -> None:

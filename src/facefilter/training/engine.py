@@ -180,7 +180,7 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
     finally:
         if log is not None:
             log.close()
-    if step == start:
+    if step == start and not summary["finished"]:  # (a run finished now says where it is)
         accelerator.print(f"no training step ran; {config.out} holds step {step}")
     else:
         accelerator.print(f"run saved in {config.out} at step {step}: model.safetensors, "
@@ -319,10 +319,14 @@ def finish(
             accelerator.print("the last step is done: finishing the run (Ctrl-C to abort)")
         family.eval()
         family.after_training(data)  # e.g. attribute vectors, saved in model.safetensors
-        summary["finished"], unsaved = True, True
+        unsaved = True
     if unsaved:
         save(config.out, family, step, summary, accelerator)
         write_sample(config.out, family, data, step, accelerator, log)
+    if over:  # only once all of it is saved: a failed save leaves the run to --resume
+        summary["finished"] = True
+        if accelerator.is_main_process:
+            checkpoint.save_config(config.out, family, summary)
     if not over and not interrupted and step == config.stop_at:
         accelerator.print(f"paused at step {step} (--stop-at); continue with `facefilter "
                           f"train ... --out {config.out} --resume`")  # fmt: skip
