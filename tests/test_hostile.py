@@ -357,7 +357,7 @@ def test_a_set_larger_than_the_free_disk_is_refused_before_rendering(tmp_path, c
     out = tmp_path / "faces"
     assert main(["data", "synth", "--out", str(out), "--count", "20000", "--size", "64"]) == 2
     line = one_line(capsys)
-    assert "20000 faces x 3 style(s) at 64 px need about 273 MB" in line and "50 MB free" in line
+    assert "20000 faces x 3 style(s) at 64 px need about 312 MB" in line and "50 MB free" in line
     assert list(tmp_path.iterdir()) == []
 
 

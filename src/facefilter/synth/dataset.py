@@ -163,7 +163,9 @@ def write_dataset(out: Path, count: int, size: int, seed: int, styles: Sequence[
     forced = check_forced(force)
     out = Path(os.path.abspath(out))
     refuse_to_replace(out)
-    need = sum(count * size * size * PNG_BYTES_PER_PIXEL[style] for style in styles) / 2**20
+    # a file takes at least a 4 KB block on the usual file systems (ext4, tmpfs)
+    per_face = [max(4096, size * size * PNG_BYTES_PER_PIXEL[style]) for style in styles]
+    need = count * sum(per_face) / 2**20
     if need > free_megabytes(out):
         raise UserError(f"{count} faces x {len(styles)} style(s) at {size} px need about "
                         f"{need:,.0f} MB, and {out.parent} has {free_megabytes(out):,} MB free; "
