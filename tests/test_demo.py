@@ -4,6 +4,7 @@ before decoding, faces filtered and pasted back, every failure a message) and th
 
 from __future__ import annotations
 
+import base64
 import socket
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,6 +21,7 @@ from facefilter.demo.app import Serving
 from facefilter.demo.service import (
     DemoService,
     Engine,
+    InlineImage,
     Limits,
     direction_labels,
     run_names,
@@ -133,6 +135,32 @@ def test_uploads_over_the_limits_are_refused_and_deleted_undecoded(service, tmp_
     assert not Path(heavy).exists() and not Path(wide).exists() and decoded == []
 
 
+def data_url(path: Path | str) -> InlineImage:
+    return InlineImage(
+        "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+    )
+
+
+def test_an_inline_photo_is_checked_as_an_upload_is(service, photo, tmp_path, monkeypatch):
+    answer = service.filter_photo(data_url(photo), "run", "anime")
+    assert answer.message.startswith("1 face found in this 512x512 image")
+    decoded = []
+    monkeypatch.setattr(demo_service, "load_image", lambda path: decoded.append(path))
+    noise = np.random.default_rng(0).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)
+    refused = {  # the length is read before the base64 is decoded, the header before pixels
+        data_url(save(tmp_path, "heavy.png", noise)): "the photo is 2.9 MB; this demo takes",
+        data_url(save(tmp_path, "wide.png", np.zeros((800, 1500, 3), np.uint8))):
+            "the photo is 1500x800 (1.2 megapixels); this demo takes up to 1 megapixels",
+        InlineImage("data:image/png;base64,bm90IGFuIGltYWdl"): "the photo is not an image",
+        InlineImage("data:image/png;base64,abc"): "the photo is not valid base64",
+        InlineImage("data:text/plain,hello"): "the photo is not an image this demo can read",
+    }  # fmt: skip
+    for upload, start in refused.items():
+        answer = service.filter_photo(upload, "run", "anime")
+        assert answer.image is None and answer.message.startswith(start), answer.message
+    assert decoded == []
+
+
 def test_bad_requests_are_messages(service, photo, tmp_path):
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not a png")
@@ -222,6 +250,13 @@ def test_serving_anyone_but_this_machine_is_warned_of():
     assert "public link" in Serving(share=True).warnings()[0]
     assert len(Serving(host="0.0.0.0", share=True).warnings()) == 2
     Serving(host="::1", port=free_port(socket.AF_INET6)).check()  # IPv6 loopback serves
+    assert Serving(host="::1").warnings() == [] and Serving(host="[::1]").warnings() == []
+    assert Serving(host="::1").url_host == Serving(host="[::1]").url_host == "[::1]"
+    assert "--host :: lets anyone" in Serving(host="::").warnings()[0]
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # Gradio tries the port there too
+        port = int(taken.getsockname()[1])
+        with pytest.raises(UserError, match=f"cannot serve on ::1:{port}"):
+            Serving(host="::1", port=port).check()
 
 
 def free_port(family: socket.AddressFamily) -> int:

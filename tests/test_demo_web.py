@@ -9,16 +9,20 @@ tests/test_demo_web.py -k browser  takes the README's screenshot on a trained ru
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +57,9 @@ class Server:
     photos: dict[str, Path]
 
 
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.create_server((host, 0), family=family) as probe:
         return int(probe.getsockname()[1])
 
 
@@ -87,15 +92,24 @@ def server(tmp_path) -> Iterator[Server]:
     Image.fromarray(astronaut[:, ::-1]).save(photos["mirrored"])
     noise = np.random.default_rng(0).integers(0, 256, (800, 800, 3), dtype=np.uint8)
     Image.fromarray(noise).save(photos["heavy"])  # ~1.9 MB: over the 1 MB cap
+    with demo_child(root, [run, trvae], photos) as served:
+        yield served
+
+
+@contextmanager
+def demo_child(
+    root: Path, runs: list[Path], photos: dict[str, Path], host: str = "127.0.0.1"
+) -> Iterator[Server]:
+    """`facefilter demo RUNS` in a child on a free port of `host`, until the block ends."""
     uploads, log = root / "gradio", root / "server.log"
     child = subprocess.Popen(
-        [*FACEFILTER, "demo", str(run), str(trvae), "--port", str(free_port()),
+        [*FACEFILTER, "demo", *map(str, runs), "--host", host, "--port", str(free_port(host)),
          "--max-upload-mb", str(MAX_UPLOAD_MB), "--queue-size", "8", "--concurrency", "4"],
         stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
         env={**os.environ, "GRADIO_TEMP_DIR": str(uploads)},
     )  # fmt: skip
     try:
-        yield Server(wait_for_url(child), child, run.name, log, uploads, photos)
+        yield Server(wait_for_url(child), child, runs[0].name, log, uploads, photos)
     finally:
         if child.poll() is None:
             child.kill()
@@ -254,3 +268,92 @@ def test_sixteen_requests_four_at_a_time_are_answered_then_it_stops(server, tmp_
     assert server.child.wait(timeout=30) == 0
     assert "facefilter demo: stopped" in server.child.stdout.read()  # type: ignore[union-attr]
     assert "Traceback" not in server.log.read_text()
+
+
+# --- hostile requests, answered alike on the IPv4 and the IPv6 loopback ------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    return tiny_photo_anime_run(tmp_path_factory.mktemp("tiny") / "run")
+
+
+@pytest.fixture(scope="module", params=["127.0.0.1", "::1"])
+def loopback(request, tiny_run, tmp_path_factory) -> Iterator[Server]:
+    """The tiny run served on one loopback address (`--host ::1` once crashed at start)."""
+    root = tmp_path_factory.mktemp("loopback")
+    photos = {"astronaut": root / "astronaut.png"}
+    Image.fromarray(skimage_data.astronaut()).save(photos["astronaut"])
+    with demo_child(root, [tiny_run], photos, host=request.param) as served:
+        yield served
+
+
+def told(client, server: Server, photo: object) -> str:
+    """What a client is told of `photo`: the answer's message, or the text of the error."""
+    try:
+        _, message = client.predict(photo, server.run, "anime", 1.0, "all", False,
+                                    api_name="/filter")  # fmt: skip
+    except Exception as error:  # gradio_client's AppError carries Gradio's own error text
+        return f"error: {error}"
+    return message
+
+
+def png_claiming(width: int, height: int, pixels: bool = False) -> bytes:
+    """A gray PNG whose header says width x height: with no pixel data at all, or with
+    every row of zeros (a real image, about 1000 times smaller than its pixels)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    rows = b""
+    if pixels:
+        squeeze, row = zlib.compressobj(9), bytes(width + 1)  # a filter byte, then zeros
+        idat = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
+        rows = chunk(b"IDAT", idat)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit gray
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + rows + chunk(b"IEND", b"")
+
+
+def inline(data: bytes) -> dict:
+    """A photo inside the API call itself, as a base64 data URL."""
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    return {"url": url, "meta": {"_type": "gradio.FileData"}}
+
+
+def test_the_page_serves_on_the_loopback_address_asked_for(loopback, tmp_path):
+    from gradio_client import Client, handle_file
+
+    assert loopback.url.startswith(("http://127.0.0.1:", "http://[::1]:"))
+    assert "--host" not in loopback.log.read_text()  # loopback: no warning
+    client = Client(loopback.url, verbose=False, download_files=str(tmp_path))
+    told_of = told(client, loopback, handle_file(str(loopback.photos["astronaut"])))
+    assert told_of.startswith("1 face found")
+
+
+def test_an_inline_photo_is_refused_from_its_length_and_header(loopback):
+    from gradio_client import Client
+
+    client = Client(loopback.url, verbose=False)
+    for png in (png_claiming(20000, 20000), png_claiming(20000, 20000, pixels=True)):
+        began = time.perf_counter()
+        told_of = told(client, loopback, inline(png))
+        assert time.perf_counter() - began < 3  # Gradio decoded the 400 MP for 11 s
+        assert told_of.startswith("the photo is 20000x20000 (400.0 megapixels); this demo")
+    heavy = inline(np.random.default_rng(0).bytes(3 * 2**20 // 2))  # 1.5 MB, not decoded
+    assert told(client, loopback, heavy).startswith("the photo is 1.5 MB; this demo takes")
+
+
+def test_unreadable_uploads_are_answered_without_server_paths(loopback, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(loopback.url, verbose=False, download_files=str(tmp_path / "answers"))
+    cases = {
+        "junk.png": (b"not an image", "the photo is not an image this demo can read"),
+        "empty.png": (b"", "the photo is not an image this demo can read"),
+        "huge.png": (png_claiming(30000, 30000), "the photo has far too many pixels"),
+    }
+    for name, (data, expected) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        told_of = told(client, loopback, handle_file(str(tmp_path / name)))
+        assert str(loopback.uploads) not in told_of and told_of.startswith(expected), told_of

@@ -93,24 +93,16 @@ def import_gradio() -> Any:
     return gradio
 
 
-def photo_input(gr: Any) -> Any:
-    """`gr.Image` that hands the service the photo as it was sent, undecoded: the path of
-    an uploaded file, or an `InlineImage` for a base64 `data:` URL. Gradio's own
-    preprocessing would decode a data URL before any size check (a 400 MP image for 11 s)
-    and, on a file it cannot open, answer with an error that shows the server's upload
-    path; the service checks size and header first and answers in its own words."""
-
-    class Photo(gr.Image):  # type: ignore[misc,name-defined]
-        is_template = True  # the page draws it as the gr.Image it is
-
-        def preprocess(self, payload: Any) -> str | InlineImage | None:
-            if payload is None:
-                return None
-            if payload.url and payload.url.startswith("data:"):
-                return InlineImage(payload.url)
-            return payload.path  # None for a payload with neither: "Upload a photo first"
-
-    return Photo
+def sent_photo(payload: dict[str, Any] | None) -> str | InlineImage | None:
+    """The photo as the client sent it, undecoded: an `InlineImage` for a base64 `data:`
+    URL (as Gradio's Image takes one first), else the path of the uploaded file, which
+    Gradio has already checked is in its upload folder. Gradio's own preprocessing would
+    decode a data URL before any size check (a 400 MP image for 11 s) and, on a file it
+    cannot open, answer with an error showing the server's upload path."""
+    if payload is None:
+        return None
+    url = payload.get("url") or ""
+    return InlineImage(url) if url.startswith("data:") else payload.get("path")
 
 
 def build_page(service: DemoService, examples: list[Path]) -> Any:
@@ -123,8 +115,10 @@ def build_page(service: DemoService, examples: list[Path]) -> Any:
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column():
-                photo = photo_input(gr)(label="Photo", sources=["upload", "webcam", "clipboard"],
-                                        type="filepath", image_mode=None, elem_id="photo")  # fmt: skip
+                # Gradio never opens the photo (sent_photo); were it to, image_mode=None would
+                # keep it from decoding a 64 MP gray PNG for a colour conversion
+                photo = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"],
+                                 type="filepath", image_mode=None, elem_id="photo")  # fmt: skip
                 run = gr.Dropdown(runs, value=runs[0], label="Filter", elem_id="run")
                 target = gr.Dropdown(service.targets(runs[0]), value=service.targets(runs[0])[0],
                                      allow_custom_value=True,  # API callers name any run's
@@ -145,13 +139,18 @@ def build_page(service: DemoService, examples: list[Path]) -> Any:
             choices = service.targets(name)
             return gr.Dropdown(choices=choices, value=choices[0] if choices else None)
 
-        def filter_photo(*args: Any) -> tuple[Any, str]:
-            answer: Answer = service.filter_photo(*args)
+        settings = [run, target, strength, faces, outline]
+
+        def filter_photo(photo_sent: dict[str, Any] | None, *sent: Any) -> tuple[Any, str]:
+            # The event skips Gradio's preprocessing for the photo's sake (sent_photo);
+            # the other inputs keep theirs (the slider's bounds, the radio's choices)
+            values = [field.preprocess(value) for field, value in zip(settings, sent, strict=True)]
+            answer: Answer = service.filter_photo(sent_photo(photo_sent), *values)
             return answer.image, answer.message
 
         run.change(choose_run, inputs=run, outputs=target, api_name=False)
-        button.click(filter_photo, inputs=[photo, run, target, strength, faces, outline],
-                     outputs=[result, message], api_name="filter")  # fmt: skip
+        button.click(filter_photo, inputs=[photo, *settings], outputs=[result, message],
+                     api_name="filter", preprocess=False)  # fmt: skip
     return page
 
 
