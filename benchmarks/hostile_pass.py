@@ -118,7 +118,7 @@ def cases() -> list[tuple[str, list[str]]]:
         ("--size", "32x"), ("--ngf", "0"), ("--ngf", "100000"), ("--n-blocks", "100000"),
         ("--ndf", "100000"), ("--pool-size", "-1"), ("--keep-checkpoints", "-1"),
         ("--save-every", "0"), ("--eval-every", "-1"), ("--stop-at", "0"),
-        ("--mixed-precision", "fp16"), ("--out", "notes.txt"), ("--out", "faces/photo/run"),
+        ("--mixed-precision", "fp16"), ("--out", "notes.txt"),
         ("--data-a", "foo:x"), ("--data-a", "synth:nostyle"), ("--data-a", "synth:photo?count=abc"),
         ("--data-a", "synth:photo?count=-1"), ("--data-a", "synth:photo?where=Nope"),
         ("--data-a", "synth:photo?set=Male:5"), ("--data-a", "synth:photo?bogus=1"),
