@@ -127,25 +127,22 @@ def cases() -> list[tuple[str, list[str]]]:
         ("--data-a", "synth:photo?count=100000000"),
     )]  # fmt: skip
     one_set = ["--max-steps", "2", *TINY, "--out", "out/o"]
-    refuse += [
-        ["train", "trvae", "--data", "synth:photo,anime?count=8", *one_set, *pair]
-        for pair in (("--gamma", "nan"), ("--gamma", "-1"), ("--beta", "-1"), ("--lr", "inf"))
-    ]
-    refuse += [
-        ["train", "dcae", "--data", "synth:photo?count=8", *one_set, *pair]
-        for pair in (("--kl-weight", "nan"), ("--latent-dim", "0"), ("--channels", "0"),
-                     ("--vgg-weights", "missing.pth"), ("--vgg-weights", "notes.txt"),
-                     ("--vector-count", "0"), ("--edit-focus", "2"), ("--channels", "100000"))
-    ]  # fmt: skip
-    refuse += [
-        ["train", "classifier", "--data", "synth:photo,anime?count=8", *one_set, *pair]
-        for pair in (("--camera", "2"), ("--scrambled", "nan"), ("--style-weight", "-1"))
-    ]
-    refuse += [
-        ["train", "makeover", "--data-a", "synth:photo?where=Male&count=40", "--data-b",
-         "synth:photo?where=-Male&count=40", *one_set, *pair]
-        for pair in (("--gp-weight", "nan"), ("--pixel-loss-min", "2"), ("--lr-start", "-1"))
-    ]  # fmt: skip
+    # each other family with its data, and the settings it must refuse
+    families = {
+        ("trvae", "--data", "synth:photo,anime?count=8"): (
+            ("--gamma", "nan"), ("--gamma", "-1"), ("--beta", "-1"), ("--lr", "inf")),
+        ("dcae", "--data", "synth:photo?count=8"): (
+            ("--kl-weight", "nan"), ("--latent-dim", "0"), ("--channels", "0"),
+            ("--vgg-weights", "missing.pth"), ("--vgg-weights", "notes.txt"),
+            ("--vector-count", "0"), ("--edit-focus", "2"), ("--channels", "100000")),
+        ("classifier", "--data", "synth:photo,anime?count=8"): (
+            ("--camera", "2"), ("--scrambled", "nan"), ("--style-weight", "-1")),
+        ("makeover", "--data-a", "synth:photo?where=Male&count=40", "--data-b",
+         "synth:photo?where=-Male&count=40"): (
+            ("--gp-weight", "nan"), ("--pixel-loss-min", "2"), ("--lr-start", "-1")),
+    }  # fmt: skip
+    refuse += [["train", *family, *one_set, *pair] for family, pairs in families.items()
+               for pair in pairs]  # fmt: skip
     refuse += [["train", "cyclegan-lite", "--out", "out/none", "--resume"],
                ["train", "cyclegan-lite", "--out", "gan", "--resume", "--ngf", "16"]]  # fmt: skip
     apply = ["apply", "gan", "{face}", "--to", "anime", "-o", "out/a.png"]

@@ -94,6 +94,18 @@ def process_runs(pid: int) -> bool:
     return True
 
 
+def refuse_to_replace(folder: Path, flag: str, kind: str, earlier: Callable[[Path], bool]) -> None:
+    """One line, before any work, unless `folder` is new, empty or an earlier folder of
+    `kind` (`earlier(folder)`): `replace_folder` replaces it whole, so nothing else may
+    stand there."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{flag} {folder} is a file; give a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not earlier(folder):
+        raise UserError(f"{flag} {folder} holds files that are not {kind}, and it would be "
+                        "replaced whole; choose a new or empty folder")  # fmt: skip
+
+
 def replace_folder(path: Path, build: Callable[[Path], object]) -> None:
     """Call `build(tmp)` on an empty temporary folder beside `path`, then swap it in for
     `path` whole: a kill, a full disk or an error in `build` leaves the old folder as it

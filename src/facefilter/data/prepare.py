@@ -23,7 +23,7 @@ from facefilter.data.images import ImageError, list_images, load_image
 from facefilter.errors import UserError
 from facefilter.face import AlignConfig, Detector, Face, align_face
 from facefilter.pictures import save_picture
-from facefilter.safe_io import replace_folder, write_text
+from facefilter.safe_io import refuse_to_replace, replace_folder, write_text
 
 MANIFEST_FILE = "manifest.jsonl"
 FRAMING_FILE = "framing.json"
@@ -71,7 +71,7 @@ def crop_faces(
     files = list_images(raw)
     if not files:
         raise UserError(f"{raw} holds no images to crop")
-    refuse_to_replace(out)
+    refuse_to_replace(out, "OUT_DIR", "an earlier crop", lambda f: (f / MANIFEST_FILE).is_file())
     report = CropReport(images=len(files))
 
     def build(folder: Path) -> None:
@@ -96,16 +96,6 @@ def crop_faces(
 
     replace_folder(out, build)  # built beside OUT and swapped in whole: no stale crops
     return report
-
-
-def refuse_to_replace(out: Path) -> None:
-    """One line unless OUT is new, empty or an earlier `data crop` folder (which is
-    replaced whole): a folder of anything else is never replaced."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"OUT_DIR {out} is a file; choose a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_FILE).is_file():
-        raise UserError(f"OUT_DIR {out} holds files that are not an earlier crop, and crops "
-                        "replace their folder whole; choose a new or empty folder")  # fmt: skip
 
 
 def readable_photos(

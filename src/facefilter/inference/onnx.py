@@ -35,7 +35,7 @@ from facefilter.models.capabilities import Translates
 from facefilter.models.targets import ALL_TARGETS, Direction, Target, from_source
 from facefilter.runs.config import CONFIG_FILE, read_run_config, write_json
 from facefilter.runs.weights import load_filter
-from facefilter.safe_io import atomic_write, replace_folder
+from facefilter.safe_io import atomic_write, refuse_to_replace, replace_folder
 from facefilter.sizes import ImageSize
 
 OPSET = 17  # onnxruntime 1.16+ runs it; InstanceNorm and reflection pad export cleanly
@@ -236,12 +236,8 @@ def refuse_output(run: Path, output: Path, single: bool) -> None:
     if config.exists() and not is_export(config):
         raise UserError(f"-o {output}: {config} exists and is not an earlier export's; "
                         "choose another output")  # fmt: skip
-    if not single and output.exists():
-        if not output.is_dir():
-            raise UserError(f"-o {output} is a file; give a folder (or FILE.onnx)")
-        if any(output.iterdir()) and not config.exists():
-            raise UserError(f"-o {output} holds files that are not an export, and an export "
-                            "replaces its folder whole; choose a new or empty folder")  # fmt: skip
+    if not single:  # (an earlier export's config was checked to be one just above)
+        refuse_to_replace(output, "-o", "an export", lambda f: (f / CONFIG_FILE).exists())
 
 
 def is_export(config: Path) -> bool:

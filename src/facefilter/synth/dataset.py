@@ -18,7 +18,13 @@ from torch.utils.data import Dataset
 
 from facefilter.errors import UserError
 from facefilter.pixels import from_pixels
-from facefilter.safe_io import free_megabytes, replace_folder, write_bytes, write_text
+from facefilter.safe_io import (
+    free_megabytes,
+    refuse_to_replace,
+    replace_folder,
+    write_bytes,
+    write_text,
+)
 from facefilter.synth.edits import check_forced, force_attributes, where_mask
 from facefilter.synth.params import SYNTH_ATTRIBUTES, FaceParams, sample_params, sample_params_at
 from facefilter.synth.render import check_style_and_size, render
@@ -162,29 +168,22 @@ def write_dataset(out: Path, count: int, size: int, seed: int, styles: Sequence[
         check_style_and_size(style, size)
     forced = check_forced(force)
     out = Path(os.path.abspath(out))
-    refuse_to_replace(out)
+    refuse_to_replace(out, "--out", "a synthetic set", earlier_set)
     # a file takes at least a 4 KB block on the usual file systems (ext4, tmpfs)
     per_face = [max(4096, size * size * PNG_BYTES_PER_PIXEL[style]) for style in styles]
-    need = count * sum(per_face) / 2**20
-    if need > free_megabytes(out):
+    need, free = count * sum(per_face) / 2**20, free_megabytes(out)
+    if need > free:
         raise UserError(f"{count} faces x {len(styles)} style(s) at {size} px need about "
-                        f"{need:,.0f} MB, and {out.parent} has {free_megabytes(out):,} MB free; "
+                        f"{need:,.0f} MB, and {out.parent} has {free:,} MB free; "
                         "lower --count or --size, or write elsewhere")  # fmt: skip
     replace_folder(out, lambda tmp: write_faces(tmp, count, size, seed, styles, forced))
 
 
-def refuse_to_replace(out: Path) -> None:
-    """One line unless `out` is new, empty, or an earlier synthetic set (its tables and
-    style folders only): nothing else is ever replaced."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; choose a folder")
-    entries = list(out.iterdir()) if out.is_dir() else []
-    earlier = all((out / t).is_file() for t in TABLES) and all(
-        e.name in TABLES or (e.is_dir() and e.name in STYLES) for e in entries
+def earlier_set(out: Path) -> bool:
+    """Whether `out` holds a synthetic set and nothing else: its tables and style folders."""
+    return all((out / t).is_file() for t in TABLES) and all(
+        e.name in TABLES or (e.is_dir() and e.name in STYLES) for e in out.iterdir()
     )
-    if entries and not earlier:
-        raise UserError(f"--out {out} holds files that are not a synthetic set, and a set "
-                        "replaces its folder whole; choose a new or empty folder")  # fmt: skip
 
 
 def write_faces(out: Path, count: int, size: int, seed: int, styles: Sequence[str],

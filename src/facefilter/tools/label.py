@@ -37,7 +37,7 @@ from facefilter.inference.photo import DetectMode, NoFaceError, locate, square_c
 from facefilter.inference.predictor import Classifier
 from facefilter.pictures import save_picture
 from facefilter.pixels import from_pixels, to_pixels
-from facefilter.safe_io import replace_folder, write_text
+from facefilter.safe_io import refuse_to_replace, replace_folder, write_text
 from facefilter.sizes import ImageSize
 
 TABLE_FILE, LABELS_FILE, FACES_FOLDER = "list_attr_celeba.txt", "labels.jsonl", "faces"
@@ -142,10 +142,7 @@ def label_faces(
                         "an attribute table needs a classifier trained on attributes")  # fmt: skip
     if size is not None and not 16 <= size <= MAX_CROP:
         raise UserError(f"--size {size}: give a face crop side of 16 to {MAX_CROP}, e.g. 128")
-    earlier = (out / LABELS_FILE).is_file()
-    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not earlier):
-        raise UserError(f"-o {out} holds files that are not an earlier labelling, and labels "
-                        "replace their folder whole; choose a new or empty folder")  # fmt: skip
+    refuse_to_replace(out, "-o", "an earlier labelling", lambda f: (f / LABELS_FILE).is_file())
     crop_size = ImageSize.parse(size or classifier.size)
     report = LabelReport()
 
