@@ -10,8 +10,11 @@ Tensors follow the project convention: float32, (3, H, W), values in [-1, 1].
 
 from __future__ import annotations
 
+import io
 import os
 import struct
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +47,44 @@ class ImageError(UserError):
     """An image file that cannot be decoded: missing, empty, truncated, not an image, too big."""
 
 
+class SkippedImageWarning(UserWarning):
+    """Unreadable images were left out of a source (filter on it with `warnings`)."""
+
+
+class BrokenImages:
+    """The items of a source that failed to decode, in this process (each DataLoader
+    worker keeps its own): a read moves on to the next good item (index + 1, + 2, ...
+    modulo the length), the same in every run and worker, and the first failure is
+    warned about once, by name."""
+
+    def __init__(self) -> None:
+        self.indices: set[int] = set()  # bounded by the source's length
+
+    def first_good(
+        self, index: int, count: int, decode: Callable[[int], Image.Image], name: str
+    ) -> tuple[int, Image.Image]:
+        """(the item read, its image): `index`'s, or the next good one's."""
+        for offset in range(count):
+            candidate = (index + offset) % count
+            if candidate in self.indices:
+                continue
+            try:
+                return candidate, decode(candidate)
+            except ImageError as error:
+                self.remember(candidate, error, name)
+        raise UserError(f"{name}: none of its {count} images can be decoded")
+
+    def remember(self, index: int, error: ImageError, name: str) -> None:
+        if not self.indices:
+            warnings.warn(
+                f"{name}: skipping unreadable image ({error}); any others are skipped "
+                "too: `facefilter data report` lists them",
+                SkippedImageWarning,
+                stacklevel=4,
+            )
+        self.indices.add(index)
+
+
 def load_image(path: Path | str, *, min_side: int | None = None) -> Image.Image:
     """Decode `path` into an upright 8-bit RGB image.
 
@@ -58,8 +99,21 @@ def load_image(path: Path | str, *, min_side: int | None = None) -> Image.Image:
     """
     path = Path(path)
     _check_file(path)
+    return _decode(path, path, min_side)
+
+
+def decode_image(data: bytes, origin: str, *, min_side: int | None = None) -> Image.Image:
+    """`load_image` for an encoded image held in memory (a dataset's bytes column);
+    `origin` names it in errors, as a path does."""
+    if not data:
+        raise ImageError(f"{origin}: image is empty (0 bytes); remove or replace it")
+    return _decode(io.BytesIO(data), origin, min_side)
+
+
+def _decode(source: Path | io.BytesIO, path: Path | str, min_side: int | None) -> Image.Image:
+    """Open, check and decode `source`; errors name `path` (a file, or a row of a dataset)."""
     try:
-        with Image.open(path) as opened:
+        with Image.open(source) as opened:
             _check_pixel_count(path, opened.size)
             if min_side is not None:
                 opened.draft(None, (min_side, min_side))  # no-op for non-JPEG files
@@ -90,7 +144,7 @@ def _check_file(path: Path) -> None:
         raise ImageError(f"{path}: image file is empty (0 bytes); remove or re-download it")
 
 
-def _check_pixel_count(path: Path, size: tuple[int, int]) -> None:
+def _check_pixel_count(path: Path | str, size: tuple[int, int]) -> None:
     width, height = size
     if width * height > MAX_IMAGE_PIXELS:
         raise ImageError(

@@ -6,6 +6,7 @@
     unpaired:PATH?side=B              trainA/ trainB/ testA/ testB/ (selfie2anime, horse2zebra)
     celeba:PATH?where=Male,-Eyeglasses&condition=Smiling&limit=5000
     classes:PATH                      one sub-folder per class
+    hf:OWNER/NAME?image=imageB        a Hugging Face `datasets` set: the hub, or a saved copy
 
 `open_source(spec, size, split)` returns an `ImageSource` (a torch Dataset) whose items
 are `{"image": (3, S, S) float in [-1, 1], "label": int, "attrs": (A,) float in {0, 1}
@@ -18,6 +19,8 @@ sub-folders when PATH has them and otherwise give every split all images; a miss
 val/ falls back to test/ and the other way round. `unpaired:` maps train to trainX/
 and val/test to testX/ (trainX/, with a warning, when there is no testX/). `celeba:`
 follows the official partition file when present, else all images in every split.
+`hf:` uses the dataset's own splits (train; validation or test for val and test), else
+train with a warning (`data/hub.py`).
 """
 
 from __future__ import annotations
@@ -31,9 +34,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from facefilter.data import celeba
-from facefilter.data.images import IMAGE_EXTENSIONS, ImageError, list_images, load_image, to_tensor
+from facefilter.data.hub import open_hf
+from facefilter.data.images import (
+    IMAGE_EXTENSIONS,
+    BrokenImages,
+    SkippedImageWarning,
+    list_images,
+    load_image,
+    to_tensor,
+)
 from facefilter.data.spec import (
     SPLITS,
     ImageSource,
@@ -46,10 +58,6 @@ from facefilter.errors import UserError
 from facefilter.sizes import ImageSize
 
 _SPLIT_FALLBACKS = {"train": ("train",), "val": ("val", "test"), "test": ("test", "val")}
-
-
-class SkippedImageWarning(UserWarning):
-    """Unreadable image files were left out of a source (filter on it with `warnings`)."""
 
 
 class FileImageSource(ImageSource):
@@ -83,7 +91,7 @@ class FileImageSource(ImageSource):
         # (N, A) float in {0, 1}; 200k CelebA rows x 40 is 32 MB
         self._attrs = None if attrs is None else torch.from_numpy(attrs[keep].astype(np.float32))
         self.size = ImageSize.parse(size)
-        self._bad_indices: set[int] = set()  # bounded by len(self)
+        self._broken = BrokenImages()
 
     @property
     def paths(self) -> list[Path]:
@@ -92,7 +100,7 @@ class FileImageSource(ImageSource):
     @property
     def skipped_files(self) -> int:
         """How many files failed to decode so far in this process."""
-        return len(self._bad_indices)
+        return len(self._broken.indices)
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -100,17 +108,11 @@ class FileImageSource(ImageSource):
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} images")
-        for offset in range(len(self)):
-            candidate = (index + offset) % len(self)
-            if candidate in self._bad_indices:
-                continue
-            try:
-                image = load_image(self._paths[candidate], min_side=self.size.side)
-            except ImageError as error:
-                self._remember_bad(candidate, error)
-                continue
-            return self._item(candidate, to_tensor(image, self.size))
-        raise UserError(f"{self.name}: none of its {len(self)} image files can be decoded")
+        candidate, image = self._broken.first_good(index, len(self), self._decode, self.name)
+        return self._item(candidate, to_tensor(image, self.size))
+
+    def _decode(self, index: int) -> Image.Image:
+        return load_image(self._paths[index], min_side=self.size.side)
 
     def attribute_table(self) -> torch.Tensor | None:
         return self._attrs
@@ -123,16 +125,6 @@ class FileImageSource(ImageSource):
         if self._attrs is not None:
             item["attrs"] = self._attrs[index]  # (A,) float in {0, 1}
         return item
-
-    def _remember_bad(self, index: int, error: ImageError) -> None:
-        if not self._bad_indices:
-            warnings.warn(
-                f"{self.name}: skipping unreadable image ({error}); any others are skipped "
-                "too: `facefilter data report` lists them",
-                SkippedImageWarning,
-                stacklevel=3,
-            )
-        self._bad_indices.add(index)
 
 
 def _drop_empty_files(paths: Sequence[Path], name: str) -> list[int]:
@@ -321,4 +313,5 @@ _OPENERS: dict[str, Callable[[SourceSpec, ImageSize, str, int], ImageSource]] = 
     "unpaired": _open_unpaired,
     "celeba": _open_celeba,
     "classes": _open_classes,
+    "hf": open_hf,
 }

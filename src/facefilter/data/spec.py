@@ -26,6 +26,7 @@ KIND_OPTIONS: dict[str, tuple[str, ...]] = {
     "unpaired": ("side", "limit"),
     "celeba": ("where", "condition", "limit"),
     "classes": (),
+    "hf": ("split", "image", "where", "label", "config", "limit"),
 }
 SPLITS = ("train", "val", "test")
 # Every kind also takes name=NAME: the domain's name in targets, sheets and exports
