@@ -7,26 +7,32 @@ DEMO := runs/demo
 DEMO_MINUTES ?= 4
 JUDGE := runs/judge
 
-.PHONY: install browser demo test lint check clean-demo
+.PHONY: install system demo test lint check clean-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,demo,face,export,tensorboard,video]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,demo,face,export,tensorboard,video,hub]"
 	touch $(STAMP)
 
-install: $(STAMP) browser  ## create .venv and install facefilter with every extra the README uses
+install: $(STAMP) system  ## create .venv and install facefilter with every extra the README uses
 
-# The demo's browser test drives Debian's chromium through Playwright (no browser download).
+# Debian packages the tests use as outside readers and drivers: chromium for the demo's
+# browser test (through Playwright, no browser download) and exiftool, which reads back
+# the "made by a filter" label every output carries.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-browser:  ## install Debian's chromium for the demo's browser test, unless it is there
-	@[ "$$FACEFILTER_SKIP_BROWSER" = 1 ] || command -v chromium >/dev/null || { \
-		echo "installing Debian's chromium for the demo's browser test"; \
-		$(SUDO) apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+DEBIAN := chromium:chromium exiftool:libimage-exiftool-perl
+system:  ## install the Debian packages the tests use (chromium, exiftool), unless they are there
+	@for pair in $(DEBIAN); do \
+		command -v $${pair%%:*} >/dev/null && continue; package=$${pair#*:}; \
+		[ "$$FACEFILTER_SKIP_BROWSER" = 1 ] && [ $$package = chromium ] && continue; \
+		echo "installing Debian's $$package for the tests"; \
+		$(SUDO) apt-get install -y -q --no-install-recommends $$package >/dev/null 2>&1 || \
 		{ $(SUDO) apt-get update -q >/dev/null && \
-		  $(SUDO) apt-get install -y -q --no-install-recommends chromium >/dev/null; } || \
-		echo "warning: could not install chromium (apt-get install chromium); the browser" \
-		     "test will fail until it is there, or set FACEFILTER_SKIP_BROWSER=1 to skip it"; }
+		  $(SUDO) apt-get install -y -q --no-install-recommends $$package >/dev/null; } || \
+		echo "warning: could not install $$package (apt-get install $$package); the tests" \
+		     "that need it will fail until it is there"; \
+	done
 
 # The judge of every style verdict: a classifier trained once (4 CPU minutes) and kept.
 $(JUDGE)/model.safetensors: | $(STAMP)
@@ -65,7 +71,7 @@ demo: $(STAMP) $(JUDGE)/model.safetensors  ## train cyclegan-lite on synthetic p
 	@echo "Try it in your browser (upload a photo, move the strength slider, download the result):"
 	@echo "  $(BIN)/facefilter demo $(DEMO)      then open http://127.0.0.1:7860"
 
-test: $(STAMP) browser  ## run the test suite (CPU only, no network)
+test: $(STAMP) system  ## run the test suite (CPU only, no network)
 	$(BIN)/python -m pytest -n 2 --durations=10
 
 lint: $(STAMP)  ## ruff (lint + format) and mypy, as CI runs them

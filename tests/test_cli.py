@@ -223,11 +223,21 @@ def test_same_stem_images_do_not_overwrite_each_other(trained_run, tmp_path):
     assert not inner.exists()
 
 
-def test_version(capsys):
+def test_version_names_torch_and_every_optional_part(capsys, monkeypatch):
+    import torch
+
     from facefilter import __version__
+    from facefilter.cli import version
 
     assert main(["--version"]) == 0
-    assert capsys.readouterr().out.strip() == f"facefilter {__version__}"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"facefilter {__version__} (torch {torch.__version__.split('+')[0]}")
+    parts = {line.split()[0]: line for line in lines[2:]}
+    assert set(parts) == {"demo", "export", "face", "hub", "tensorboard", "video"}
+    assert "onnxruntime" in parts["export"]
+    real = version.installed  # a part not installed says how to install it
+    monkeypatch.setattr(version, "installed", lambda n: None if n == "datasets" else real(n))
+    assert "hub          not installed (pip install 'facefilter[hub]')" in version.version_text()
 
 
 def test_metrics_log_the_learning_rate_itself(tmp_path):

@@ -357,3 +357,25 @@ def test_unreadable_uploads_are_answered_without_server_paths(loopback, tmp_path
         (tmp_path / name).write_bytes(data)
         told_of = told(client, loopback, handle_file(str(tmp_path / name)))
         assert str(loopback.uploads) not in told_of and told_of.startswith(expected), told_of
+
+
+def test_api_callers_see_named_inputs_and_get_a_labelled_png(loopback, tmp_path):
+    """gradio_client sees /filter's inputs by name (they were param_0 ... param_5), calls
+    it with keywords as the README does, and the PNG it gets says a filter made it."""
+    from gradio_client import Client, handle_file
+
+    from test_provenance import exiftool
+
+    client = Client(loopback.url, verbose=False, download_files=str(tmp_path))
+    api = client.view_api(print_info=False, return_format="dict")
+    inputs = [p["parameter_name"] for p in api["named_endpoints"]["/filter"]["parameters"]]
+    assert inputs == ["photo", "filter", "target", "strength", "faces", "outline"]
+    photo = handle_file(str(loopback.photos["astronaut"]))
+    image, message = client.predict(
+        photo=photo, filter=loopback.run, target="anime", api_name="/filter"
+    )
+    assert message.startswith("1 face found") and Path(image).suffix == ".png"
+    face_filtered(pixels(image), pixels(loopback.photos["astronaut"]))
+    (tags,) = exiftool(Path(image))
+    assert tags["DigitalSourceType"].endswith("/compositeWithTrainedAlgorithmicMedia")
+    assert tags["Filter"] == f"{loopback.run} (cyclegan-lite)" and tags["Target"] == "anime"

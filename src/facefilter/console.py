@@ -7,6 +7,11 @@ import sys
 
 
 def run() -> None:
+    if sys.argv[1:] == ["--version"]:  # no torch to import for this
+        from facefilter.cli.version import version_text
+
+        print(version_text())
+        sys.exit(0)
     try:
         from facefilter.cli.main import main
     except KeyboardInterrupt:

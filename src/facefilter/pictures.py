@@ -1,12 +1,14 @@
 """Labelled pictures: grids of faces with a title, row and column labels, and GIFs.
 
 Every picture a command writes goes through `save_picture` / `save_gif`, which write
-beside the target and rename it into place, so a failure never leaves half a file.
+beside the target and rename it into place, so a failure never leaves half a file, and
+write a filter's "made by a filter" label (`facefilter.provenance`) when given one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from facefilter.errors import UserError
+from facefilter.provenance import Provenance, labelled_gif, pillow_options
 from facefilter.safe_io import atomic_write
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -93,30 +96,43 @@ def check_picture_path(
                         f"(e.g. {path.with_suffix(suffixes[0]).name})")  # fmt: skip
 
 
-def save_picture(path: Path, picture: np.ndarray) -> None:
+def save_picture(path: Path, picture: np.ndarray, provenance: Provenance | None = None) -> None:
     """Write an (H, W, 3) uint8 picture in the format its suffix names, beside `path` and
-    renamed into place: a failure leaves the old file whole."""
+    renamed into place: a failure leaves the old file whole. With `provenance`, the picture
+    says it was made by a filter (XMP) where its format can (PNG, JPEG, WebP; not BMP:
+    callers warn with `provenance.unlabelled`)."""
     path = Path(path)
     check_picture_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(picture)
     kind = Image.registered_extensions()[path.suffix.lower()]
-    quality = {"quality": JPEG_QUALITY} if kind == "JPEG" else {}
-    atomic_write(path, lambda tmp: image.save(tmp, format=kind, **quality))
+    options: dict[str, Any] = {"quality": JPEG_QUALITY} if kind == "JPEG" else {}
+    if provenance is not None:
+        options |= pillow_options(provenance, kind)
+    atomic_write(path, lambda tmp: image.save(tmp, format=kind, **options))
 
 
-def save_gif(path: Path, frames: Sequence[np.ndarray], seconds: float = 2.0) -> None:
+def save_gif(
+    path: Path, frames: Sequence[np.ndarray], seconds: float = 2.0,
+    provenance: Provenance | None = None,
+) -> None:  # fmt: skip
     """Write (H, W, 3) uint8 frames as a looping GIF that plays forth and back in
-    `seconds` each way, atomically."""
+    `seconds` each way, atomically; with `provenance`, labelled (XMP)."""
     path = Path(path)
     check_picture_path(path, suffixes=(".gif",))
     path.parent.mkdir(parents=True, exist_ok=True)
     images = [Image.fromarray(frame) for frame in frames]
     images = images + images[-2:0:-1]  # forth and back: the loop has no jump
     duration = max(20, int(1000 * seconds / max(1, len(frames))))
-    atomic_write(path, lambda tmp: images[0].save(
-        tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0,
-    ))  # fmt: skip
+
+    def write(tmp: Path) -> None:
+        buffer = BytesIO()  # a GIF of a few MB: labelled in memory, then written once
+        images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
+                       duration=duration, loop=0)  # fmt: skip
+        gif = buffer.getvalue()
+        tmp.write_bytes(gif if provenance is None else labelled_gif(gif, provenance))
+
+    atomic_write(path, write)
 
 
 SAMPLE_TILE = 96  # pixels: small training sizes are enlarged (nearest) to at least this

@@ -14,6 +14,7 @@ from facefilter.errors import UserError
 from facefilter.face.detect import DetectorSettings
 from facefilter.inference.photo import FaceOptions
 from facefilter.pictures import check_picture_path
+from facefilter.provenance import NO_LABEL, Provenance
 from facefilter.safe_io import refuse_output_over_inputs
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class Apply:
     crop_only: bool = False  # write the aligned (translated) faces instead of whole photos
     compare: bool = False  # write the input and the output side by side
     sheet: Path | None = None  # also write all before/after face pairs into this one PNG
+    label: bool = True  # say "made by a filter" in every output (IPTC, XMP); --no-label: not
     detect_every: int = 1  # videos and webcam: frames between face detections
     webcam: bool = False  # show the filtered camera live in a window (Esc or q quits)
     camera: int = 0  # which camera for --webcam
@@ -74,6 +76,9 @@ def run_apply(command: Apply) -> int:
             print(flt.no_targets(), file=sys.stderr)
         return 0
     request = Request.of(flt, command.to, command.edit, command.source, command.strength)
+    label = flt.label(request.targets) if command.label else None
+    if not command.label and not command.webcam:
+        print(NO_LABEL, file=sys.stderr)
     video = command.webcam or (command.inputs is not None and is_video(command.inputs))
     photo_filter = PhotoFilter.build(flt, command.detection, command.face, video=video)
     if command.webcam:
@@ -89,17 +94,19 @@ def run_apply(command: Apply) -> int:
 
         written, frames = apply_video(photo_filter, request, command.inputs, command.output,
                                       suffix=f"_{request.name}", compare=command.compare,
-                                      detect_every=command.detect_every)  # fmt: skip
+                                      detect_every=command.detect_every, label=label)  # fmt: skip
         print(f"wrote {frames} frame(s) to {written}")
         return 0
-    return apply_files(command, photo_filter, request)
+    return apply_files(command, photo_filter, request, label)
 
 
-def apply_files(command: Apply, photo_filter: PhotoFilter, request: Request) -> int:
+def apply_files(
+    command: Apply, photo_filter: PhotoFilter, request: Request, label: Provenance | None
+) -> int:
     from facefilter.inference.files import OutputOptions, apply_to_files, summary
 
     options = OutputOptions(compare=command.compare, crop_only=command.crop_only,
-                            sheet=command.sheet)  # fmt: skip
+                            sheet=command.sheet, label=label)  # fmt: skip
     assert command.inputs is not None
     report = apply_to_files(photo_filter, request, command.inputs, command.output, options,
                             suffix=f"_{request.name}")  # fmt: skip

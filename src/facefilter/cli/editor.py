@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import tyro
@@ -16,7 +17,11 @@ from facefilter.errors import UserError
 from facefilter.face.detect import DetectorSettings
 from facefilter.memory import refuse_over_memory
 from facefilter.pictures import check_picture_path
+from facefilter.provenance import NO_LABEL, Provenance, unlabelled
 from facefilter.safe_io import refuse_output_over_inputs
+
+if TYPE_CHECKING:
+    from facefilter.inference import Filter
 
 EDIT_FLAGS = ("--edit", "--to")  # their values may start with "-" (-Eyeglasses)
 
@@ -47,6 +52,7 @@ class Grid:
     attributes: str | None = None  # comma list of columns; default: every attribute with a vector
     strength: float = 1.5  # how far along each vector: beyond 1 exaggerates, so edits show
     enlarge: int = 2  # show each pixel this many times wider (32 px faces are small)
+    label: bool = True  # say "made by a filter" in the PNG (IPTC, XMP); --no-label: not
     detection: Detection = field(default_factory=DetectorSettings)
     running: Running = field(default_factory=Runtime)
     editing: Editing = field(default_factory=EditSettings)
@@ -69,6 +75,7 @@ class Lerp:
     frames: int = 16  # frames one way (the GIF plays forth and back)
     seconds: float = 2.0  # one way
     enlarge: int = 1  # show each pixel this many times wider (for small face crops)
+    label: bool = True  # say "made by a filter" in the GIF (IPTC, XMP); --no-label: not
     detection: Detection = field(default_factory=DetectorSettings)
     running: Running = field(default_factory=Runtime)  # a morph needs the torch engine
     editing: Editing = field(default_factory=EditSettings)
@@ -125,6 +132,17 @@ def check_enlarge(enlarge: int, side: int) -> None:
                         f"wide; give 1 to {max(1, MAX_SIDE // side)}")  # fmt: skip
 
 
+def output_label(
+    wanted: bool, flt: Filter, targets: list[str], output: Path, whole: bool = False
+) -> Provenance | None:
+    """The label an editing output carries, or None with one line on stderr saying why."""
+    note = NO_LABEL if not wanted else unlabelled(output)
+    if note is not None:
+        print(note, file=sys.stderr)
+        return None
+    return flt.label(targets, whole)
+
+
 def run_grid(command: Grid) -> int:
     from facefilter.inference import PhotoFilter
     from facefilter.inference.filter import check_strength
@@ -149,9 +167,10 @@ def run_grid(command: Grid) -> int:
     spec = None if command.inputs else training_spec(command.run, command.data)
     photo_filter = PhotoFilter.build(flt, command.detection)
     crops, names = read_faces(photo_filter, command.inputs, spec, command.faces)
-    picture = feature_grid(flt, crops, names, parse_names(command.attributes), command.strength,
-                           command.enlarge)  # fmt: skip
-    save_picture(command.output, picture)
+    chosen = parse_names(command.attributes)
+    picture = feature_grid(flt, crops, names, chosen, command.strength, command.enlarge)
+    columns = [f"{sign}{name}" for name in chosen or edited_attributes(flt) for sign in "+-"]
+    save_picture(command.output, picture, output_label(command.label, flt, columns, command.output))
     print(f"wrote {command.output}: {len(crops)} face(s)")
     return 0
 
@@ -188,12 +207,16 @@ def run_lerp(command: Lerp) -> int:
         crops = [photo_filter.face_crop(image, str(path))
                  for image, path in zip(images, command.inputs, strict=True)]  # fmt: skip
         frames = morph_frames(flt.family, command.run, crops[0], crops[1], command.frames)
+        targets, whole = ["morph of two faces"], True  # decodes between codes: every pixel made
     elif len(images) == 1 and command.edit:
         direction = (flt.combine(command.edit) if len(command.edit) > 1 else
                      flt.resolve(command.edit[0], command.source))  # fmt: skip
         frames = edit_frames(photo_filter, images[0], direction, command.frames)
+        targets, whole = [str(target) for target in direction.targets], False  # pasted back
     else:
         raise UserError("give one photo with --edit (a lerp along it) or two faces (a morph)")
-    save_gif(command.output, [enlarge(frame, command.enlarge) for frame in frames], command.seconds)
+    label = output_label(command.label, flt, targets, command.output, whole)
+    frames = [enlarge(frame, command.enlarge) for frame in frames]
+    save_gif(command.output, frames, command.seconds, label)
     print(f"wrote {command.output}: {command.frames} frames each way")
     return 0

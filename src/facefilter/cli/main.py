@@ -19,7 +19,6 @@ from typing import Annotated, Any, Union
 
 import tyro
 
-from facefilter import __version__
 from facefilter.cli.apply import Apply, Export, run_apply, run_export
 from facefilter.cli.data import DataCommand, run_data
 from facefilter.cli.demo import Demo, run_demo
@@ -35,6 +34,7 @@ from facefilter.cli.editor import (
 from facefilter.cli.eval import Eval, run_eval
 from facefilter.cli.flags import check_numbers
 from facefilter.cli.train import given_flags, run_train, train_command
+from facefilter.cli.version import version_text
 from facefilter.errors import UserError
 from facefilter.models import FAMILIES
 from facefilter.safe_io import os_error_message
@@ -151,7 +151,7 @@ def internal_error(error: BaseException) -> str:
 
 def dispatch(args: list[str]) -> int:
     if args[:1] == ["--version"]:
-        print(f"facefilter {__version__}")
+        print(version_text())
         return 0
     command = tyro.cli(
         parser_type(),

@@ -9,18 +9,22 @@ chosen from lists the server made.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import sys
 import tempfile
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from facefilter.demo.service import MEGABYTE, Answer, DemoService, InlineImage, write_examples
 from facefilter.errors import UserError
+from facefilter.pictures import save_picture
 
 STRENGTH = "0: unchanged, 1: the full filter, >1: exaggerated"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -105,7 +109,31 @@ def sent_photo(payload: dict[str, Any] | None) -> str | InlineImage | None:
     return InlineImage(url) if url.startswith("data:") else payload.get("path")
 
 
-def build_page(service: DemoService, examples: list[Path]) -> Any:
+class Results:
+    """The filtered photos as PNG files that carry the "made by a filter" label (Gradio
+    would encode an array itself, without it), in a folder of the server's own; a file
+    is deleted once it is older than the cache's sweep age, by then long served."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.folder.mkdir(exist_ok=True)
+
+    def save(self, answer: Answer) -> str | None:
+        if answer.image is None:
+            return None
+        self.sweep(time.time() - CACHE_SWEEP[1])
+        path = self.folder / f"filtered-{uuid.uuid4().hex[:12]}.png"
+        save_picture(path, answer.image, provenance=answer.label)
+        return str(path)
+
+    def sweep(self, before: float) -> None:
+        for old in self.folder.glob("filtered-*.png"):
+            with contextlib.suppress(OSError):  # another request swept it first
+                if old.stat().st_mtime < before:
+                    old.unlink()
+
+
+def build_page(service: DemoService, examples: list[Path], results: Results) -> Any:
     """The page: photo, filter, target, strength, faces and outline on the left; the
     filtered photo, a message and its download button on the right."""
     gr = import_gradio()
@@ -128,7 +156,7 @@ def build_page(service: DemoService, examples: list[Path]) -> Any:
                 outline = gr.Checkbox(False, label="Outline the faces found")
                 button = gr.Button("Filter", variant="primary", elem_id="filter")
             with gr.Column():
-                result = gr.Image(label="Filtered", type="numpy", format="png",
+                result = gr.Image(label="Filtered", type="filepath", format="png",
                                   interactive=False, buttons=["download", "fullscreen"],
                                   elem_id="result")  # fmt: skip
                 message = gr.Markdown(elem_id="message")
@@ -141,12 +169,23 @@ def build_page(service: DemoService, examples: list[Path]) -> Any:
 
         settings = [run, target, strength, faces, outline]
 
-        def filter_photo(photo_sent: dict[str, Any] | None, *sent: Any) -> tuple[Any, str]:
+        # The parameters' names are the API's: gradio_client shows /filter as taking
+        # photo, filter, target, strength, faces and outline (a `*args` handler was
+        # param_0 ... param_5 to every API caller)
+        def filter_photo(
+            photo: dict[str, Any] | None,
+            filter: str,  # the run: the API's name for it, shadowing the builtin here only
+            target: str,
+            strength: float,
+            faces: str,
+            outline: bool,
+        ) -> tuple[Any, str]:
             # The event skips Gradio's preprocessing for the photo's sake (sent_photo);
             # the other inputs keep theirs (the slider's bounds, the radio's choices)
+            sent = (filter, target, strength, faces, outline)
             values = [field.preprocess(value) for field, value in zip(settings, sent, strict=True)]
-            answer: Answer = service.filter_photo(sent_photo(photo_sent), *values)
-            return answer.image, answer.message
+            answer: Answer = service.filter_photo(sent_photo(photo), *values)
+            return results.save(answer), answer.message
 
         run.change(choose_run, inputs=run, outputs=target, api_name=False)
         button.click(filter_photo, inputs=[photo, *settings], outputs=[result, message],
@@ -162,7 +201,7 @@ def serve(service: DemoService, serving: Serving, max_megabytes: float) -> None:
         print(warning, file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="facefilter-demo-") as folder:
         examples = write_examples(Path(folder), service)
-        page = build_page(service, examples)
+        page = build_page(service, examples, Results(Path(folder) / "results"))
         page.queue(max_size=serving.queue_size, default_concurrency_limit=serving.concurrency)
         stop = threading.Event()
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -29,6 +29,7 @@ from facefilter.face import DetectorSettings, Face
 from facefilter.inference import Filter, NoFaceError, PhotoFilter, Request, Translated
 from facefilter.inference.photo import FacesMode
 from facefilter.models.targets import Direction
+from facefilter.provenance import Provenance
 
 OUTLINE = (255, 64, 64)  # the colour faces are outlined in, on request
 MEGABYTE = 2**20  # as browsers and Gradio's upload message count them
@@ -65,6 +66,7 @@ class Answer:
 
     image: np.ndarray | None
     message: str
+    label: Provenance | None = None  # the "made by a filter" label the saved image carries
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,8 @@ class DemoService:
         photo = result.photos[0]
         if outline and result.faces:
             photo = outlined(photo, result.faces)
-        return Answer(photo, describe(result, target, strength, seconds))
+        label = loaded.photo.filter.label([target], whole=result.whole)
+        return Answer(photo, describe(result, target, strength, seconds), label)
 
 
 def load_run(name: str, path: Path, engine: Engine) -> LoadedRun:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from facefilter.inference.photo import (
     side_by_side,
 )
 from facefilter.pictures import labelled_grid, labelled_sheet, save_picture
+from facefilter.provenance import Provenance, unlabelled
 
 MIN_SIDE = 16  # pixels; below this there is no face left to translate
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -35,6 +36,7 @@ class OutputOptions:
     compare: bool = False  # input first, then each result, side by side
     crop_only: bool = False  # write the aligned (translated) faces, not the whole photo
     sheet: Path | None = None  # also gather every before/after crop pair into this PNG
+    label: Provenance | None = None  # "made by a filter" in every picture (None: --no-label)
 
 
 @dataclass
@@ -131,6 +133,13 @@ def pictures(
     return [result.photos[0]]
 
 
+def made_whole(result: Translated, options: OutputOptions) -> bool:
+    """Whether `pictures` writes the model's output alone (a crop, or an image taken whole),
+    not a photo with faces pasted back or the input beside the result."""
+    beside = options.compare or len(result.photos) > 1
+    return not beside and (result.whole or options.crop_only)
+
+
 def kind_labels(request: Request) -> list[str]:
     """Column names of a side-by-side picture: the input (and its class), then each target."""
     sources = {d.source for d in request.directions if d.source}
@@ -150,6 +159,18 @@ def default_warn(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
+def save_labelled(
+    path: Path, picture: np.ndarray, label: Provenance | None, warn: Callable[[str], None],
+    warned: set[str],
+) -> None:  # fmt: skip
+    """`save_picture` with `label`; a format that cannot carry it (BMP) is warned once."""
+    note = unlabelled(path) if label is not None else None
+    if note is not None and path.suffix.lower() not in warned:
+        warned.add(path.suffix.lower())
+        warn(note)
+    save_picture(path, picture, label)
+
+
 def apply_to_files(
     photo_filter: PhotoFilter,
     request: Request,
@@ -167,6 +188,7 @@ def apply_to_files(
         files = [f for f in files if not f.resolve().is_relative_to(output.resolve())]
     targets = output_paths(files, inputs, output, suffix)
     report = ApplyReport()
+    warned: set[str] = set()  # suffixes said once to carry no label
     kinds = kind_labels(request)
     sheet_faces: list[list[np.ndarray]] = []
     bar = tqdm(files, disable=not progress or len(files) < 2, desc="apply", unit="image")
@@ -182,14 +204,16 @@ def apply_to_files(
             report.whole.append(path)
         made = pictures(result, options, kinds)
         paths = numbered(destination, len(made))
+        label = options.label and replace(options.label, whole=made_whole(result, options))
         for picture, where in zip(made, paths, strict=True):
-            save_picture(where, picture)
+            save_labelled(where, picture, label, warn, warned)
         report.written += 1
         report.files += paths
         if options.sheet is not None:  # every target, not only the first
             sheet_faces += [list(face) for face in zip(result.crops, *result.outputs, strict=True)]
     if options.sheet is not None and sheet_faces:
         title = f"{len(sheet_faces)} face(s) from {inputs.name}"
-        save_picture(options.sheet, labelled_sheet(sheet_faces, kinds, title))
+        sheet = labelled_sheet(sheet_faces, kinds, title)  # before beside after: a composite
+        save_labelled(options.sheet, sheet, options.label, warn, warned)
         report.sheet = options.sheet
     return report

@@ -13,7 +13,8 @@ that applies a filter (files, video, webcam, the demo, eval) goes through this c
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -28,6 +29,7 @@ from facefilter.models import offers, require
 from facefilter.models.capabilities import EditsCodes, Translates
 from facefilter.models.targets import Direction, Target, combine, expand, resolve, targets_of
 from facefilter.pixels import from_pixels, to_pixels
+from facefilter.provenance import Provenance
 from facefilter.runs.config import RunConfig, read_run_config
 from facefilter.runs.weights import load_filter
 from facefilter.sizes import ImageSize
@@ -116,8 +118,12 @@ class OnnxBackend:
 class Filter:
     """A trained filter: its run config, directions, framing, and one engine to run them."""
 
-    def __init__(self, config: RunConfig, directions: Sequence[Direction], backend: Backend):
+    def __init__(
+        self, config: RunConfig, directions: Sequence[Direction], backend: Backend, name: str = ""
+    ) -> None:
         self.config = config
+        # what the user loaded: the run folder (or RUN@step-N, the export, FILE.onnx)
+        self.name = name or config.source.parent.name
         self.size = config.image_size  # width x height
         self.directions = list(directions)
         self.backend = backend
@@ -134,6 +140,7 @@ class Filter:
         """From a run directory, an export folder or an exported FILE.onnx. `overrides`
         replaces settings that only change inference (e.g. a feature editor's edit_focus)."""
         path = Path(path)
+        loaded = Path(os.path.abspath(path)).name  # `.` and `runs/p2a/` named too
         if engine not in ENGINES:
             raise UserError(f"unknown engine {engine!r}; choose {' or '.join(ENGINES)}")
         config = read_run_config(path)
@@ -149,19 +156,25 @@ class Filter:
             chosen = pick_device(device)  # a bad --device is refused before the model loads
             family = load_filter(path, overrides=overrides)
             family.to(chosen)
-            return cls(config, family.directions(), TorchBackend(family, chosen))
+            return cls(config, family.directions(), TorchBackend(family, chosen), loaded)
         if device not in (None, "cpu"):
             raise UserError(f"--device {device}: the onnx engine runs on the CPU; drop --device")
         if config.onnx is None:  # a run directory: graphs exported as they are first used
             family = load_filter(path, overrides=overrides)
-            return cls(config, family.directions(), OnnxBackend({}, family, config.image_size))
+            backend = OnnxBackend({}, family, config.image_size)
+            return cls(config, family.directions(), backend, loaded)
         folder = path.parent if path.suffix == ".onnx" else path
         files = {d: (path if path.suffix == ".onnx" else folder / name)
                  for name, d in config.onnx_directions().items()}  # fmt: skip
         marks = {d: config.onnx[name]["export"] for name, d in config.onnx_directions().items()
                  if isinstance(config.onnx[name].get("export"), str)}  # fmt: skip
         backend = OnnxBackend(files, None, config.image_size, config.family, marks)
-        return cls(config, list(files), backend)
+        return cls(config, list(files), backend, loaded)
+
+    def label(self, targets: Iterable[str], whole: bool = False) -> Provenance:
+        """The "made by a filter" label of what this filter makes towards `targets` (all of
+        them named, comma-separated); `whole`: the picture is the model's output entire."""
+        return Provenance(f"{self.name} ({self.config.family})", ", ".join(targets), whole)
 
     # --- what the filter offers ------------------------------------------------------
     def targets(self) -> list[str]:

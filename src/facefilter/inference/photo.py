@@ -78,6 +78,11 @@ class Request:
             raise UserError("no target to translate to; check --to and --from")
         check_strength(self.strength)
 
+    @property
+    def targets(self) -> list[str]:
+        """Every target asked for, once each (`--to all`: all of them; edits with amounts)."""
+        return list(dict.fromkeys(str(t) for d in self.directions for t in d.targets))
+
 
 @dataclass(frozen=True)
 class FaceOptions:

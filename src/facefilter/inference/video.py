@@ -13,9 +13,10 @@ never` translates the centre square of every frame instead).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from facefilter.face.arrays import import_cv2
 from facefilter.inference.files import VIDEO_EXTENSIONS, OutputOptions, pictures, require_input
 from facefilter.inference.photo import PhotoFilter, Request, side_by_side
 from facefilter.inference.video_writers import open_writer
+from facefilter.provenance import Provenance, label_video, unlabelled
 from facefilter.safe_io import atomic_write
 
 WRITABLE_EXTENSIONS = (".mp4", ".avi", ".mov", ".m4v")  # containers these two codecs fit
@@ -134,8 +136,10 @@ def video_output(path: Path, output: Path, suffix: str) -> Path:
 def apply_video(
     photo_filter: PhotoFilter, request: Request, path: Path, output: Path, *, suffix: str = "",
     compare: bool = False, detect_every: int = 1, progress: bool = True,
+    label: Provenance | None = None,
 ) -> tuple[Path, int]:  # fmt: skip
-    """Filter every frame of video `path`; returns (file written, frames)."""
+    """Filter every frame of video `path`; returns (file written, frames). `label`: the
+    video says it was made by a filter (XMP, in an MP4 or MOV; an AVI cannot carry it)."""
     cv2 = import_cv2()
     require_input(path)
     capture = cv2.VideoCapture(str(path))
@@ -145,6 +149,8 @@ def apply_video(
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     destination = video_output(path, output, suffix)
     destination.parent.mkdir(parents=True, exist_ok=True)
+    if label is not None:
+        label = video_label(label, photo_filter, request, compare, destination)
     frames = tqdm(read_frames(capture), total=total, unit="frame", disable=not progress,
                   desc=path.name)  # fmt: skip
     count = 0
@@ -167,9 +173,27 @@ def apply_video(
             raise ImageError(f"{path}: no frame could be decoded from this video")
         assert writer is not None  # a frame was written
         writer.check()
+        # after ffmpeg closed it, before it is renamed into place
+        if label is not None and not label_video(tmp, label):
+            tqdm.write(f"warning: {destination} is no MP4 inside; written without the "
+                       "'made by a filter' label", file=sys.stderr)  # fmt: skip
 
     atomic_write(destination, write)
     return destination, count
+
+
+def video_label(
+    label: Provenance, photo_filter: PhotoFilter, request: Request, compare: bool,
+    destination: Path,
+) -> Provenance | None:  # fmt: skip
+    """`label` for the frames `filter_frame` writes (whole: every frame the translated
+    centre square alone); None, said in one line, when `destination` cannot carry it."""
+    note = unlabelled(destination)
+    if note is not None:
+        tqdm.write(note, file=sys.stderr)
+        return None
+    beside = compare or len(request.directions) > 1
+    return replace(label, whole=not photo_filter.detects and not beside)
 
 
 def open_camera(camera: int) -> object:
