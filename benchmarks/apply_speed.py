@@ -1,8 +1,10 @@
-"""Whole-photo pipeline speed on the CPU: PyTorch and onnxruntime side by side.
+"""Whole-photo pipeline speed on the CPU: every engine and precision side by side.
 
 A 640x480 frame with one face (the astronaut from scikit-image) goes through the full
 journey, detect + track + align + translate + paste, as `apply` on a video or
-`--webcam` runs it, and is compared with the translator alone, in the same run. The
+`--webcam` runs it, and is compared with the translator alone, in the same run; first,
+the translators alone of every engine (torch fp32, onnxruntime, torch bf16 where the CPU
+has bf16 units) are timed in turn, crop by crop. The
 model is `cyclegan-lite` in its default config with random weights (speed does not
 depend on training). Goals: with tracking (detect every 5th frame) the pipeline runs at
 0.85 or more of the translator alone; detecting on every frame, 0.6 or more.
@@ -24,6 +26,7 @@ from skimage import data
 from facefilter.data.framing import synth_framing
 from facefilter.face import create_detector
 from facefilter.inference import FaceOptions, Filter, PhotoFilter, Request
+from facefilter.inference.precision import bf16_refusal
 from facefilter.inference.video import Tracker, filter_frame
 from facefilter.models import create_family
 from facefilter.runs import checkpoint
@@ -35,11 +38,33 @@ def webcam_frame() -> np.ndarray:
 
 
 def filters(size: int, folder: Path) -> dict[str, Filter]:
-    """The same untrained run loaded as users load it, on each engine."""
+    """The same untrained run loaded as users load it, on each engine and precision this
+    machine runs natively (bf16 only where the CPU has bf16 units)."""
     torch.manual_seed(0)
     family = create_family("cyclegan-lite", None, ["photo", "anime"], size)
     checkpoint.save_checkpoint(folder, family, 0, {"framing": synth_framing()})
-    return {"torch": Filter.load(folder, "torch", "cpu"), "onnx": Filter.load(folder, "onnx")}
+    loaded = {"torch": Filter.load(folder, "torch", "cpu"), "onnx": Filter.load(folder, "onnx")}
+    refusal = bf16_refusal(torch.device("cpu"))
+    if refusal is None:
+        loaded["torch-bf16"] = Filter.load(folder, "torch", "cpu", precision="bf16")
+    else:
+        print(f"(no torch-bf16: {refusal})")
+    return loaded
+
+
+def round_robin(flts: dict[str, Filter], size: int, rounds: int) -> dict[str, float]:
+    """The translator alone, frames per second per engine, one crop each in turn, so every
+    engine sees the same machine (this 2-core VM drifts by 10-20% within a minute)."""
+    crop = [np.full((size, size, 3), 128, np.uint8)]
+    seconds = dict.fromkeys(flts, 0.0)
+    for flt in flts.values():  # warm-up: allocate (and export)
+        flt.translate_crops(crop, flt.resolve("anime"))
+    for _ in range(rounds):
+        for name, flt in flts.items():
+            start = time.perf_counter()
+            flt.translate_crops(crop, flt.resolve("anime"))
+            seconds[name] += time.perf_counter() - start
+    return {name: rounds / total for name, total in seconds.items()}
 
 
 def alternating(
@@ -77,9 +102,14 @@ def main() -> None:
           "the share of the translator alone, timed alternately with it")  # fmt: skip
     columns = ("translator", f"track (every {args.detect_every})", "detect every frame",
                "whole frame every frame")  # fmt: skip
-    print(f"{'engine':<8}" + "".join(f"{name:>26}" for name in columns))
     with tempfile.TemporaryDirectory() as tmp:
-        for name, flt in filters(args.size, Path(tmp)).items():
+        flts = filters(args.size, Path(tmp))
+        alone_fps = round_robin(flts, args.size, args.frames)
+        print("translator alone, engines in turn, one crop each: "
+              + ", ".join(f"{name} {fps:.1f} fps ({fps / alone_fps['torch']:.2f}x torch)"
+                          for name, fps in alone_fps.items()))  # fmt: skip
+        print(f"{'engine':<11}" + "".join(f"{name:>26}" for name in columns))
+        for name, flt in flts.items():
             photo_filter = PhotoFilter(flt, detector, FaceOptions())
             request = Request((flt.resolve("anime"),))
             runs = [(args.detect_every, Tracker.full_every), (1, Tracker.full_every), (1, 1)]
@@ -87,7 +117,7 @@ def main() -> None:
                         for every, full in runs]  # fmt: skip
             alone = max(fps for fps, _ in measured)
             cells = [f"{alone:.1f}"] + [f"{fps:.1f} ({fps / mine:.2f})" for mine, fps in measured]
-            print(f"{name:<8}" + "".join(f"{cell:>26}" for cell in cells))
+            print(f"{name:<11}" + "".join(f"{cell:>26}" for cell in cells))
 
 
 if __name__ == "__main__":

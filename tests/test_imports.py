@@ -153,7 +153,7 @@ def test_detect_and_align_do_not_import_each_other():
 # fmt: off
 # Leaf utilities: imported by every layer, importing only each other.
 LEAVES = ("facefilter", "errors", "sizes", "pixels", "safe_io", "pictures", "pretrained", "degrade",
-          "attributes", "memory", "provenance")
+          "attributes", "memory", "provenance", "hardware")
 # Each layer and the layers it may import (leaves always). Arrows point down: a layer
 # never reaches one above it, so the model knows nothing of files or faces, the photo
 # pipeline nothing of training, and only the command line sees everything.

@@ -46,7 +46,8 @@ def run_demo(command: Demo) -> int:
                       concurrency=command.concurrency, queue_size=command.queue_size)  # fmt: skip
     serving.check()  # a taken port is refused before the models load
     limits = Limits(command.max_upload_mb, command.max_megapixels)
-    engine = Engine(command.running.engine, command.running.device, command.detection)
+    engine = Engine(command.running.engine, command.running.device, command.detection,
+                    command.running.precision)  # fmt: skip
     service = DemoService(command.runs, engine, limits)
     serve(service, serving, limits.max_megabytes)
     return 0

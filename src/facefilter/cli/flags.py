@@ -27,11 +27,14 @@ class Runtime:
 
     engine: Literal["torch", "onnx"] = "torch"  # onnx: run with onnxruntime
     device: str | None = None  # torch engine: cpu, cuda, cuda:1 ...; GPU when there is one
+    # torch engine: bf16 where the CPU (AMX, AVX512-BF16) or GPU computes it natively
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     def load(self, run: Path, overrides: Mapping[str, Any] | None = None) -> Filter:
         from facefilter.inference import Filter
 
-        return Filter.load(run, engine=self.engine, device=self.device, overrides=overrides)
+        return Filter.load(run, engine=self.engine, device=self.device, overrides=overrides,
+                           precision=self.precision)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ class Engine:
     engine: str = "torch"
     device: str | None = None
     detection: DetectorSettings = field(default_factory=DetectorSettings)
+    precision: str = "fp32"  # torch engine: bf16 where the device computes it natively
 
 
 @dataclass
@@ -174,7 +175,8 @@ class DemoService:
 
 def load_run(name: str, path: Path, engine: Engine) -> LoadedRun:
     """The run's filter, and a detector of its own (so runs filter side by side)."""
-    flt = Filter.load(path, engine=engine.engine, device=engine.device)  # type: ignore[arg-type]
+    flt = Filter.load(path, engine=engine.engine, device=engine.device,  # type: ignore[arg-type]
+                      precision=engine.precision)  # type: ignore[arg-type]  # fmt: skip
     choices = direction_labels(flt.directions)
     if not choices:
         raise UserError(flt.no_targets())

@@ -277,6 +277,7 @@ def protocol(
         "reference": the_plan.reference if tools.features is not None else None,
         "image_size": str(flt.size),
         "engine": type(flt.backend).__name__.removesuffix("Backend").lower(),
+        "precision": getattr(flt.backend, "precision", "fp32"),
         "features": features,
         "features_comparable_with_published": comparable if features else None,
         "resize": "FID/KID: InceptionV3 resizes to 299 px itself" if comparable else (
@@ -291,10 +292,10 @@ def evaluate_filter(
     run: Path, target: str | None, source: str | None, tools: Tools, *, data: str | None = None,
     truth: str | None = None, reference: str | None = None, split: str = "test",
     count: int | None = None, strength: float = 1.0, engine: str = "torch",
-    device: str | None = None,
+    device: str | None = None, precision: str = "fp32",
 ) -> list[FilterEval]:  # fmt: skip
     """Every direction `target` names (`all`: each one), each scored on its own plan."""
-    flt = Filter.load(run, engine=engine, device=device)  # type: ignore[arg-type]
+    flt = Filter.load(run, engine=engine, device=device, precision=precision)  # type: ignore[arg-type]
     target = flt.target_or_only(target)
     if count is not None and count < 2:
         raise UserError(f"--count {count}: give at least 2 faces (top-1 and FID need two)")

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from facefilter.data.framing import align_config
 from facefilter.errors import UserError
 from facefilter.face import AlignConfig
+from facefilter.inference.precision import Precision, check_precision, in_precision, run_in
 from facefilter.models import offers, require
 from facefilter.models.capabilities import EditsCodes, Translates
 from facefilter.models.targets import Direction, Target, combine, expand, resolve, targets_of
@@ -53,15 +54,20 @@ class Backend(Protocol):
 class TorchBackend:
     """The family's translator modules, built once per direction, on `device`."""
 
-    def __init__(self, family: Translates, device: torch.device) -> None:
-        self.family, self.device = family, device
+    def __init__(
+        self, family: Translates, device: torch.device, precision: Precision = "fp32"
+    ) -> None:
+        self.family, self.device, self.precision = family, device, precision
         self.modules: dict[Direction, nn.Module] = {}
 
     @torch.no_grad()
     def run(self, direction: Direction, images: Tensor, strength: Tensor) -> Tensor:
         if direction not in self.modules:
-            self.modules[direction] = self.family.translator(direction).to(self.device).eval()
-        out: Tensor = self.modules[direction](images.to(self.device), strength.to(self.device))
+            module = self.family.translator(direction).to(self.device).eval()
+            self.modules[direction] = in_precision(module, self.precision)
+        module = self.modules[direction]
+        out: Tensor = run_in(module, images.to(self.device), strength.to(self.device),
+                             self.precision)  # fmt: skip
         return out
 
 
@@ -135,10 +141,11 @@ class Filter:
     @classmethod
     def load(
         cls, path: Path | str, engine: Engine = "torch", device: str | None = None,
-        overrides: Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Any] | None = None, precision: Precision = "fp32",
     ) -> Filter:  # fmt: skip
         """From a run directory, an export folder or an exported FILE.onnx. `overrides`
-        replaces settings that only change inference (e.g. a feature editor's edit_focus)."""
+        replaces settings that only change inference (e.g. a feature editor's edit_focus);
+        `precision` bf16 runs the torch engine in bf16 where the device computes it."""
         path = Path(path)
         loaded = Path(os.path.abspath(path)).name  # `.` and `runs/p2a/` named too
         if engine not in ENGINES:
@@ -154,9 +161,12 @@ class Filter:
             if config.onnx is not None:
                 raise UserError(f"{path} is an ONNX export; run it with --engine onnx")
             chosen = pick_device(device)  # a bad --device is refused before the model loads
+            check_precision(precision, engine, chosen)
             family = load_filter(path, overrides=overrides)
             family.to(chosen)
-            return cls(config, family.directions(), TorchBackend(family, chosen), loaded)
+            torch_backend = TorchBackend(family, chosen, precision)
+            return cls(config, family.directions(), torch_backend, loaded)
+        check_precision(precision, engine, None)
         if device not in (None, "cpu"):
             raise UserError(f"--device {device}: the onnx engine runs on the CPU; drop --device")
         if config.onnx is None:  # a run directory: graphs exported as they are first used

@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 
 from facefilter.errors import UserError
+from facefilter.hardware import bf16_refusal
 from facefilter.memory import refuse_over_memory
 from facefilter.sizes import ImageSize
 
@@ -126,3 +127,8 @@ def check_config(config: TrainConfig) -> None:
         raise UserError(f"--num-workers must be 0 or more, got {config.num_workers}")
     if config.mixed_precision == "fp16" and (config.cpu or not torch.cuda.is_available()):
         raise UserError("--mixed-precision fp16 needs a CUDA GPU; on the CPU use bf16 or no")
+    if config.mixed_precision == "bf16":
+        on_gpu = torch.cuda.is_available() and not config.cpu
+        refusal = bf16_refusal(torch.device("cuda" if on_gpu else "cpu"))
+        if refusal is not None:
+            raise UserError(f"--mixed-precision bf16: {refusal}; use --mixed-precision no")
