@@ -3,8 +3,8 @@
 A 640x480 frame with one face (the astronaut from scikit-image) goes through the full
 journey, detect + track + align + translate + paste, as `apply` on a video or
 `--webcam` runs it, and is compared with the translator alone, in the same run; first,
-the translators alone of every engine (torch fp32, onnxruntime, torch bf16 where the CPU
-has bf16 units) are timed in turn, crop by crop. The
+the translators alone of every engine (torch fp32, onnxruntime fp32 and int8, torch
+bf16 where the CPU has bf16 units) are timed in turn, crop by crop. The
 model is `cyclegan-lite` in its default config with random weights (speed does not
 depend on training). Goals: with tracking (detect every 5th frame) the pipeline runs at
 0.85 or more of the translator alone; detecting on every frame, 0.6 or more.
@@ -25,8 +25,10 @@ from skimage import data
 
 from facefilter.data.framing import synth_framing
 from facefilter.face import create_detector
+from facefilter.hardware import bf16_refusal
 from facefilter.inference import FaceOptions, Filter, PhotoFilter, Request
-from facefilter.inference.precision import bf16_refusal
+from facefilter.inference.onnx import export_onnx
+from facefilter.inference.quantize import Calibration
 from facefilter.inference.video import Tracker, filter_frame
 from facefilter.models import create_family
 from facefilter.runs import checkpoint
@@ -42,8 +44,12 @@ def filters(size: int, folder: Path) -> dict[str, Filter]:
     machine runs natively (bf16 only where the CPU has bf16 units)."""
     torch.manual_seed(0)
     family = create_family("cyclegan-lite", None, ["photo", "anime"], size)
+    folder.mkdir()
     checkpoint.save_checkpoint(folder, family, 0, {"framing": synth_framing()})
     loaded = {"torch": Filter.load(folder, "torch", "cpu"), "onnx": Filter.load(folder, "onnx")}
+    int8 = folder.parent / f"{folder.name}-int8"  # calibrated on synthetic photos
+    export_onnx(folder, int8, quantize="int8", calibration=Calibration(64, "synth:photo"))
+    loaded["onnx-int8"] = Filter.load(int8, "onnx")
     refusal = bf16_refusal(torch.device("cpu"))
     if refusal is None:
         loaded["torch-bf16"] = Filter.load(folder, "torch", "cpu", precision="bf16")
@@ -103,7 +109,7 @@ def main() -> None:
     columns = ("translator", f"track (every {args.detect_every})", "detect every frame",
                "whole frame every frame")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        flts = filters(args.size, Path(tmp))
+        flts = filters(args.size, Path(tmp) / "run")
         alone_fps = round_robin(flts, args.size, args.frames)
         print("translator alone, engines in turn, one crop each: "
               + ", ".join(f"{name} {fps:.1f} fps ({fps / alone_fps['torch']:.2f}x torch)"

@@ -22,6 +22,7 @@ import json
 import uuid
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,15 @@ import torch
 from torch import nn
 
 from facefilter.errors import UserError
+from facefilter.inference.quantize import (
+    QUANTIZE,
+    Calibration,
+    calibration_faces,
+    calibration_spec,
+    check_int8,
+    int8_differences,
+    quantize_file,
+)
 from facefilter.models import require
 from facefilter.models.capabilities import Translates
 from facefilter.models.targets import ALL_TARGETS, Direction, Target, from_source
@@ -125,6 +135,9 @@ def session(path: Path | bytes) -> Any:
     ort = require_onnxruntime()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: no "unused initializer" chatter
+    # onnxruntime's threads spin for a while after each run, waiting for the next; between
+    # runs the pipeline's own work (torch, OpenCV, dlib) needs those cores
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = str(path) if isinstance(path, Path) else path
     try:
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
@@ -172,12 +185,41 @@ def parity(module: nn.Module, path: Path, size: int | ImageSize, batch: int = 2)
     return float(np.abs(got - expected).max())
 
 
+@dataclass(frozen=True)
+class Exported:
+    """One graph written: its precision, how far it is from the PyTorch model (max and
+    mean absolute difference: random inputs for fp32, calibration faces for int8), its
+    size and the translator's parameter count."""
+
+    precision: str
+    max_diff: float
+    mean_diff: float
+    megabytes: float
+    parameters: int
+
+    def line(self, name: str) -> str:
+        if self.precision == "fp32":
+            verdict = "ok" if self.max_diff < PARITY_TOLERANCE else "CHECK: above tolerance"
+            difference = f"max |onnxruntime - torch| = {self.max_diff:.2e} ({verdict})"
+        else:
+            difference = (f"|int8 - torch| on calibration faces: mean {self.mean_diff:.4f}, "
+                          f"max {self.max_diff:.3f}")  # fmt: skip
+        size = f"{self.megabytes:.2f} MB, {self.parameters / 1e6:.2f} M parameters"
+        return f"wrote {name} ({self.precision}, {size}): {difference}"
+
+
 def export_onnx(
-    run: Path, output: Path, *, to: str | None = None, source: str | None = None
-) -> dict[str, float]:
-    """Export a run's translators; returns file name -> parity (max abs difference).
-    A folder is built beside -o and swapped in whole, so an interrupted export leaves the
-    earlier one as it was; every graph carries the export's id, which its config lists."""
+    run: Path, output: Path, *, to: str | None = None, source: str | None = None,
+    quantize: str = "none", calibration: Calibration | None = None,
+) -> dict[str, Exported]:  # fmt: skip
+    """Export a run's translators (int8 with `quantize`); returns file name -> what was
+    written. A folder is built beside -o and swapped in whole, so an interrupted export
+    leaves the earlier one as it was; every graph carries the export's id, which its
+    config lists."""
+    if quantize not in QUANTIZE:
+        raise UserError(f"--quantize {quantize!r}: choose {' or '.join(QUANTIZE)}")
+    calibration = calibration or Calibration()
+    calibration.check()
     config = read_run_config(run)
     if config.onnx is not None:
         raise UserError(f"{run} is already an ONNX export; export from the run directory")
@@ -195,7 +237,12 @@ def export_onnx(
             "pick one with --to (and --from), or give a folder"
         )
     mark = uuid.uuid4().hex  # this export's id: a graph from another export is caught
-    table, diffs = {}, {}
+    table, written = {}, {}
+    faces = {}  # the calibration faces of each translator, read before anything is written
+    if quantize == "int8":
+        for direction in chosen:
+            spec = calibration_spec(config, direction, calibration)
+            faces[direction] = calibration_faces(spec, family.size, calibration)
 
     def write(folder: Path) -> None:
         for direction in chosen:
@@ -205,10 +252,10 @@ def export_onnx(
                       "facefilter_source": direction.source or "",
                       "facefilter_target": str(direction.target)}  # fmt: skip
             dynamic = export_module(module, path, family.size, labels)
-            diffs[path.name] = parity(module, path, family.size)
+            written[path.name] = checked(module, path, family.size, faces.get(direction))
             table[path.name] = {"source": direction.source, "target": str(direction.target),
-                                "dynamic_size": dynamic, "opset": OPSET,
-                                "export": mark}  # fmt: skip
+                                "dynamic_size": dynamic, "opset": OPSET, "export": mark,
+                                "precision": written[path.name].precision}  # fmt: skip
         config_file = output.with_suffix(".json") if single else folder / CONFIG_FILE
         write_json(config_file, {**config.to_dict(), "onnx": table})
 
@@ -217,7 +264,20 @@ def export_onnx(
         write(output.parent)
     else:
         replace_folder(output, write)
-    return diffs
+    return written
+
+
+def checked(module: nn.Module, path: Path, size: ImageSize, faces: np.ndarray | None) -> Exported:
+    """The fp32 graph at `path` checked for parity, or (with calibration `faces`) made
+    int8 and checked against the model on them; a graph too far off is refused."""
+    parameters = sum(p.numel() for p in module.parameters())
+    if faces is None:
+        difference = parity(module, path, size)
+        return Exported("fp32", difference, difference, path.stat().st_size / 1e6, parameters)
+    quantize_file(path, faces)
+    mean, largest = int8_differences(module, path, faces)
+    check_int8(path, mean)
+    return Exported("int8", largest, mean, path.stat().st_size / 1e6, parameters)
 
 
 def refuse_output(run: Path, output: Path, single: bool) -> None:
