@@ -274,8 +274,11 @@ def checked(module: nn.Module, path: Path, size: ImageSize, faces: np.ndarray | 
     if faces is None:
         difference = parity(module, path, size)
         return Exported("fp32", difference, difference, path.stat().st_size / 1e6, parameters)
-    quantize_file(path, faces)
-    mean, largest = int8_differences(module, path, faces)
+    quantize_file(path, faces, (INPUT_NAME, STRENGTH_NAME))
+    graph = session(path)
+    mean, largest = int8_differences(
+        module, lambda x, s: graph.run([OUTPUT_NAME], {INPUT_NAME: x, STRENGTH_NAME: s})[0], faces
+    )
     check_int8(path, mean)
     return Exported("int8", largest, mean, path.stat().st_size / 1e6, parameters)
 

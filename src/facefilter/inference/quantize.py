@@ -15,7 +15,7 @@ import contextlib
 import logging
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,15 +77,16 @@ def calibration_faces(spec: str, size: ImageSize, calibration: Calibration) -> n
     return np.stack([source[int(i)]["image"].numpy() for i in sorted(chosen)])
 
 
-def feeds(faces: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
-    from facefilter.inference.onnx import INPUT_NAME, STRENGTH_NAME
-
+def feeds(faces: np.ndarray, names: tuple[str, str]) -> Iterator[dict[str, np.ndarray]]:
+    """One face at a time at full strength, under the graph's (image, strength) names."""
+    image, strength = names
     for face in faces:
-        yield {INPUT_NAME: face[None], STRENGTH_NAME: np.ones(1, np.float32)}
+        yield {image: face[None], strength: np.ones(1, np.float32)}
 
 
-def quantize_file(path: Path, faces: np.ndarray) -> None:
-    """Replace the fp32 graph at `path` by its int8 form, calibrated on `faces`."""
+def quantize_file(path: Path, faces: np.ndarray, names: tuple[str, str]) -> None:
+    """Replace the fp32 graph at `path` by its int8 form, calibrated on `faces` fed to its
+    inputs `names` (image, strength)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -96,7 +97,7 @@ def quantize_file(path: Path, faces: np.ndarray) -> None:
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.items = feeds(faces)
+            self.items = feeds(faces, names)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.items, None)
@@ -123,16 +124,16 @@ def quiet_root_logger() -> Iterator[None]:
         logging.disable(logging.NOTSET)
 
 
-def int8_differences(module: nn.Module, path: Path, faces: np.ndarray) -> tuple[float, float]:
-    """(mean, max) |int8 graph - torch| on up to CHECK_FACES of the calibration faces."""
-    from facefilter.inference.onnx import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME, session
-
+def int8_differences(
+    module: nn.Module, run: Callable[[np.ndarray, np.ndarray], np.ndarray], faces: np.ndarray
+) -> tuple[float, float]:
+    """(mean, max) |int8 graph - torch| on up to CHECK_FACES of the calibration faces;
+    `run(images, strength)` runs the int8 graph."""
     images = faces[:CHECK_FACES]
     strength = np.ones(len(images), np.float32)
     with torch.no_grad():
         expected = module.cpu().eval()(torch.from_numpy(images), torch.from_numpy(strength))
-    got = session(path).run([OUTPUT_NAME], {INPUT_NAME: images, STRENGTH_NAME: strength})[0]
-    difference = np.abs(got - expected.numpy())
+    difference = np.abs(run(images, strength) - expected.numpy())
     return float(difference.mean()), float(difference.max())
 
 
