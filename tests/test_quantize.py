@@ -70,3 +70,17 @@ def test_bad_calibration_is_one_line_and_writes_nothing(run, tmp_path, capsys, f
     err = capsys.readouterr().err.strip()
     assert code == 2 and said in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("output", ["folder", "one.onnx"])
+def test_an_int8_graph_too_far_off_is_refused_and_not_left(run, tmp_path, capsys, monkeypatch,
+                                                           output):  # fmt: skip
+    from facefilter.inference import quantize
+
+    monkeypatch.setattr(quantize, "INT8_TOLERANCE", 0.0)  # every graph is too far off now
+    extra = ["--to", "anime"] if output.endswith(".onnx") else []
+    code = main(["export", str(run), "-o", str(tmp_path / output), "--quantize", "int8",
+                 "--calibration-count", "4", *extra])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "the int8 graph differs from the model" in err, err
+    assert not (tmp_path / output).exists()

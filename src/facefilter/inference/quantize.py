@@ -138,7 +138,10 @@ def int8_differences(
 
 
 def check_int8(path: Path, mean: float) -> None:
+    """Refuse an int8 graph too far from the model, and delete it (an export folder is
+    discarded whole; a single -o FILE.onnx must not be left holding the refused graph)."""
     if not mean < INT8_TOLERANCE:
+        path.unlink(missing_ok=True)
         raise UserError(f"{path.name}: the int8 graph differs from the model by {mean:.3f} on "
                         f"average (over {INT8_TOLERANCE}); nothing was written: export it "
                         "without --quantize, or calibrate on other faces")  # fmt: skip
