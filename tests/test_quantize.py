@@ -38,6 +38,10 @@ def test_int8_graphs_are_smaller_close_and_calibrated_the_same_every_time(run, t
     assert "wrote to-anime.onnx (int8, " in said and "on calibration faces: mean" in said
     table = json.loads((tmp_path / "int8" / "config.json").read_text())["onnx"]
     assert {entry["precision"] for entry in table.values()} == {"int8"}
+    from facefilter.inference import Filter
+
+    assert Filter.load(tmp_path / "int8", "onnx").precision == "int8"  # what eval reports
+    assert Filter.load(tmp_path / "fp32", "onnx").precision == "fp32"
     fp32, int8 = tmp_path / "fp32" / "to-anime.onnx", tmp_path / "int8" / "to-anime.onnx"
     assert int8.stat().st_size < 0.6 * fp32.stat().st_size  # int8 weights (and their scales)
     images = np.random.default_rng(0).uniform(-1, 1, (4, 3, 32, 32)).astype(np.float32)

@@ -277,7 +277,7 @@ def protocol(
         "reference": the_plan.reference if tools.features is not None else None,
         "image_size": str(flt.size),
         "engine": type(flt.backend).__name__.removesuffix("Backend").lower(),
-        "precision": getattr(flt.backend, "precision", "fp32"),
+        "precision": flt.precision,
         "features": features,
         "features_comparable_with_published": comparable if features else None,
         "resize": "FID/KID: InceptionV3 resizes to 299 px itself" if comparable else (

@@ -181,6 +181,15 @@ class Filter:
         backend = OnnxBackend(files, None, config.image_size, config.family, marks)
         return cls(config, list(files), backend, loaded)
 
+    @property
+    def precision(self) -> str:
+        """What the translators compute in: the torch engine's (fp32, bf16), or an export's
+        graphs' as its table records them (int8; graphs exported before it: fp32)."""
+        if self.config.onnx is not None:
+            kinds = {str(entry.get("precision", "fp32")) for entry in self.config.onnx.values()}
+            return ", ".join(sorted(kinds))
+        return str(getattr(self.backend, "precision", "fp32"))
+
     def label(self, targets: Iterable[str], whole: bool = False) -> Provenance:
         """The "made by a filter" label of what this filter makes towards `targets` (all of
         them named, comma-separated); `whole`: the picture is the model's output entire."""

@@ -1,11 +1,9 @@
 """The number format a torch filter computes in: fp32, or bf16 where the hardware has it.
 
-bf16 halves the bytes every layer moves and, on CPUs with AMX or AVX512-BF16 units
-(Intel Sapphire Rapids and later, AMD Zen 4 and later) and on GPUs from Ampere on, runs
-convolutions in units fp32 cannot use: cyclegan-lite at 128 px ran 3.4x faster on this
-project's 2-core Xeon (benchmarks/apply_speed.py). Elsewhere oneDNN emulates bf16 in
-fp32 arithmetic, many times slower than fp32 itself, so it is refused in one line
-rather than quietly made slow.
+bf16 halves the bytes every layer moves and, where the CPU or GPU has bf16 units, runs
+convolutions in units fp32 cannot use: cyclegan-lite at 128 px ran 2.8x faster on this
+project's 2-core Xeon (benchmarks/apply_speed.py). Where it would be emulated it is
+refused in one line (`facefilter.hardware` says where).
 """
 
 from __future__ import annotations
