@@ -6,7 +6,10 @@ trained between two attribute filters of one table (men -> women is `where=Male`
 offers one target, and the other way is a second run with the sets swapped.
 
 The loss is annealed, every weight a function of the step (a resumed run continues
-exactly). With a = 0.5 ** (step / half-life):
+exactly). The half-life is a share of the steps the run's schedules span
+(`annealing_share`, a quarter: deep-makeover's 10,000 of 40,000), so a ten-minute CPU
+run anneals as far as a GPU run of hours; `annealing_half_life` gives it in steps.
+With a = 0.5 ** (step / half-life):
 - the generator's loss is w * pixel_scale * L1(G(x), x) + (1 - w) * adversarial, with
   w = pixel_loss_min + (pixel_loss_max - pixel_loss_min) * a: at first G only keeps
   its input (the critic knows nothing yet), then the critic's pull grows;
@@ -45,9 +48,10 @@ class MakeoverConfig(ModelConfig):
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 16, "size": "80x100"}
     non_square: ClassVar[bool] = True
     tunable: ClassVar[tuple[str, ...]] = ("gp_weight", "disc_weights_threshold", "critic_steps",
-                                          "annealing_half_life", "pixel_loss_max",
-                                          "pixel_loss_min", "pixel_scale", "instance_noise",
-                                          "lr_start", "lr_end", "beta1", "beta2")  # fmt: skip
+                                          "annealing_share", "annealing_half_life",
+                                          "pixel_loss_max", "pixel_loss_min", "pixel_scale",
+                                          "instance_noise", "lr_start", "lr_end", "beta1",
+                                          "beta2")  # fmt: skip
 
     limits: ClassVar[dict[str, int]] = {"encoder": 1024, "decoder": 1024, "width": 1024,
                                         "critic": 1024}  # fmt: skip
@@ -65,7 +69,11 @@ class MakeoverConfig(ModelConfig):
     # critic updates per generator update: the generator skips steps (an EMA still updates
     # every step, so its decay per generator update is ema_decay ** critic_steps)
     critic_steps: int = 1
-    annealing_half_life: int = 10_000  # steps in which the annealing temperature halves
+    # the steps in which the annealing temperature halves, as a share of the steps the run's
+    # schedules span: deep-makeover's 10,000 of its 40,000, so that a CPU run of minutes
+    # anneals as its GPU run of hours did
+    annealing_share: float = 0.25
+    annealing_half_life: int | None = None  # in steps, overriding the share (deep-makeover: 10000)
     pixel_loss_max: float = 1.0  # pixel loss's share of G's loss at step 0: D is ignored
     pixel_loss_min: float = 0.7  # the share it anneals towards (deep-makeover's)
     pixel_scale: float = 100.0  # L1 multiplier: a per-pixel mean is tiny next to a critic
@@ -93,7 +101,10 @@ class MakeoverConfig(ModelConfig):
     def validate(self, image_size: int) -> None:
         del image_size
         self._check_widths()
-        if self.annealing_half_life < 1:
+        if not (math.isfinite(self.annealing_share) and 0 < self.annealing_share <= 10):
+            raise UserError(f"--annealing-share {self.annealing_share} must lie in (0, 10]: the "
+                            "half-life as a share of the run (deep-makeover: 0.25)")  # fmt: skip
+        if self.annealing_half_life is not None and self.annealing_half_life < 1:
             raise UserError(
                 f"--annealing-half-life {self.annealing_half_life} must be at least 1 "
                 "(steps until the pixel loss's weight halves; deep-makeover used 10000)"
@@ -221,8 +232,15 @@ class Makeover(Translates):
         return {"gen": gen, "critic": critic}
 
     # --- schedules: functions of the step -----------------------------------------------
+    def half_life(self, progress: Progress) -> float:
+        """Steps in which the annealing temperature halves: given, or a share of the span."""
+        cfg = self.config
+        if cfg.annealing_half_life is not None:
+            return cfg.annealing_half_life
+        return max(1.0, cfg.annealing_share * progress.total)
+
     def annealing(self, progress: Progress) -> float:
-        return schedules.half_life(progress.step, self.config.annealing_half_life)
+        return schedules.half_life(progress.step, self.half_life(progress))
 
     def pixel_share(self, progress: Progress) -> float:
         cfg, a = self.config, self.annealing(progress)

@@ -33,7 +33,7 @@ def linear_decay(step: int, total_steps: int) -> float:
     return max(0.0, 1.0 - step / total_steps)
 
 
-def half_life(step: int, steps: int) -> float:
+def half_life(step: int, steps: float) -> float:
     """1 at step 0, halved every `steps` steps: deep-makeover's annealing temperature,
     which weighs its pixel loss, its instance noise and its learning rate."""
     return 0.5 ** (step / steps)

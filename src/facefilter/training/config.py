@@ -35,6 +35,10 @@ class TrainConfig:
     epochs: float | None = None  # if set, train this many passes over the data instead
     train_time: float | None = None  # minutes of training; stop when they run out
     stop_at: int | None = None  # pause after this step (schedules still span the full run)
+    # steps the schedules (learning-rate fall, annealing, noise decay) span; unset: --epochs
+    # or --max-steps, or with --train-time the steps the budget will reach at the pace of
+    # the first steps (estimated once, then recorded here so --resume keeps it)
+    schedule_steps: int | None = None
     seed: int = 0  # same seed, same data order, flips and weights
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # bf16 on recent GPUs
     cpu: bool = False  # train on the CPU even when a GPU is present
@@ -114,6 +118,8 @@ def check_config(config: TrainConfig) -> None:
         raise UserError(f"--epochs must be positive, got {config.epochs}")
     if config.train_time is not None and config.train_time <= 0:
         raise UserError(f"--train-time must be positive minutes, got {config.train_time}")
+    if config.schedule_steps is not None and config.schedule_steps < 1:
+        raise UserError(f"--schedule-steps must be at least 1, got {config.schedule_steps}")
     if config.stop_at is not None and config.stop_at < 1:
         raise UserError(f"--stop-at must be at least 1, got {config.stop_at}")
     check_memory(config)

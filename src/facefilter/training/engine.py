@@ -53,6 +53,7 @@ from facefilter.training.resume import (
     launch_rank,
     prepare_run,
 )
+from facefilter.training.span import ScheduleSpan
 from facefilter.training.stopping import (
     StopRequest,
     check_finite_logs,
@@ -233,6 +234,7 @@ def _loop(
     bar = tqdm(total=total, initial=start, disable=not show, desc=family.registry_name)
     step, tick, saved_at, logged_at = start, time.monotonic(), start, start
     out_of_time = False
+    span = ScheduleSpan(config, total)
     per_step = config.batch_size * accelerator.num_processes  # images in one step, all processes
     logs: StepLogs = {}  # tensors: read (one wait for the device) only when logged
     while step < last:
@@ -244,7 +246,7 @@ def _loop(
             began, deadline = time.monotonic(), time.monotonic() + 60 * config.train_time
         batch = augment(batch, config, step, accelerator.process_index, domain)
         torch.manual_seed(step_seed(config.seed, step, accelerator.process_index))
-        progress = Progress(step, total)
+        progress = Progress(step, span.steps)
         lr_factor = family.lr_factor(progress)
         for optimizer in family.opts.values():
             for group in optimizer.param_groups:
@@ -256,6 +258,10 @@ def _loop(
         bar.update(1)
         if config.train_time:  # the bar ends where the time budget will, not at --max-steps
             bar.total = min(last, expected_end(step, start, began, deadline))
+        if span.observe(step, start, deadline, accelerator):
+            summary["schedule_steps"] = span.steps  # config.json: --resume keeps the span
+            accelerator.print(f"--train-time {config.train_time:g}: the schedules span "
+                              f"{span.steps} steps, the pace of the first ones")  # fmt: skip
         if step % config.log_every == 0 and log is not None:
             shown = record(log, step, logs, family, (step - logged_at) * per_step, tick)
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(shown.items())[:4]})

@@ -29,6 +29,9 @@ from facefilter.training.config import TrainConfig
 
 # Settings of one invocation, never carried over from the saved run by --resume.
 PER_INVOCATION = ("out", "resume", "stop_at")
+# Settings a run may have filled in itself (the span a --train-time budget was estimated
+# to reach): unset on a resume, the run's own value stays, so its schedules do too.
+FILLED_IN = ("schedule_steps",)
 
 
 @dataclass
@@ -120,7 +123,7 @@ def merge_saved(
         if name in PER_INVOCATION or name == "size" or name not in saved.train:
             continue
         kept = saved.train[name]
-        if name not in given:
+        if name not in given or (name in FILLED_IN and getattr(config, name) is None):
             settings[name] = kept  # out, the one Path, is per invocation
         elif getattr(config, name) != kept:
             changes[name] = [kept, getattr(config, name)]

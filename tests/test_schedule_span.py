@@ -1,0 +1,108 @@
+"""The steps a run's schedules span: --max-steps, --schedule-steps, or the steps a
+--train-time budget will reach, estimated once and kept by --resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from accelerate import Accelerator
+
+from facefilter.errors import UserError
+from facefilter.models.base import Progress
+from facefilter.models.makeover import MakeoverConfig
+from facefilter.runs.config import read_run_config
+from facefilter.training import span as span_module
+from facefilter.training.config import TrainConfig, check_config
+from facefilter.training.engine import train
+from facefilter.training.log import METRICS_FILE
+from facefilter.training.span import SKIP_STEPS, TIMED_STEPS, ScheduleSpan
+
+TINY = {"encoder": (8, 16), "decoder": (48, 16), "width": 8, "critic": (8, 16)}
+DATA = {"data_a": "synth:photo?count=40&where=Male", "data_b": "synth:photo?count=40&where=-Male"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_span(config: TrainConfig, total: int, seconds_per_step: float, deadline: float,
+             monkeypatch) -> tuple[ScheduleSpan, int]:  # fmt: skip
+    """Steps a ScheduleSpan through a run whose steps take `seconds_per_step`; returns it
+    and the step at which it fixed the span (0: never)."""
+    clock = Clock()
+    monkeypatch.setattr(span_module.time, "monotonic", clock)
+    span, fixed_at = ScheduleSpan(config, total), 0
+    for step in range(1, 200):
+        clock.now += seconds_per_step
+        if span.observe(step, 0, deadline, Accelerator(cpu=True)):
+            fixed_at = step
+    return span, fixed_at
+
+
+def test_a_time_budget_spans_the_steps_it_will_reach(tmp_path, monkeypatch):
+    config = TrainConfig(out=tmp_path, max_steps=20_000, train_time=10)
+    span, fixed_at = run_span(config, 20_000, 0.4, deadline=600.0, monkeypatch=monkeypatch)
+    assert fixed_at == SKIP_STEPS + TIMED_STEPS
+    assert span.steps == 1500  # 600 s at 0.4 s a step
+
+
+def test_the_span_is_at_most_max_steps_and_given_steps_win(tmp_path, monkeypatch):
+    timed = TrainConfig(out=tmp_path, max_steps=800, train_time=10)
+    assert run_span(timed, 800, 0.4, 600.0, monkeypatch)[0].steps == 800
+    given = TrainConfig(out=tmp_path, max_steps=800, train_time=10, schedule_steps=300)
+    span, fixed_at = run_span(given, 800, 0.4, 600.0, monkeypatch)
+    assert (span.steps, fixed_at) == (300, 0)
+    plain = TrainConfig(out=tmp_path, max_steps=800)  # no budget: nothing to estimate
+    span, fixed_at = run_span(plain, 800, 0.4, float("inf"), monkeypatch)
+    assert (span.steps, fixed_at) == (800, 0)
+
+
+def test_a_bad_schedule_steps_is_one_line(tmp_path):
+    with pytest.raises(UserError, match="--schedule-steps must be at least 1, got 0"):
+        check_config(TrainConfig(out=tmp_path, schedule_steps=0))
+
+
+def test_the_annealing_half_life_is_a_share_of_the_span_unless_given():
+    from facefilter.models import create_family
+
+    family = create_family("makeover", MakeoverConfig(**TINY), ["a", "b"], "32x40")
+    assert family.annealing(Progress(250, 1000)) == pytest.approx(0.5)  # a quarter of it
+    assert family.annealing(Progress(10_000, 40_000)) == pytest.approx(0.5)  # deep-makeover's
+    given = create_family("makeover", MakeoverConfig(**TINY, annealing_half_life=100),
+                          ["a", "b"], "32x40")  # fmt: skip
+    assert given.annealing(Progress(100, 40_000)) == pytest.approx(0.5)
+    with pytest.raises(UserError, match=r"--annealing-share 0\.0 must lie in"):
+        MakeoverConfig(annealing_share=0.0).validate(32)
+
+
+def logged(run) -> list[dict]:
+    return [json.loads(line) for line in (run / METRICS_FILE).read_text().splitlines()]
+
+
+def test_a_timed_run_records_its_span_and_a_resume_keeps_it(tmp_path, capsys):
+    """Through the engine: the estimate lands in config.json, the makeover anneals over
+    it, and a resumed run takes it from there instead of guessing again."""
+    out = tmp_path / "run"
+    model = MakeoverConfig(**TINY)
+    config = TrainConfig(out=out, size="32x40", batch_size=2, max_steps=100_000,
+                         train_time=0.05, stop_at=40, num_workers=0, log_every=1,
+                         progress=False, **DATA)  # fmt: skip
+    train(config, "makeover", model)
+    span = read_run_config(out).train["schedule_steps"]
+    assert SKIP_STEPS + TIMED_STEPS < span < 100_000
+    assert f"the schedules span {span} steps" in capsys.readouterr().out
+    resumed = TrainConfig(out=out, size="32x40", batch_size=2, max_steps=100_000,
+                          train_time=0.02, num_workers=0, log_every=1, progress=False,
+                          resume=True, **DATA)  # fmt: skip
+    train(resumed, "makeover", model)
+    assert "the schedules span" not in capsys.readouterr().out
+    assert read_run_config(out).train["schedule_steps"] == span
+    for row in logged(out):  # every step after the estimate anneals over the same span
+        if row["step"] > SKIP_STEPS + TIMED_STEPS:
+            a = 0.5 ** ((row["step"] - 1) / (0.25 * span))  # the step's progress: steps before it
+            assert row["pixel_share"] == pytest.approx(0.7 + 0.3 * a)
