@@ -190,3 +190,22 @@ def test_out_inside_the_data_is_refused(runs, tmp_path, capsys):
                  "-o", str(faces / "eval")])  # fmt: skip
     assert code == 2 and "--out" in error_line(capsys)
     assert not (faces / "eval").exists()
+
+
+def test_an_edited_attribute_is_reported_beside_the_judges_verdict_on_the_truth():
+    """The control every verdict needs: how often the judge calls the true outputs what
+    the filter was asked for (a judge that calls the true twins men judges nothing)."""
+    from facefilter.evaluation.verdicts import attribute_success
+    from facefilter.models.capabilities import Verdict
+
+    def verdict(male: list[float]) -> Verdict:
+        return Verdict(torch.zeros(4, 1), torch.tensor(male)[:, None], torch.zeros(4, 0))
+
+    before, after = verdict([0.9, 0.9, 0.9, 0.9]), verdict([0.1, 0.2, 0.9, 0.8])
+    truth = verdict([0.1, 0.1, 0.1, 0.7])
+    result = attribute_success(before, after, ["Male"], {"Male": False}, truth)
+    male = result["edited"]["Male"]
+    assert (male["before"], male["after"], male["truth"]) == (0.0, 0.5, 0.75)
+    assert (
+        "truth" not in attribute_success(before, after, ["Male"], {"Male": False})["edited"]["Male"]
+    )

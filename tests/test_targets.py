@@ -22,6 +22,13 @@ def test_an_edit_may_carry_an_amount():
     assert Target.parse("+Smiling=1.5").unit == Target("Smiling", 1)
 
 
+def test_a_domain_named_by_its_filter_is_a_target():
+    """A makeover's unnamed target set is called after its filter (`where=-Male,-Eyeglasses`
+    is `not-Male+not-Eyeglasses`): `eval` and `apply --to` take that name back."""
+    assert Target.parse("not-Male+not-Eyeglasses") == Target("not-Male+not-Eyeglasses")
+    assert Target.parse("+Smiling") == Target("Smiling", 1)  # a leading sign is still an edit
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

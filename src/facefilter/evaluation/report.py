@@ -174,13 +174,17 @@ def _distribution_lines(distribution: dict[str, Any] | None) -> list[str]:
             f"{mine['features']} features{label})"]  # fmt: skip
 
 
+def _truth_share(change: dict[str, Any]) -> str:
+    return f"; the true outputs: {_fmt(change['truth'], 2)}" if "truth" in change else ""
+
+
 def _attribute_lines(attributes: dict[str, Any] | None) -> list[str]:
     if not attributes:
         return []
     lines = [
         f"{'+' if change['wanted'] else '-'}{name}: {_fmt(change['before'], 2)} of the "
         f"faces before, {_fmt(change['after'], 2)} after ({_fmt(change['changed'], 2)} of "
-        "those not yet so changed)"
+        f"those not yet so changed){_truth_share(change)}"
         for name, change in attributes["edited"].items()
     ]
     if "success" in attributes:

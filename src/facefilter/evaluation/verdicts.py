@@ -48,7 +48,8 @@ def attribute_success(
     """For each edited attribute, the share of faces with the wanted value before and after
     the filter, and `success`: of the (face, attribute) verdicts that were not the wanted
     value before, the share that is after (an attribute every face already had as wanted,
-    a man's absent lipstick, counts for nothing). Over every other attribute, the share of
+    a man's absent lipstick, counts for nothing), and with true outputs their share (what
+    the judge calls a perfect filter's outputs). Over every other attribute, the share of
     verdicts the filter left as they were ("kept"); with true outputs, the share of all
     verdicts that match theirs."""
     yes_before, yes_after = before.attr_logits > 0.5, after.attr_logits > 0.5
@@ -65,6 +66,9 @@ def attribute_success(
                 "after": share(has),
                 "changed": share(has[~had]),
             }
+            if truth is not None:  # the control: how often the judge sees it in the truth
+                is_true = (truth.attr_logits[:, column] > 0.5) == wanted
+                result["edited"][name]["truth"] = share(is_true)
             changes.append(has[~had])
     others = [i for i, name in enumerate(names) if name not in edited]
     result["kept"] = share(yes_before[:, others] == yes_after[:, others]) if others else None

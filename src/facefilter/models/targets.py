@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from facefilter.errors import UserError
 
 ALL_TARGETS = "all"  # `--to all`: every target reachable from the source, side by side
-_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
+_NAME = re.compile(r"[A-Za-z0-9][\w.+-]*")  # "+" inside: a filter-named domain, not-Male+Young
 
 
 @dataclass(frozen=True)
