@@ -48,7 +48,8 @@ ENTRIES: dict[str, tuple[str, list[str], int, list[tuple[list[str], str]]]] = {
     "makeover": ("makeover", ["--data-a", "synth:photo?count=4000&where=Male", "--data-b",
                               FEMALE, "--size", "32x40", "--annealing-half-life", "1000",
                               "--pixel-scale", "30", "--instance-noise", "0.1",
-                              "--ema-decay", "0.99", "--critic", "32", "48", "64", "96"], 1500,
+                              "--ema-decay", "0.99", "--critic", "32", "48", "64", "96",
+                              "--critic-steps", "1"], 1500,
                  [([], "men -> women")]),
 }  # fmt: skip
 

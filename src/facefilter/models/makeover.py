@@ -58,7 +58,9 @@ class MakeoverConfig(ModelConfig):
     encoder: tuple[int, ...] = (24, 48)  # widths of the encoder's levels, each then halved
     decoder: tuple[int, ...] = (96, 64)  # widths of the decoder's levels, each then doubled
     width: int = 48  # width of the two full-resolution blocks before the RGB projection
-    critic: tuple[int, ...] = (64, 96, 128, 192)  # the critic's block widths (deep-makeover's)
+    # the critic's block widths: half deep-makeover's (64 96 128 192), so that a CPU run of
+    # minutes takes more steps; benchmarks/makeover_quality.py measured these
+    critic: tuple[int, ...] = (32, 48, 64, 96)
     norm: NormKind = "batch"  # the generator's normalisation (deep-makeover: batch norm)
     # wgan-gp: the Wasserstein loss deep-makeover's code ended on, with a gradient penalty
     # instead of its weight clipping: Adam works and no threshold needs tuning. wgan-clip:
@@ -67,8 +69,10 @@ class MakeoverConfig(ModelConfig):
     gp_weight: float = 10.0  # wgan-gp: the penalty's weight (Gulrajani et al.)
     disc_weights_threshold: float = 0.01  # wgan-clip: largest |weight| in the critic
     # critic updates per generator update: the generator skips steps (an EMA still updates
-    # every step, so its decay per generator update is ema_decay ** critic_steps)
-    critic_steps: int = 1
+    # every step, so its decay per generator update is ema_decay ** critic_steps). With one,
+    # the generator outran the critic (which then told the sets apart no better than chance)
+    # and wandered; WGAN-GP's paper used five
+    critic_steps: int = 2
     # the steps in which the annealing temperature halves, as a share of the steps the run's
     # schedules span: deep-makeover's 10,000 of its 40,000, so that a CPU run of minutes
     # anneals as its GPU run of hours did
@@ -76,13 +80,16 @@ class MakeoverConfig(ModelConfig):
     annealing_half_life: int | None = None  # in steps, overriding the share (deep-makeover: 10000)
     pixel_loss_max: float = 1.0  # pixel loss's share of G's loss at step 0: D is ignored
     pixel_loss_min: float = 0.7  # the share it anneals towards (deep-makeover's)
-    pixel_scale: float = 100.0  # L1 multiplier: a per-pixel mean is tiny next to a critic
-    instance_noise: float = 0.5  # std of the critic's input noise at step 0, annealed
+    # L1 multiplier (a per-pixel mean is tiny next to a critic): the threshold the critic's
+    # pull must beat to change a pixel; 15 repainted faces with noise, 100 hardly moved them
+    pixel_scale: float = 30.0
+    instance_noise: float = 0.1  # std of the critic's input noise at step 0, annealed
     lr_start: float = 1e-4  # learning rate at step 0, annealed ...
     lr_end: float = 1e-6  # ... down to this floor
     beta1: float = 0.5  # Adam, both networks (the critic uses RMSProp with wgan-clip)
     beta2: float = 0.9  # WGAN-GP's
-    ema_decay: float = 0.0  # > 0 keeps an EMA of the generator for apply (0.999: StarGAN v2)
+    # > 0 keeps an EMA of the generator for apply (0: none); 0.998 lagged ten minutes behind
+    ema_decay: float = 0.99
 
     def validate_size(self, size: ImageSize) -> None:
         self.validate(size.side)
