@@ -58,7 +58,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "cyclegan-lite+dilated+noise": ("cyclegan-lite", {"disc": "dilated", "input_noise": 0.1}),
     "dcae+variational": ("dcae", {"variational": True, "kl_weight": 1e-4}),
     "pgae+variational": ("pgae", {"variational": True, "phase_steps": 1}),  # grows every step
-    "makeover+gan": ("makeover", {"gan_loss": "gan"}),
+    # a generator step every step and no EMA: the defaults before (2 critic steps, EMA)
+    "makeover+gan+critic1": ("makeover", {"gan_loss": "gan", "critic_steps": 1, "ema_decay": 0.0}),
     "makeover+wgan-clip+ema": (
         "makeover",
         {"gan_loss": "wgan-clip", "critic_steps": 2, "ema_decay": 0.9},

@@ -36,18 +36,23 @@ def run_span(config: TrainConfig, total: int, seconds_per_step: float, deadline:
     and the step at which it fixed the span (0: never)."""
     clock = Clock()
     monkeypatch.setattr(span_module.time, "monotonic", clock)
-    span, fixed_at = ScheduleSpan(config, total), 0
+    span, fixed_at, summary = ScheduleSpan(config, total), 0, {}
     for step in range(1, 200):
         clock.now += seconds_per_step
-        if span.observe(step, 0, deadline, Accelerator(cpu=True)):
+        was = span.estimating
+        span.observe(step, 0, deadline, Accelerator(cpu=True), summary)
+        if was and not span.estimating:
             fixed_at = step
+            assert summary == {"schedule_steps": span.steps}
     return span, fixed_at
 
 
 def test_a_time_budget_spans_the_steps_it_will_reach(tmp_path, monkeypatch):
-    config = TrainConfig(out=tmp_path, max_steps=20_000, train_time=10)
+    """Timed between logged steps (where the engine waited for the device): from the
+    first at or after SKIP_STEPS to the first TIMED_STEPS later."""
+    config = TrainConfig(out=tmp_path, max_steps=20_000, train_time=10, log_every=10)
     span, fixed_at = run_span(config, 20_000, 0.4, deadline=600.0, monkeypatch=monkeypatch)
-    assert fixed_at == SKIP_STEPS + TIMED_STEPS
+    assert (SKIP_STEPS, TIMED_STEPS, fixed_at) == (5, 20, 30)  # timed: steps 11-30
     assert span.steps == 1500  # 600 s at 0.4 s a step
 
 
@@ -90,15 +95,16 @@ def test_a_timed_run_records_its_span_and_a_resume_keeps_it(tmp_path, capsys):
     out = tmp_path / "run"
     model = MakeoverConfig(**TINY)
     config = TrainConfig(out=out, size="32x40", batch_size=2, max_steps=100_000,
-                         train_time=0.05, stop_at=40, num_workers=0, log_every=1,
+                         train_time=0.5, stop_at=40, num_workers=0, log_every=1,
                          progress=False, **DATA)  # fmt: skip
     train(config, "makeover", model)
     span = read_run_config(out).train["schedule_steps"]
     assert SKIP_STEPS + TIMED_STEPS < span < 100_000
-    assert f"the schedules span {span} steps" in capsys.readouterr().out
+    assert f"the schedules span {span} steps, at the pace of steps 6-25" in (
+        capsys.readouterr().out)  # fmt: skip
     resumed = TrainConfig(out=out, size="32x40", batch_size=2, max_steps=100_000,
-                          train_time=0.02, num_workers=0, log_every=1, progress=False,
-                          resume=True, **DATA)  # fmt: skip
+                          train_time=0.5, stop_at=60, num_workers=0, log_every=1,
+                          progress=False, resume=True, **DATA)  # fmt: skip
     train(resumed, "makeover", model)
     assert "the schedules span" not in capsys.readouterr().out
     assert read_run_config(out).train["schedule_steps"] == span
@@ -106,3 +112,30 @@ def test_a_timed_run_records_its_span_and_a_resume_keeps_it(tmp_path, capsys):
         if row["step"] > SKIP_STEPS + TIMED_STEPS:
             a = 0.5 ** ((row["step"] - 1) / (0.25 * span))  # the step's progress: steps before it
             assert row["pixel_share"] == pytest.approx(0.7 + 0.3 * a)
+
+
+def test_a_run_ends_where_its_schedules_do_and_a_resume_there_is_one_line(tmp_path):
+    """Past its span a schedule has decayed to nothing (cyclegan's learning rate is 0):
+    the run is over there, and resuming it asks for a longer span in one line."""
+    out = tmp_path / "run"
+    config = TrainConfig(out=out, size="32x40", batch_size=2, max_steps=1000, schedule_steps=8,
+                         num_workers=0, progress=False, **DATA)  # fmt: skip
+    train(config, "makeover", MakeoverConfig(**TINY))
+    saved = read_run_config(out)
+    assert saved.train["finished"] is True and logged(out)[-1]["step"] == 8
+    again = TrainConfig(out=out, size="32x40", batch_size=2, max_steps=1000, num_workers=0,
+                        progress=False, resume=True, **DATA)  # fmt: skip
+    with pytest.raises(UserError, match="at step 8, where its schedules end"):
+        train(again, "makeover", MakeoverConfig(**TINY))
+
+
+def test_progressive_growth_fixes_its_phase_only_once_the_span_is_settled():
+    from facefilter.models import config_class, create_family
+
+    config = config_class("pgae")(channels=8, max_channels=16, latent_dim=8)
+    family = create_family("pgae", config, ["Smiling"], 32)
+    family.prepare_step(Progress(0, 20_000, settled=False))  # a budget still being timed
+    assert family.autoencoder(live=True).growth[2] == 0  # nothing fixed yet
+    family.prepare_step(Progress(30, 600))
+    assert family.autoencoder(live=True).growth[2] == 600 // (2 * len(family.autoencoder(
+        live=True).sizes))  # fmt: skip

@@ -136,7 +136,12 @@ class Progress:
     """Where training stands: schedules are functions of these, so resume is exact."""
 
     step: int  # steps already taken before this one (0 for the first)
-    total: int  # steps the schedules span (--max-steps, or --epochs converted)
+    # steps the schedules span: --max-steps, --epochs converted, --schedule-steps, or the
+    # steps a --train-time budget will reach (training.span)
+    total: int
+    # False while a --train-time budget's span is still being estimated (its first steps):
+    # a schedule that fixes itself once for the run (a growth phase) waits until it is True
+    settled: bool = True
 
     @property
     def fraction(self) -> float:

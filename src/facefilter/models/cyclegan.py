@@ -68,7 +68,7 @@ class CycleGANConfig(ModelConfig):
     # patch: 70x70 PatchGAN, judges texture (the paper); dilated: GANimorph's dilated D,
     # every score sees the whole face, so it can judge shape (big eyes, small chin)
     disc: DiscKind = "patch"
-    input_noise: float = 0.0  # std of Gaussian noise on D's inputs, decaying to 0 at --max-steps
+    input_noise: float = 0.0  # std of Gaussian noise on D's inputs, decaying to 0 by the run's end
     norm: NormKind = "instance"  # per-image statistics: batch size 1 works, as in the paper
     lambda_cycle: float = 10.0  # cycle L1 weight (the paper's lambda)
     lambda_identity: float = 0.5  # identity L1 weight, times lambda_cycle; 0 disables

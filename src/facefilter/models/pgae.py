@@ -175,7 +175,9 @@ class PGAE(FeatureAutoencoder):
         if phase == 0:  # the first step: the phase length is fixed for the run, so a
             # resume with a raised --max-steps keeps growing instead of shrinking back
             phase = phase_length(progress.total, levels, self.config.phase_steps)
-        net.set_growth(*growth(progress.step, phase, levels), phase=phase)
+        # a --train-time budget's span is fixed after its first steps: only then the phase
+        kept = phase if progress.settled or self.config.phase_steps > 0 else 0
+        net.set_growth(*growth(progress.step, phase, levels), phase=kept)
 
     def growth_note(self) -> str:
         net = self.autoencoder()

@@ -31,13 +31,16 @@ class TrainConfig:
     # crop at the longer side); each family sets its default
     size: int | str = 128
     batch_size: int = 1  # images per step (each family sets its own default)
-    max_steps: int = 20_000  # stop here; schedules (lr decay, annealing) span these steps
+    # stop here; schedules (lr decay, annealing) span these steps unless --train-time or
+    # --schedule-steps says otherwise
+    max_steps: int = 20_000
     epochs: float | None = None  # if set, train this many passes over the data instead
     train_time: float | None = None  # minutes of training; stop when they run out
     stop_at: int | None = None  # pause after this step (schedules still span the full run)
-    # steps the schedules (learning-rate fall, annealing, noise decay) span; unset: --epochs
-    # or --max-steps, or with --train-time the steps the budget will reach at the pace of
-    # the first steps (estimated once, then recorded here so --resume keeps it)
+    # steps the schedules (learning-rate fall, annealing, noise decay, growth) span, where
+    # the run ends; unset: --epochs or --max-steps, or with --train-time the steps the
+    # budget will reach at the pace of the first steps (estimated once, then recorded here
+    # so --resume keeps it)
     schedule_steps: int | None = None
     seed: int = 0  # same seed, same data order, flips and weights
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # bf16 on recent GPUs
@@ -73,11 +76,14 @@ class TrainConfig:
 
 
 def total_steps(config: TrainConfig, epoch_size: int, processes: int = 1) -> int:
-    """The step count the schedules span: --epochs wins over --max-steps. Each step
-    takes `batch_size` images in each of `processes` processes."""
+    """The steps the run takes at most: --epochs wins over --max-steps, and a run ends
+    where its schedules do (--schedule-steps, or a --train-time budget's estimate,
+    `training.span`). Each step takes `batch_size` images in each of `processes`."""
     if config.epochs is None:
-        return config.max_steps
-    return max(1, math.ceil(config.epochs * epoch_size / (config.batch_size * processes)))
+        steps = config.max_steps
+    else:
+        steps = max(1, math.ceil(config.epochs * epoch_size / (config.batch_size * processes)))
+    return steps if config.schedule_steps is None else min(steps, config.schedule_steps)
 
 
 LOAD_SIZE_FACTOR = 2  # --load-size at most this many times --size: crops, not a zoom lens

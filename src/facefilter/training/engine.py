@@ -237,7 +237,7 @@ def _loop(
     span = ScheduleSpan(config, total)
     per_step = config.batch_size * accelerator.num_processes  # images in one step, all processes
     logs: StepLogs = {}  # tensors: read (one wait for the device) only when logged
-    while step < last:
+    while step < min(last, span.steps):  # a budget's run ends where its schedules do
         if should_stop(stop, deadline, accelerator, step):
             out_of_time = not stop.requested  # --train-time ran out: the run is over
             break
@@ -246,7 +246,7 @@ def _loop(
             began, deadline = time.monotonic(), time.monotonic() + 60 * config.train_time
         batch = augment(batch, config, step, accelerator.process_index, domain)
         torch.manual_seed(step_seed(config.seed, step, accelerator.process_index))
-        progress = Progress(step, span.steps)
+        progress = Progress(step, span.steps, span.settled)
         lr_factor = family.lr_factor(progress)
         for optimizer in family.opts.values():
             for group in optimizer.param_groups:
@@ -258,14 +258,11 @@ def _loop(
         bar.update(1)
         if config.train_time:  # the bar ends where the time budget will, not at --max-steps
             bar.total = min(last, expected_end(step, start, began, deadline))
-        if span.observe(step, start, deadline, accelerator):
-            summary["schedule_steps"] = span.steps  # config.json: --resume keeps the span
-            accelerator.print(f"--train-time {config.train_time:g}: the schedules span "
-                              f"{span.steps} steps, the pace of the first ones")  # fmt: skip
         if step % config.log_every == 0 and log is not None:
             shown = record(log, step, logs, family, (step - logged_at) * per_step, tick)
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(shown.items())[:4]})
             tick, logged_at = time.monotonic(), step
+        span.observe(step, start, deadline, accelerator, summary)  # after the logs' wait
         if evaluator is not None and log is not None and step % config.eval_every == 0:
             log.log(step, evaluator(family))
         if step % config.sample_every == 0:
@@ -277,7 +274,8 @@ def _loop(
     if log is not None and logged_at != step:  # the last step, so a short run has its curves
         record(log, step, logs, family, (step - logged_at) * per_step, tick)
         plot_losses(config.out)
-    unsaved, over = step != saved_at or step == start, step >= total or out_of_time
+    over = step >= min(total, span.steps) or out_of_time
+    unsaved = step != saved_at or step == start
     finish(config, family, data, accelerator, stop, summary, step=step, unsaved=unsaved,
            over=over, log=log)  # fmt: skip
     return step

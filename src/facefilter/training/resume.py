@@ -153,6 +153,10 @@ def check_progress(resumed: Resumed, total: int) -> None:
         return
     if total == start and read_run_config(config.out).train.get("finished") is False:
         return  # its steps are done but its last stage is not (a stop in the final save)
+    if total <= start and config.schedule_steps == total:
+        raise UserError(f"--resume: {config.out} is at step {start}, where its schedules end "
+                        f"(schedule_steps {total} in config.json); give --schedule-steps and "
+                        "--max-steps past it to train on")  # fmt: skip
     if total <= start:
         given = f"--max-steps {config.max_steps}" if config.epochs is None else (
             f"--epochs {config.epochs} ({total} steps)")  # fmt: skip

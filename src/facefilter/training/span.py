@@ -3,14 +3,16 @@
 `--max-steps` or `--epochs` give it, or `--schedule-steps` outright. A `--train-time`
 budget gives minutes, not steps, and a schedule spread over `--max-steps` (20,000 by
 default) would never anneal in a ten-minute run: its span is the steps the budget will
-reach, estimated once from the pace of the run's first steps. The estimate is recorded
-in config.json as `schedule_steps`, so `--resume` continues the same schedules exactly
-instead of guessing again at another pace.
+reach, estimated once from the pace of the run's first steps. The run then ends where
+its schedules do (or where the budget does, if first): steps past the span would train
+at a learning rate decayed to nothing. The estimate is recorded in config.json as
+`schedule_steps`, so `--resume` continues the same schedules instead of guessing again.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import torch
 from accelerate import Accelerator
@@ -19,35 +21,52 @@ from accelerate.utils import broadcast
 from facefilter.training.config import TrainConfig
 
 SKIP_STEPS = 5  # not timed: the first steps allocate, start the loader, warm caches
-TIMED_STEPS = 20  # timed after those: the span is fixed from their pace
+TIMED_STEPS = 20  # then at least this many are timed, and the span fixed from their pace
 
 
 class ScheduleSpan:
-    """Progress.total for each step. Until a time budget's estimate is in (the first
-    SKIP_STEPS + TIMED_STEPS steps), the schedules span the steps the run may take at
-    most; a step-based schedule that far from its end has hardly moved either way."""
+    """Progress.total for each step. Until a time budget's estimate is in, the schedules
+    span the steps the run may take at most (`--max-steps`): a schedule moves little in
+    its first steps either way, though a budget of very few steps jumps when it is fixed.
+    The pace is timed between two logged steps, where the engine has waited for the
+    device, so steps still queued on a GPU do not count as done; the time samples,
+    checkpoints and --eval-every take later is not in it."""
 
     def __init__(self, config: TrainConfig, total: int) -> None:
         given = config.schedule_steps
         self.steps = given if given is not None else total
         self.estimating = given is None and config.train_time is not None
-        self._timed_since = 0.0
+        self._every = config.log_every
+        self._timed_from: tuple[int, float] | None = None  # (step, time) the timing began
 
-    def observe(self, step: int, start: int, deadline: float, accelerator: Accelerator) -> bool:
-        """After each step (`step` steps done): True when the span was fixed just now."""
-        if not self.estimating:
-            return False
-        done = step - start
-        if done == SKIP_STEPS:
-            self._timed_since = time.monotonic()
-        if done < SKIP_STEPS + TIMED_STEPS:
-            return False
+    @property
+    def settled(self) -> bool:
+        """The span will not change in this run (a growth schedule may fix itself to it)."""
+        return not self.estimating
+
+    def observe(
+        self, step: int, start: int, deadline: float, accelerator: Accelerator,
+        summary: dict[str, Any],
+    ) -> None:  # fmt: skip
+        """After each step, once its logs are read (`step` steps done): fix the span when
+        enough steps are timed, record it in `summary` (config.json) and say so."""
+        if not self.estimating or step % self._every:
+            return
         now = time.monotonic()
-        pace = TIMED_STEPS / max(now - self._timed_since, 1e-9)  # steps a second
+        if self._timed_from is None:
+            if step - start >= SKIP_STEPS:
+                self._timed_from = (step, now)
+            return
+        timed = step - self._timed_from[0]
+        if timed < TIMED_STEPS:
+            return
+        pace = timed / max(now - self._timed_from[1], 1e-9)  # steps a second
         estimate = step + round(pace * max(deadline - now, 0.0))
         self.steps = agree(min(self.steps, max(estimate, step + 1)), accelerator)
         self.estimating = False
-        return True
+        summary["schedule_steps"] = self.steps  # config.json: --resume keeps the span
+        accelerator.print(f"--train-time: the schedules span {self.steps} steps, at the pace "
+                          f"of steps {self._timed_from[0] + 1}-{step}")  # fmt: skip
 
 
 def agree(steps: int, accelerator: Accelerator) -> int:
