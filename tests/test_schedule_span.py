@@ -133,7 +133,7 @@ def test_progressive_growth_fixes_its_phase_only_once_the_span_is_settled():
     from facefilter.models import config_class, create_family
 
     config = config_class("pgae")(channels=8, max_channels=16, latent_dim=8)
-    family = create_family("pgae", config, ["Smiling"], 32)
+    family = create_family("pgae", config, ["Smiling", "Male"], 32)
     family.prepare_step(Progress(0, 20_000, settled=False))  # a budget still being timed
     assert family.autoencoder(live=True).growth[2] == 0  # nothing fixed yet
     family.prepare_step(Progress(30, 600))
