@@ -276,7 +276,7 @@ def test_accuracies_and_held_out_scores_get_panels_of_their_own():
 def test_the_progress_bar_ends_where_the_time_budget_will():
     import time
 
-    from facefilter.training.engine import expected_end
+    from facefilter.training.span import expected_end
 
     now = time.monotonic()
     # 10 steps in the first 5 s of a 10 s budget: the run will end near step 20, not 20 000

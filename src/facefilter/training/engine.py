@@ -53,7 +53,7 @@ from facefilter.training.resume import (
     launch_rank,
     prepare_run,
 )
-from facefilter.training.span import ScheduleSpan
+from facefilter.training.span import ScheduleSpan, expected_end
 from facefilter.training.stopping import (
     StopRequest,
     check_finite_logs,
@@ -279,12 +279,6 @@ def _loop(
     finish(config, family, data, accelerator, stop, summary, step=step, unsaved=unsaved,
            over=over, log=log)  # fmt: skip
     return step
-
-
-def expected_end(step: int, start: int, began: float, deadline: float) -> int:
-    """The step the time budget will end at, at the pace so far."""
-    elapsed = max(time.monotonic() - began, 1e-6)
-    return step + int((step - start) * max(deadline - time.monotonic(), 0) / elapsed)
 
 
 def record(

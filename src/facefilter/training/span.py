@@ -52,21 +52,26 @@ class ScheduleSpan:
         enough steps are timed, record it in `summary` (config.json) and say so."""
         if not self.estimating or step % self._every:
             return
-        now = time.monotonic()
         if self._timed_from is None:
             if step - start >= SKIP_STEPS:
-                self._timed_from = (step, now)
+                self._timed_from = (step, time.monotonic())
             return
-        timed = step - self._timed_from[0]
-        if timed < TIMED_STEPS:
+        if step - self._timed_from[0] < TIMED_STEPS:
             return
-        pace = timed / max(now - self._timed_from[1], 1e-9)  # steps a second
-        estimate = step + round(pace * max(deadline - now, 0.0))
+        estimate = expected_end(step, *self._timed_from, deadline)
         self.steps = agree(min(self.steps, max(estimate, step + 1)), accelerator)
         self.estimating = False
         summary["schedule_steps"] = self.steps  # config.json: --resume keeps the span
         accelerator.print(f"--train-time: the schedules span {self.steps} steps, at the pace "
                           f"of steps {self._timed_from[0] + 1}-{step}")  # fmt: skip
+
+
+def expected_end(step: int, start: int, began: float, deadline: float) -> int:
+    """The step a time budget will end at, at the pace of the steps since `start` (taken
+    from time `began`): the progress bar's end, and a budget's span."""
+    now = time.monotonic()
+    elapsed = max(now - began, 1e-6)
+    return step + round((step - start) * max(deadline - now, 0.0) / elapsed)
 
 
 def agree(steps: int, accelerator: Accelerator) -> int:
