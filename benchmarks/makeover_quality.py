@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from facefilter.safe_io import atomic_write
+
 # The README's filters: glasses out on both sides (deep-makeover's), and a target set that
 # looks as the true twins do. Synthetic women wear lipstick half the time and the twin of
 # a man does not; a woman's twin as a man is clean-shaven and keeps her hair.
@@ -129,10 +131,17 @@ def verdict(figs: dict[str, float]) -> str:
     return "misses: " + ", ".join(missed) if missed else "meets all three bars"
 
 
+def pace(run: Path) -> str:
+    """The steps the run took and its median images a second, from its own log."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rates = sorted(row["images_per_s"] for row in rows)
+    return f"{rows[-1]['step']} steps at a median {rates[len(rates) // 2]:.0f} images/s"
+
+
 def one_direction(direction: str, args: argparse.Namespace, extra: list[str]) -> None:
     run = args.out / direction
     minutes = train(direction, run, args, extra)
-    print(f"{direction}: trained {minutes:.1f} min (with start-up)", flush=True)
+    print(f"{direction}: trained {minutes:.1f} min (with start-up), {pace(run)}", flush=True)
     curve = []
     for snapshot in sorted((run / "checkpoints").glob("step-*.safetensors")):
         step = int(snapshot.stem.split("-")[1])
@@ -152,7 +161,7 @@ def one_direction(direction: str, args: argparse.Namespace, extra: list[str]) ->
     print(f"  {verdict(final)} (bars: verdict >= 0.80, top-1 >= 0.9, L1 ratio < 0.85)")
     if args.docs:
         target = args.docs / f"makeover_{direction}_{args.size}.png"
-        shutil.copyfile(run / "eval" / "samples.png", target)
+        atomic_write(target, lambda part: shutil.copyfile(run / "eval" / "samples.png", part))
         print(f"  sheet: {target}")
 
 
