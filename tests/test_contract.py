@@ -54,8 +54,13 @@ TINY: dict[str, tuple[dict[str, Any], str]] = {
     "classifier": ({"channels": (8, 16), "lr": 3e-3}, "loss"),
     "template": ({"width": 8, "ndf": 8, "lr": 1e-3}, "d"),
 }  # fmt: skip
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+# name -> (family, settings[, the loss the overfit test watches instead of the family's])
+VARIANTS: dict[str, tuple[Any, ...]] = {
     "cyclegan-lite+dilated+noise": ("cyclegan-lite", {"disc": "dilated", "input_noise": 0.1}),
+    # every image a discriminator sees augmented: resume must redraw the same transforms
+    "cyclegan-lite+diffaugment": ("cyclegan-lite", {"diff_augment": "color,translation,cutout"}),
+    # (the critic misjudges a tiny batch as often through its transforms: watch its loss)
+    "makeover+diffaugment": ("makeover", {"diff_augment": "color,translation,cutout"}, "d"),
     "dcae+variational": ("dcae", {"variational": True, "kl_weight": 1e-4}),
     "pgae+variational": ("pgae", {"variational": True, "phase_steps": 1}),  # grows every step
     # a generator step every step and no EMA: the defaults before (2 critic steps, EMA)
@@ -89,9 +94,9 @@ def test_every_registered_family_is_a_case():
 
 def case(case_id: str) -> tuple[str, dict[str, Any], str]:
     """(family name, tiny settings, watched loss) of a test case."""
-    name, extra = VARIANTS.get(case_id, (case_id, {}))
+    name, extra, *watch = VARIANTS.get(case_id, (case_id, {}))
     settings, watched = TINY[name]
-    return name, settings | extra, watched
+    return name, settings | extra, watch[0] if watch else watched
 
 
 class TinyAttributes(torch.utils.data.Dataset):

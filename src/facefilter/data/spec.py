@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from facefilter.errors import UserError
 
 KIND_OPTIONS: dict[str, tuple[str, ...]] = {
-    "synth": ("count", "seed", "where", "set"),
+    "synth": ("count", "seed", "where", "set", "limit"),
     "folder": ("limit",),
     "unpaired": ("side", "limit"),
     "celeba": ("where", "condition", "limit"),

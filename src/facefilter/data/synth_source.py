@@ -4,6 +4,7 @@
     synth:photo,anime,cartoon                several styles, one class per style
     synth:photo?count=500&seed=3             faces 0..499 of seed 3 (before any filter)
     synth:photo?where=Male,-Eyeglasses       only faces drawn with (without) them
+    synth:anime?limit=300                    the first 300 faces of each split (after where=)
     synth:photo?set=Eyeglasses:1,Male:-1     the same faces with attributes forced (1 / -1)
     synth:photo?where=Male&set=Male:-1       filter first, then force: these men, as women
 
@@ -27,7 +28,7 @@ from facefilter.synth.dataset import MAX_COUNT, SynthFaces
 from facefilter.synth.edits import parse_set_option
 from facefilter.synth.styles import STYLES
 
-OPTIONS = ("count", "seed", "where", "set")
+OPTIONS = ("count", "seed", "where", "set", "limit")
 _DEFAULT_COUNT = 2000
 
 
@@ -44,11 +45,19 @@ class SynthSource(ImageSource):
         *,
         force: dict[str, bool] | None = None,
         where: str | None = None,
+        limit: int | None = None,
     ) -> None:
         self.size = ImageSize.parse(size)  # rendered square at the longer side, then cropped
         self._per_style = [
             SynthFaces(
-                s, self.size.side, count=count, seed=seed, split=split, force=force, where=where
+                s,
+                self.size.side,
+                count=count,
+                seed=seed,
+                split=split,
+                force=force,
+                where=where,
+                limit=limit,
             )
             for s in styles
         ]
@@ -106,4 +115,6 @@ def open_synth(spec: SourceSpec, size: ImageSize, split: str, seed: int) -> Imag
     set_text = spec.options.get("set")
     force = parse_set_option(set_text, f"set={set_text} in {spec}") if set_text else None
     where = spec.options.get("where")
-    return SynthSource(styles, size, count, synth_seed, split, force=force, where=where)
+    limit = int_option(spec, "limit", None, minimum=1)
+    return SynthSource(styles, size, count, synth_seed, split, force=force, where=where,
+                       limit=limit)  # fmt: skip

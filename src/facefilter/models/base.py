@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from facefilter.errors import UserError
+from facefilter.models.blocks import freeze_first_layers
 from facefilter.sizes import ImageSize
 
 if TYPE_CHECKING:
@@ -294,6 +295,20 @@ class Family(abc.ABC):
         if self.accelerator is not None:
             net = self.accelerator.unwrap_model(net)
         return getattr(net, "_orig_mod", net)  # torch.compile keeps the module here
+
+    def freeze_critics(self, count: int) -> None:
+        """Freeze the first `count` layers of every training-only network (FreezeD)."""
+        critics = [name for name in self.nets if name not in self.inference_names]
+        if not critics:
+            raise UserError(f"--freeze-d {count}: a {self.registry_name} run has no "
+                            "discriminator to freeze; drop --freeze-d")  # fmt: skip
+        for name in critics:
+            layers = freeze_first_layers(self.nets[name], count)
+            if count >= layers:
+                raise UserError(
+                    f"--freeze-d {count}: {name} has {layers} layers, and one at least must "
+                    "learn; freeze fewer (FreezeD: the first few)"
+                )
 
     def to(self, device: torch.device) -> None:
         """Move the inference networks (all that a loaded, untrained family has) to `device`."""

@@ -10,7 +10,7 @@ Images are (B, 3, H, W) in [-1, 1] everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 import torch
@@ -325,3 +325,32 @@ def instance_noise(images: Tensor, std: float) -> Tensor:
     if std <= 0:
         return images
     return images + std * torch.randn_like(images)
+
+
+FROZEN = "facefilter_frozen"  # set on a layer that keeps the weights it was given
+WEIGHT_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
+
+def freeze_first_layers(net: nn.Module, count: int) -> int:
+    """Freeze the first `count` weight layers of `net` (each conv or linear layer with the
+    norm that follows it): FreezeD (Mo et al. 2020), which keeps a discriminator's
+    low-level filters as a filter trained on plenty of data left them when a few hundred
+    new images would overfit them. Returns how many weight layers `net` has."""
+    layers = [m for m in net.modules() if not list(m.children())]  # leaves, in order
+    seen = 0
+    for layer in layers:
+        if isinstance(layer, WEIGHT_LAYERS):
+            seen += 1
+        if 0 < seen <= count and any(True for _ in layer.parameters(recurse=False)):
+            setattr(layer, FROZEN, True)
+            layer.requires_grad_(False)
+    return seen
+
+
+def set_requires_grad(nets: Iterable[nn.Module], flag: bool) -> None:
+    """Switch the gradients of `nets` on or off, leaving frozen layers off."""
+    for net in nets:
+        for layer in net.modules():
+            if not getattr(layer, FROZEN, False):
+                for param in layer.parameters(recurse=False):
+                    param.requires_grad_(flag)

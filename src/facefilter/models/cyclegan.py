@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -37,8 +37,10 @@ from facefilter.models.blocks import (
     ResnetGenerator,
     init_weights,
     instance_noise,
+    set_requires_grad,
 )
 from facefilter.models.capabilities import Translates
+from facefilter.models.diffaugment import diff_augment, parse_policy
 from facefilter.models.dilated import DilatedDiscriminator
 from facefilter.models.targets import Direction, Target
 from facefilter.pictures import kinds_grid
@@ -56,7 +58,7 @@ class CycleGANConfig(ModelConfig):
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 1, "size": 128}
     tunable: ClassVar[tuple[str, ...]] = (
         "input_noise", "lambda_cycle", "lambda_identity", "lr", "beta1", "beta2", "decay_start",
-        "fused_adam",
+        "fused_adam", "diff_augment",
     )  # fmt: skip
 
     limits: ClassVar[dict[str, int]] = {"ngf": 1024, "ndf": 1024, "n_blocks": 64,
@@ -79,6 +81,9 @@ class CycleGANConfig(ModelConfig):
     decay_start: float = 0.5  # constant lr for this fraction of steps, then linear to 0
     fused_adam: bool = False  # fused Adam kernel: faster on GPU, off for portability
     ema_decay: float = 0.0  # > 0 keeps an EMA of each generator for apply (0.999: StarGAN v2)
+    # transforms every image a discriminator sees goes through, real and fake alike
+    # (DiffAugment): "color,translation,cutout" for a target set of a few hundred images
+    diff_augment: str = ""
 
     def validate(self, image_size: int) -> None:
         counts = {"ngf": self.ngf, "ndf": self.ndf, "n_layers_d": self.n_layers_d}
@@ -107,6 +112,7 @@ class CycleGANConfig(ModelConfig):
             raise UserError(f"--decay-start {self.decay_start} must lie in [0, 1] (1 = no decay)")
         if not 0 <= self.ema_decay < 1:
             raise UserError(f"--ema-decay {self.ema_decay} must lie in [0, 1) (0 = no EMA)")
+        parse_policy(self.diff_augment)
         if image_size % 2**N_DOWN:
             raise UserError(f"--size {image_size} must be divisible by {2**N_DOWN} for CycleGAN")
         # Instance norm needs 2x2 maps: the generator halves twice, the PatchGAN
@@ -129,12 +135,6 @@ class CycleGANLiteConfig(CycleGANConfig):
     ngf: int = 32  # half the maps: ~1/4 of the multiply-adds
     ndf: int = 32  # D shrunk with G so neither side dominates
     n_blocks: int | None = 3  # fewer than the original 6 resblocks: real time on a CPU
-
-
-def set_requires_grad(nets: Iterable[nn.Module], flag: bool) -> None:
-    for net in nets:
-        for param in net.parameters():
-            param.requires_grad_(flag)
 
 
 class CycleGAN(Translates):
@@ -230,8 +230,8 @@ class CycleGAN(Translates):
         rec_a = gen_ba(fake_b)
         fake_a = gen_ba(real_b)
         rec_b = gen_ab(fake_a)
-        gan_ab, logs = losses.lsgan_generator(disc_b(instance_noise(fake_b, noise)), "g_gan_ab")
-        gan_ba, more = losses.lsgan_generator(disc_a(instance_noise(fake_a, noise)), "g_gan_ba")
+        gan_ab, logs = losses.lsgan_generator(disc_b(self._shown(fake_b, noise)), "g_gan_ab")
+        gan_ba, more = losses.lsgan_generator(disc_a(self._shown(fake_a, noise)), "g_gan_ba")
         logs |= more
         clean_a, clean_b = clean
         cycle_a, more = losses.l1(rec_a, clean_a, "cycle_a")
@@ -271,9 +271,13 @@ class CycleGAN(Translates):
         self, name: str, real: Tensor, fake: Tensor, noise: float, log_name: str
     ) -> tuple[Tensor, StepLogs]:
         # One D call on real and fake together: DDP allows one forward per backward.
-        logits = self.nets[name](instance_noise(torch.cat([real, fake]), noise))  # (2B, 1, h, w)
+        logits = self.nets[name](self._shown(torch.cat([real, fake]), noise))  # (2B, 1, h, w)
         real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
         return losses.lsgan_discriminator(real_logits, fake_logits, log_name)
+
+    def _shown(self, images: Tensor, noise: float) -> Tensor:
+        """What a discriminator is shown of `images`: augmented (--diff-augment), noised."""
+        return instance_noise(diff_augment(images, self.config.diff_augment), noise)
 
     def lr_factor(self, progress: Progress) -> float:
         return schedules.constant_then_linear_decay(

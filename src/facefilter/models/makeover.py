@@ -30,9 +30,10 @@ from torch import Tensor, nn
 from facefilter.errors import UserError
 from facefilter.models import losses, schedules
 from facefilter.models.base import ModelConfig, Progress, StepLogs
-from facefilter.models.blocks import NORM_KINDS, NormKind, instance_noise
+from facefilter.models.blocks import NORM_KINDS, NormKind, instance_noise, set_requires_grad
 from facefilter.models.capabilities import Translates
-from facefilter.models.cyclegan import StrengthBlend, set_requires_grad
+from facefilter.models.cyclegan import StrengthBlend
+from facefilter.models.diffaugment import diff_augment, parse_policy
 from facefilter.models.makeover_nets import MakeoverCritic, MakeoverGenerator
 from facefilter.models.targets import Direction, Target
 from facefilter.pictures import kinds_grid
@@ -51,7 +52,7 @@ class MakeoverConfig(ModelConfig):
                                           "annealing_share", "annealing_half_life",
                                           "pixel_loss_max", "pixel_loss_min", "pixel_scale",
                                           "instance_noise", "lr_start", "lr_end", "beta1",
-                                          "beta2")  # fmt: skip
+                                          "beta2", "diff_augment")  # fmt: skip
 
     limits: ClassVar[dict[str, int]] = {"encoder": 1024, "decoder": 1024, "width": 1024,
                                         "critic": 1024}  # fmt: skip
@@ -90,6 +91,9 @@ class MakeoverConfig(ModelConfig):
     beta2: float = 0.9  # WGAN-GP's
     # > 0 keeps an EMA of the generator for apply (0: none); 0.998 lagged ten minutes behind
     ema_decay: float = 0.99
+    # transforms every image the critic sees goes through, real and fake alike
+    # (DiffAugment): "color,translation,cutout" for a target set of a few hundred images
+    diff_augment: str = ""
 
     def validate_size(self, size: ImageSize) -> None:
         self.validate(size.side)
@@ -116,6 +120,7 @@ class MakeoverConfig(ModelConfig):
                 f"--annealing-half-life {self.annealing_half_life} must be at least 1 "
                 "(steps until the pixel loss's weight halves; deep-makeover used 10000)"
             )
+        parse_policy(self.diff_augment)
         if self.gan_loss not in GAN_LOSSES:
             raise UserError(f"--gan-loss {self.gan_loss!r}: choose one of {', '.join(GAN_LOSSES)}")
         if self.norm not in NORM_KINDS:
@@ -273,7 +278,7 @@ class Makeover(Translates):
         cfg, critic = self.config, self.nets["critic"]
         set_requires_grad([critic], True)
         self.opts["critic"].zero_grad(set_to_none=True)
-        real, fake = instance_noise(target, noise), instance_noise(fake, noise)
+        real, fake = self._shown(target, noise), self._shown(fake, noise)
         count = min(real.shape[0], fake.shape[0])
         if cfg.gan_loss != "wgan-gp":  # one call on both: DDP allows one forward per backward
             scores = critic(torch.cat([real, fake]))
@@ -306,7 +311,7 @@ class Makeover(Translates):
         set_requires_grad([self.nets["critic"]], False)
         critic = self.unwrapped("critic")
         self.opts["gen"].zero_grad(set_to_none=True)
-        scores = critic(instance_noise(fake, noise))
+        scores = critic(self._shown(fake, noise))
         if cfg.gan_loss == "gan":
             adversarial, logs = losses.bce_generator(scores)
         else:
@@ -316,6 +321,10 @@ class Makeover(Translates):
         self.backward(total)
         self.opts["gen"].step()
         return logs | more | {"g_total": total.detach()}
+
+    def _shown(self, images: Tensor, noise: float) -> Tensor:
+        """What the critic is shown of `images`: augmented (--diff-augment), then noised."""
+        return instance_noise(diff_augment(images, self.config.diff_augment), noise)
 
     # --- inference ---------------------------------------------------------------------
     def directions(self) -> list[Direction]:

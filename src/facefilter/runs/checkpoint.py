@@ -110,6 +110,16 @@ def saved_world(run: Path) -> int:
     return int(_trainer(state).get("processes", 1))
 
 
+def saved_networks(run: Path) -> dict[str, torch.Tensor] | None:
+    """Every network of `run`'s last checkpoint (not the EMA copies), flat; None when
+    it has no state/ (`--init-from` takes its discriminators from here)."""
+    state = _state_dir(run)
+    if state is None:
+        return None
+    networks = read_state(state / "networks.safetensors")
+    return {k: v for k, v in networks.items() if not k.startswith(EMA_PREFIX)}
+
+
 def _state_dir(run: Path) -> Path | None:
     # state.old/ survives only when the process died between the two renames.
     for name in ("state", "state.old"):

@@ -54,7 +54,7 @@ class SynthFaces(Dataset):
 
     def __init__(self, style: str, size: int, count: int = 2000, seed: int = 0,
                  split: str | None = None, *, force: Mapping[str, bool] | None = None,
-                 where: str | None = None) -> None:  # fmt: skip
+                 where: str | None = None, limit: int | None = None) -> None:  # fmt: skip
         check_style_and_size(style, size)
         if not 1 <= count <= MAX_COUNT:
             raise UserError(f"synthetic face count {count} must be 1 to {MAX_COUNT:,}")
@@ -68,6 +68,8 @@ class SynthFaces(Dataset):
             kept = where_mask(params.attributes, where, split)
             ids = [i for i, keep in zip(ids, kept.tolist(), strict=True) if keep]
             params = params.rows(kept.nonzero()[:, 0])
+        if limit is not None and limit < len(ids):  # the first `limit` left: a small set
+            ids, params = ids[:limit], params.rows(torch.arange(limit))
         self.ids = ids
         self.attr_names = list(SYNTH_ATTRIBUTES)
         self._attrs = force_attributes(params, self.forced).attributes  # (N, A) in {0, 1}

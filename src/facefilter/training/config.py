@@ -71,6 +71,13 @@ class TrainConfig:
     eval_classifier: Path | None = None  # real data: KID on this classifier run's features
     inception_weights: Path | None = None  # real data: KID on InceptionV3 (torch-fidelity's)
     resume: bool = False  # continue the run in --out from its last checkpoint
+    # start from the weights of this earlier run of the same family and architecture (its
+    # generators, and its discriminators where it kept its state/): a new style from a few
+    # hundred pictures, starting from a filter in another style
+    init_from: Path | None = None
+    # keep the discriminators' first N layers as --init-from gave them (FreezeD, Mo et al.
+    # 2020): their low-level filters then cannot overfit a small target set; 0: train all
+    freeze_d: int = 0
     tensorboard: bool = False  # also write TensorBoard events to OUT/tensorboard
     progress: bool = True  # show a tqdm progress bar (main process only)
 
@@ -133,6 +140,11 @@ def check_config(config: TrainConfig) -> None:
         raise UserError(f"--color-jitter {config.color_jitter} must lie in [0, 1), e.g. 0.1")
     if not 0 <= config.randomize <= 1:
         raise UserError(f"--randomize {config.randomize} must lie in [0, 1], e.g. 0.5")
+    if config.freeze_d < 0:
+        raise UserError(f"--freeze-d must be 0 (train every layer) or more, got {config.freeze_d}")
+    if config.freeze_d and config.init_from is None:
+        raise UserError(f"--freeze-d {config.freeze_d} keeps the discriminators' first layers as "
+                        "an earlier run left them; give that run with --init-from RUN")  # fmt: skip
     if config.keep_checkpoints < 0:
         raise UserError(f"--keep-checkpoints must be 0 or more, got {config.keep_checkpoints}")
     if config.num_workers < 0:

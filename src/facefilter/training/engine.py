@@ -30,6 +30,7 @@ from facefilter.errors import UserError
 from facefilter.models import config_class, create_family, family_class
 from facefilter.models.base import Family, ModelConfig, Progress, StepLogs
 from facefilter.runs import checkpoint
+from facefilter.runs.init_from import init_from
 from facefilter.runs.lock import run_lock
 from facefilter.runs.weights import keep_snapshot
 from facefilter.safe_io import atomic_write, refuse_output_over_inputs
@@ -151,6 +152,10 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
     family = create_family(family_name, model_config, data.domains, size)
     for note in family.start_notes():
         accelerator.print(note)
+    if config.freeze_d:
+        family.freeze_critics(config.freeze_d)
+    if config.init_from is not None and resumed.step is None:  # a resume has its own weights
+        accelerator.print(init_from(Path(config.init_from), family, critics=config.freeze_d > 0))
     if config.channels_last:
         for net in family.nets.values():
             net.to(memory_format=torch.channels_last)

@@ -32,6 +32,8 @@ PER_INVOCATION = ("out", "resume", "stop_at")
 # Settings a run may have filled in itself (the span a --train-time budget was estimated
 # to reach): unset on a resume, the run's own value stays, so its schedules do too.
 FILLED_IN = ("schedule_steps",)
+# Settings that act only when a run starts: a resume cannot change them.
+STARTS_ONLY = ("init_from",)
 
 
 @dataclass
@@ -125,6 +127,10 @@ def merge_saved(
         kept = saved.train[name]
         if name not in given or (name in FILLED_IN and getattr(config, name) is None):
             settings[name] = kept  # out, the one Path, is per invocation
+        elif name in STARTS_ONLY and str(getattr(config, name)) != str(kept):
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"--resume: {flag} only starts a run, and {out} goes on from its "
+                            f"own checkpoint (it started from {kept}); drop {flag}")  # fmt: skip
         elif getattr(config, name) != kept:
             changes[name] = [kept, getattr(config, name)]
     merged = dataclasses.replace(config, **settings)
