@@ -18,13 +18,17 @@ $(STAMP): pyproject.toml
 install: $(STAMP) system  ## create .venv and install facefilter with every extra the README uses
 
 # Debian packages the tests use as outside readers and drivers: chromium for the demo's
-# browser test (through Playwright, no browser download) and exiftool, which reads back
-# the "made by a filter" label every output carries.
+# browser test (through Playwright, no browser download), exiftool, which reads back
+# the "made by a filter" label every output carries, and Noto Color Emoji, whose faces
+# the emoji: data source draws. Each is COMMAND:PACKAGE, or FILE:PACKAGE for a package
+# that installs no command (a first part starting with / is a file, checked with -e).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-DEBIAN := chromium:chromium exiftool:libimage-exiftool-perl
-system:  ## install the Debian packages the tests use (chromium, exiftool), unless they are there
+DEBIAN := chromium:chromium exiftool:libimage-exiftool-perl \
+	/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf:fonts-noto-color-emoji
+system:  ## install the Debian packages the tests use (chromium, exiftool, the emoji font), unless they are there
 	@for pair in $(DEBIAN); do \
-		command -v $${pair%%:*} >/dev/null && continue; package=$${pair#*:}; \
+		have=$${pair%%:*}; package=$${pair#*:}; \
+		case $$have in /*) [ -e $$have ] && continue;; *) command -v $$have >/dev/null && continue;; esac; \
 		[ "$$FACEFILTER_SKIP_BROWSER" = 1 ] && [ $$package = chromium ] && continue; \
 		echo "installing Debian's $$package for the tests"; \
 		$(SUDO) apt-get install -y -q --no-install-recommends $$package >/dev/null 2>&1 || \

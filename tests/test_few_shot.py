@@ -116,8 +116,10 @@ def test_init_from_starts_from_the_runs_weights_and_freeze_d_keeps_the_first_lay
     assert "started from" in capsys.readouterr().out
     before = load_file(source_run / "state" / "networks.safetensors")
     after = load_file(out / "state" / "networks.safetensors")
-    convs = sorted((k for k in before if k.startswith("disc_b.") and before[k].dim() == 4),
-                   key=lambda k: int(k.split(".")[2]))  # disc_b.model.N.weight, in order
+    convs = sorted(
+        (k for k in before if k.startswith("disc_b.") and before[k].dim() == 4),
+        key=lambda k: int(k.split(".")[2]),
+    )  # disc_b.model.N.weight, in order
     kept = [torch.equal(before[key], after[key]) for key in convs]
     assert kept == [True, True] + [False] * (len(convs) - 2)
     assert not torch.equal(before["gen_ab.model.0.1.weight"], after["gen_ab.model.0.1.weight"])

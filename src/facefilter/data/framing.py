@@ -116,6 +116,8 @@ def framing_for_spec(spec: str | None) -> dict[str, float]:
     source = parse_spec(spec)
     if source.kind == "synth":
         return synth_framing(source.path.split(",")[0])
+    if source.kind == "emoji":  # drawn, not cropped: no `data crop` record to look for
+        return dict(CROP_FRAMING)
     recorded = recorded_framing(Path(source.path).expanduser())
     if source.kind == "celeba":  # `data label` writes a CelebA layout of its own crops
         return recorded or celeba_framing()

@@ -7,6 +7,7 @@
     celeba:PATH?where=Male,-Eyeglasses&condition=Smiling&limit=5000
     classes:PATH                      one sub-folder per class
     hf:OWNER/NAME?image=imageB        a Hugging Face `datasets` set: the hub, or a saved copy
+    emoji:?limit=40                   Noto Color Emoji's face emoji (emoji:FONT.ttf: that font)
 
 `open_source(spec, size, split)` returns an `ImageSource` (a torch Dataset) whose items
 are `{"image": (3, S, S) float in [-1, 1], "label": int, "attrs": (A,) float in {0, 1}
@@ -20,7 +21,8 @@ val/ falls back to test/ and the other way round. `unpaired:` maps train to trai
 and val/test to testX/ (trainX/, with a warning, when there is no testX/). `celeba:`
 follows the official partition file when present, else all images in every split.
 `hf:` uses the dataset's own splits (train; validation or test for val and test), else
-train with a warning (`data/hub.py`).
+train with a warning (`data/hub.py`). `emoji:` gives every split all its faces, as
+`folder:` does without sub-folders: the font's faces are all there is (`data/emoji.py`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import torch
 from PIL import Image
 
 from facefilter.data import celeba
+from facefilter.data.emoji import open_emoji
 from facefilter.data.hub import open_hf
 from facefilter.data.images import (
     IMAGE_EXTENSIONS,
@@ -314,4 +317,5 @@ _OPENERS: dict[str, Callable[[SourceSpec, ImageSize, str, int], ImageSource]] = 
     "celeba": _open_celeba,
     "classes": _open_classes,
     "hf": open_hf,
+    "emoji": open_emoji,
 }

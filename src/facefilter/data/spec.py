@@ -27,7 +27,9 @@ KIND_OPTIONS: dict[str, tuple[str, ...]] = {
     "celeba": ("where", "condition", "limit"),
     "classes": (),
     "hf": ("split", "image", "where", "label", "config", "limit"),
+    "emoji": ("limit",),
 }
+OPTIONAL_PATH = ("emoji",)  # `emoji:` alone: the font where Debian installs it
 SPLITS = ("train", "val", "test")
 # Every kind also takes name=NAME: the domain's name in targets, sheets and exports
 # (`synth:photo?where=-Male&name=female` trains a filter `--to female`).
@@ -63,7 +65,7 @@ def parse_spec(spec: str) -> SourceSpec:
     else:
         kind, rest = "folder", text
     path, _, query = rest.partition("?")
-    if not path:
+    if not path and kind not in OPTIONAL_PATH:
         what = "style(s), e.g. synth:photo" if kind == "synth" else f"path, e.g. {kind}:data/faces"
         raise UserError(f"data spec {spec!r} names no {what}")
     return SourceSpec(kind, path, _parse_options(query, kind, spec))
