@@ -207,6 +207,8 @@ def main() -> None:
         args.plan[arm] = limits.split(",")
     if not (args.classifier / "config.json").is_file():
         parser.error(f"--classifier {args.classifier}: no run there; `make judge` trains one")
+    if args.emoji and "all" not in args.plan.get("plain", []):
+        parser.error("--emoji starts from the plain all-data run: keep plain=...,all in --plan")
     args.out.mkdir(parents=True, exist_ok=True)
     results = run_all(args)
     table(results)

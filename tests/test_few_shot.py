@@ -8,14 +8,26 @@ from pathlib import Path
 
 import pytest
 import torch
+from accelerate import Accelerator
 from safetensors.torch import load_file
 
 from conftest import TRAIN, one_line
 from facefilter.cli.main import main
 from facefilter.data.sources import open_source
 from facefilter.errors import UserError
+from facefilter.models import create_family
+from facefilter.models.base import Progress
 from facefilter.models.blocks import PatchDiscriminator, freeze_first_layers, set_requires_grad
-from facefilter.models.diffaugment import color, cutout, diff_augment, parse_policy, translation
+from facefilter.models.cyclegan import CycleGANLiteConfig
+from facefilter.models.diffaugment import (
+    TRANSFORMS,
+    color,
+    cutout,
+    diff_augment,
+    parse_policy,
+    translation,
+)
+from facefilter.models.makeover import MakeoverConfig
 
 POLICY = "color,translation,cutout"
 
@@ -83,6 +95,33 @@ def test_a_bad_policy_is_one_line(text, said):
     assert parse_policy(" color, cutout ") == ("color", "cutout")
 
 
+def test_every_image_a_discriminator_sees_is_augmented(monkeypatch):
+    """In cyclegan's generator step (each fake) and its discriminator step (real and pooled
+    fake together), as in makeover's critic and generator steps."""
+    seen: list[int] = []
+    for name, transform in list(TRANSFORMS.items()):
+
+        def spy(images, transform=transform, name=name):
+            if name == "color":
+                seen.append(images.shape[0])
+            return transform(images)
+
+        monkeypatch.setitem(TRANSFORMS, name, spy)
+    batch = {"real_a": faces(2, 32), "real_b": faces(2, 32)}
+    cyclegan = create_family("cyclegan-lite", CycleGANLiteConfig(
+        ngf=8, ndf=8, n_blocks=1, diff_augment=POLICY), ["photo", "anime"], 32)  # fmt: skip
+    cyclegan.setup(Accelerator(cpu=True))
+    cyclegan.train_step(batch, Progress(0, 10))
+    assert seen == [2, 2, 4, 4]  # G: fake_b, fake_a; D: real + fake, for each domain
+    seen.clear()
+    makeover = create_family("makeover", MakeoverConfig(
+        encoder=(8, 16), decoder=(48, 16), width=8, critic=(8, 16), critic_steps=1,
+        diff_augment=POLICY), ["male", "female"], 32)  # fmt: skip
+    makeover.setup(Accelerator(cpu=True))
+    makeover.train_step(batch, Progress(0, 10))
+    assert seen == [2, 2, 2]  # the critic: real, fake; the generator: fake
+
+
 # --- FreezeD ------------------------------------------------------------------------------
 def test_frozen_layers_stay_frozen_when_a_family_switches_gradients_back_on():
     disc = PatchDiscriminator(3, 8, 2, "instance")
@@ -91,6 +130,21 @@ def test_frozen_layers_stay_frozen_when_a_family_switches_gradients_back_on():
     set_requires_grad([disc], True)
     convs = [m for m in disc.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.weight.requires_grad for c in convs] == [False, False, True, True]
+
+
+def test_weight_clipping_leaves_the_frozen_layers_alone():
+    config = MakeoverConfig(encoder=(8, 16), decoder=(48, 16), width=8, critic=(8, 16),
+                            gan_loss="wgan-clip", critic_steps=2)  # fmt: skip
+    family = create_family("makeover", config, ["male", "female"], 32)
+    family.freeze_critics(1)
+    first = next(m for m in family.nets["critic"].modules() if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        first.weight.fill_(0.5)  # as an unclipped run left it: far over the threshold 0.01
+    family.setup(Accelerator(cpu=True))
+    family.train_step({"real_a": faces(2, 32), "real_b": faces(2, 32)}, Progress(0, 10))
+    assert (first.weight == 0.5).all()
+    later = [m for m in family.nets["critic"].modules() if isinstance(m, torch.nn.Conv2d)][1]
+    assert later.weight.abs().max() <= 0.01
 
 
 # --- through the CLI ----------------------------------------------------------------------
@@ -128,7 +182,10 @@ def test_init_from_starts_from_the_runs_weights_and_freeze_d_keeps_the_first_lay
     code = main([*TRAIN, "--resume", "--max-steps", "5", "--init-from", str(tmp_path),
                  "--out", str(out)])  # fmt: skip
     assert code == 2 and "--init-from only starts a run" in one_line(capsys)
-    assert main([*TRAIN, "--resume", "--max-steps", "4", "--out", str(out)]) == 0
+    # the command that started it, with --resume added, goes on (and records no change)
+    assert train(out, "--init-from", str(source_run), "--resume", steps=4) == 0
+    changes = json.loads((out / "config.json").read_text())["train"]["changes"]
+    assert changes == [{"step": 3, "max_steps": [3, 4]}]
 
 
 def test_init_from_takes_the_generators_at_step_0(source_run, tmp_path):

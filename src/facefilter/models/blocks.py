@@ -335,7 +335,9 @@ def freeze_first_layers(net: nn.Module, count: int) -> int:
     """Freeze the first `count` weight layers of `net` (each conv or linear layer with the
     norm that follows it): FreezeD (Mo et al. 2020), which keeps a discriminator's
     low-level filters as a filter trained on plenty of data left them when a few hundred
-    new images would overfit them. Returns how many weight layers `net` has."""
+    new images would overfit them. Returns how many weight layers `net` has. (A frozen
+    batch norm still updates its running statistics, which a discriminator, never run in
+    eval mode, does not use.)"""
     layers = [m for m in net.modules() if not list(m.children())]  # leaves, in order
     seen = 0
     for layer in layers:

@@ -301,7 +301,8 @@ class Makeover(Translates):
         if cfg.gan_loss == "wgan-clip":
             with torch.no_grad():
                 for param in self.unwrapped("critic").parameters():
-                    if param.dim() > 1:  # weights, not biases (the code's own TBD)
+                    # weights, not biases (the code's own TBD); not the layers --freeze-d keeps
+                    if param.dim() > 1 and param.requires_grad:
                         param.clamp_(-cfg.disc_weights_threshold, cfg.disc_weights_threshold)
         return logs
 

@@ -30,6 +30,7 @@ from facefilter.models import family_class
 from facefilter.models.base import Family, ModelConfig
 from facefilter.runs.checkpoint import saved_networks, saved_step
 from facefilter.runs.config import CONFIG_FILE, WEIGHTS_FILE, read_run_config, split_snapshot
+from facefilter.runs.weights import COMPILED_PREFIX
 
 
 def init_from(source: Path, family: Family, *, critics: bool = False) -> str:
@@ -53,7 +54,12 @@ def init_from(source: Path, family: Family, *, critics: bool = False) -> str:
     names = list(family.inference_names)
     taken = _load(family, names, inference, source, saved)
     trainers = [name for name in family.nets if name not in family.inference_names]
-    networks = saved_networks(run) if snapshot is None else None
+    try:
+        networks = saved_networks(run) if snapshot is None else None
+    except UserError as error:  # its advice is for a resume; here another run will do
+        damage = str(error).split(";")[0]
+        raise UserError(f"--init-from {source}: {damage}; restore it or start from another "
+                        "run") from None  # fmt: skip
     if trainers and networks is not None:
         taken += _load(family, trainers, networks, source, saved)
         return (f"note: started from {source} (step {saved_step(run)}): "
@@ -80,7 +86,8 @@ def _load(
     for name in names:
         module = family.unwrapped(name)
         prefix = f"{name}."
-        own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        own = {k[len(prefix) :].replace(COMPILED_PREFIX, ""): v
+               for k, v in tensors.items() if k.startswith(prefix)}  # fmt: skip
         mismatch = _mismatch(module.state_dict(), own)
         if mismatch is not None:
             settings, detail = _difference(saved, family.config), f"{name}: {mismatch}"
@@ -106,12 +113,12 @@ def _mismatch(mine: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) ->
 
 def _difference(saved: ModelConfig, mine: ModelConfig) -> str:
     """`its --ngf is 64, this run's 32`: the settings fixed once trained that differ."""
-    fixed = set(mine.tunable) | set(mine.inference_only)
+    changeable = set(mine.tunable) | set(mine.inference_only)
     differ: list[str] = []
     for field in dataclasses.fields(mine):
         theirs: Any = getattr(saved, field.name)
         ours: Any = getattr(mine, field.name)
-        if field.name not in fixed and theirs != ours:
+        if field.name not in changeable and theirs != ours:
             flag = "--" + field.name.replace("_", "-")
             differ.append(f"its {flag} is {_shown(theirs)}, this run's {_shown(ours)}")
     return "; ".join(differ)

@@ -152,13 +152,7 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
     family = create_family(family_name, model_config, data.domains, size)
     for note in family.start_notes():
         accelerator.print(note)
-    if config.freeze_d:
-        family.freeze_critics(config.freeze_d)
-    if config.init_from is not None and resumed.step is None:  # a resume has its own weights
-        accelerator.print(init_from(Path(config.init_from), family, critics=config.freeze_d > 0))
-    if config.channels_last:
-        for net in family.nets.values():
-            net.to(memory_format=torch.channels_last)
+    start_weights(config, family, resumed.step is None, accelerator)
     family.setup(accelerator)
     # a bad --eval-* setting fails here, in every process (none is left waiting for one
     # that stopped), before the run's folder gets anything; the main process scores
@@ -192,6 +186,18 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
         accelerator.print(f"run saved in {config.out} at step {step}: model.safetensors, "
                           "samples/, loss.png, metrics.jsonl")  # fmt: skip
     return config.out
+
+
+def start_weights(config: TrainConfig, family: Family, fresh: bool, acc: Accelerator) -> None:
+    """Before Accelerate wraps the networks: FreezeD's frozen layers, the weights of
+    --init-from (a fresh run only; a resume has its own), the memory layout."""
+    if config.freeze_d:
+        family.freeze_critics(config.freeze_d)
+    if config.init_from is not None and fresh:
+        acc.print(init_from(Path(config.init_from), family, critics=config.freeze_d > 0))
+    if config.channels_last:
+        for net in family.nets.values():
+            net.to(memory_format=torch.channels_last)
 
 
 def held_out_eval(config: TrainConfig, family: Family) -> TrainingEval | None:

@@ -122,20 +122,32 @@ def merge_saved(
     settings: dict[str, Any] = {"size": saved.image_size.json()}
     for spec in dataclasses.fields(config):
         name = spec.name
-        if name in PER_INVOCATION or name == "size" or name not in saved.train:
+        if name in PER_INVOCATION or name == "size":
+            continue
+        value = plain(getattr(config, name))
+        if name in STARTS_ONLY:  # absent from an older run's config: it started from none
+            settings[name] = kept = saved.train.get(name)
+            if name in given and value != plain(kept):
+                flag = "--" + name.replace("_", "-")
+                raise UserError(f"--resume: {flag} only starts a run, and {out} goes on from "
+                                f"its own checkpoint (it started from {kept or 'scratch'}); "
+                                f"drop {flag}")  # fmt: skip
+            continue
+        if name not in saved.train:
             continue
         kept = saved.train[name]
-        if name not in given or (name in FILLED_IN and getattr(config, name) is None):
+        if name not in given or (name in FILLED_IN and value is None):
             settings[name] = kept  # out, the one Path, is per invocation
-        elif name in STARTS_ONLY and str(getattr(config, name)) != str(kept):
-            flag = "--" + name.replace("_", "-")
-            raise UserError(f"--resume: {flag} only starts a run, and {out} goes on from its "
-                            f"own checkpoint (it started from {kept}); drop {flag}")  # fmt: skip
-        elif getattr(config, name) != kept:
-            changes[name] = [kept, getattr(config, name)]
+        elif value != kept:
+            changes[name] = [kept, value]
     merged = dataclasses.replace(config, **settings)
     return Resumed(merged, merged_model, changes=changes,
                    history=saved.changes)  # fmt: skip
+
+
+def plain(value: Any) -> Any:
+    """A setting as config.json holds it: a path as its text (a Path never equals one)."""
+    return str(value) if isinstance(value, Path) else value
 
 
 def everything(config: TrainConfig, model: ModelConfig) -> set[str]:
