@@ -2,6 +2,8 @@
 
     python benchmarks/few_shot.py --classifier runs/judge            # the README's curve
     python benchmarks/few_shot.py --plan "plain=100,all"             # a part of it
+    python benchmarks/few_shot.py --size 32 --steps 2400 --out runs/bench-few-shot-long \
+        --plan "plain=50,300,all;diffaug=50;init-only=50,100"        # the longer runs
 
 Photo -> anime with `cyclegan-lite` at 64 px, trained through the real CLI: the photo
 side unlimited (`synth:photo`), the anime side limited to the first N faces of another
@@ -10,8 +12,9 @@ set), every run the same steps, batch and seed. Arms:
 
 - plain: the defaults;
 - diffaug: `--diff-augment color,translation,cutout` on both discriminators;
-- init: `--init-from` a photo -> cartoon run trained first on all its cartoon faces (the
-  filter a user has), with the same DiffAugment; init+freezeD adds `--freeze-d 2`.
+- init-only: `--init-from` a photo -> cartoon run trained first on all its cartoon faces
+  (the filter a user has); init: the same with DiffAugment; init+freezeD adds
+  `--freeze-d 2`.
 
 Each run is scored by `facefilter eval` on the 200 held-out photos against their true
 anime twins: L1 and identity top-1 beside doing nothing, the classifier's style verdict
@@ -36,6 +39,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import torch
+from torchvision.utils import save_image
 
 from facefilter.data.sources import open_source
 from facefilter.safe_io import atomic_write
@@ -46,13 +51,14 @@ AUGMENT = ["--diff-augment", "color,translation,cutout"]
 ARMS: dict[str, list[str]] = {
     "plain": [],
     "diffaug": AUGMENT,
+    "init-only": [],  # --init-from the cartoon run, nothing else
     "init": AUGMENT,  # and --init-from the cartoon run
     "init+freezeD": [*AUGMENT, "--freeze-d", "2"],
 }
 # which anime set sizes each arm trains on (a start matters where the target set is small)
-PLAN = "plain=50,100,300,1000,all;diffaug=50,100,300;init=50,100;init+freezeD=100"
+PLAN = "plain=50,100,300,1000,all;diffaug=50,100,300;init-only=50,100;init=50,100;init+freezeD=100"
 # the issue's bars: the share of the all-data run's top-1 and verdict, by target set size
-BARS = {"300": (("plain", "diffaug"), 0.9), "100": (("init", "init+freezeD"), 0.8)}
+BARS = {"300": (("plain", "diffaug"), 0.9), "100": (("init-only", "init", "init+freezeD"), 0.8)}
 
 
 def facefilter(*args: str) -> None:
@@ -119,6 +125,10 @@ def emoji_example(args: argparse.Namespace) -> None:
     nothing, and a sheet of held-out photos to look at."""
     run, start = args.out / "emoji", args.out / "plain-all"
     minutes = train(run, "emoji:", args, [*AUGMENT, "--init-from", str(start)])
+    emoji = open_source("emoji:", args.size, "train")  # a strip of every fifth: what it saw
+    strip = torch.stack([emoji[i]["image"] for i in range(0, len(emoji), 5)])
+    atomic_write(run / "faces.png", lambda part: save_image(
+        (strip + 1) / 2, part, format="png", nrow=12, padding=2, pad_value=1))  # fmt: skip
     photos = run / "held-out"
     facefilter("data", "synth", "--out", str(photos), "--count", "12", "--size",
                str(args.size), "--seed", "12345", "--styles", "photo")  # fmt: skip
@@ -196,7 +206,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-few-shot"))
     parser.add_argument("--keep", action="store_true",
                         help="reuse the runs and scores already there")  # fmt: skip
-    parser.add_argument("--docs", type=Path, help="copy the plot and two sheets here")
+    parser.add_argument("--docs", type=Path, help="copy the plot and the --sheets here")
+    parser.add_argument("--docs-name", default="few_shot", help="their names' stem in --docs")
+    parser.add_argument("--sheets", default="plain-100,init+freezeD-100",
+                        help="the runs whose eval sheets --docs copies")  # fmt: skip
     parser.add_argument("--emoji", action="store_true",
                         help="also train photo -> emoji from the plain all-data run")  # fmt: skip
     args = parser.parse_args()
@@ -220,13 +233,13 @@ def main() -> None:
     plot(results, args.out / "few_shot.png", every)
     print(f"\nplot: {args.out / 'few_shot.png'}; figures: {args.out / 'results.json'}")
     if args.docs:
-        copies = {"few_shot.png": args.out / "few_shot.png"}
-        for arm in ("plain", "init"):
-            sheet = args.out / f"{arm}-100" / "eval" / "samples.png"
-            if sheet.is_file():
-                copies[f"few_shot_{arm.replace('+', '_')}_100.png"] = sheet
+        copies = {f"{args.docs_name}.png": args.out / "few_shot.png"}
+        for run in filter(None, args.sheets.split(",")):
+            name = run.replace("+", "_").replace("-", "_")
+            copies[f"{args.docs_name}_{name}.png"] = args.out / run / "eval" / "samples.png"
         if args.emoji:
             copies["few_shot_emoji.png"] = args.out / "emoji" / "sheet.png"
+            copies["emoji_faces.png"] = args.out / "emoji" / "faces.png"
         for name, file in copies.items():
             atomic_write(args.docs / name, lambda part, f=file: shutil.copyfile(f, part))
             print(f"copied {args.docs / name}")
