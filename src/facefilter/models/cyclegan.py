@@ -36,11 +36,10 @@ from facefilter.models.blocks import (
     PatchDiscriminator,
     ResnetGenerator,
     init_weights,
-    instance_noise,
     set_requires_grad,
 )
 from facefilter.models.capabilities import Translates
-from facefilter.models.diffaugment import diff_augment, parse_policy
+from facefilter.models.diffaugment import parse_policy, shown_to_critic
 from facefilter.models.dilated import DilatedDiscriminator
 from facefilter.models.targets import Direction, Target
 from facefilter.pictures import kinds_grid
@@ -230,8 +229,13 @@ class CycleGAN(Translates):
         rec_a = gen_ba(fake_b)
         fake_a = gen_ba(real_b)
         rec_b = gen_ab(fake_a)
-        gan_ab, logs = losses.lsgan_generator(disc_b(self._shown(fake_b, noise)), "g_gan_ab")
-        gan_ba, more = losses.lsgan_generator(disc_a(self._shown(fake_a, noise)), "g_gan_ba")
+        policy = cfg.diff_augment
+        gan_ab, logs = losses.lsgan_generator(
+            disc_b(shown_to_critic(fake_b, policy, noise)), "g_gan_ab"
+        )
+        gan_ba, more = losses.lsgan_generator(
+            disc_a(shown_to_critic(fake_a, policy, noise)), "g_gan_ba"
+        )
         logs |= more
         clean_a, clean_b = clean
         cycle_a, more = losses.l1(rec_a, clean_a, "cycle_a")
@@ -271,13 +275,10 @@ class CycleGAN(Translates):
         self, name: str, real: Tensor, fake: Tensor, noise: float, log_name: str
     ) -> tuple[Tensor, StepLogs]:
         # One D call on real and fake together: DDP allows one forward per backward.
-        logits = self.nets[name](self._shown(torch.cat([real, fake]), noise))  # (2B, 1, h, w)
+        shown = shown_to_critic(torch.cat([real, fake]), self.config.diff_augment, noise)
+        logits = self.nets[name](shown)  # (2B, 1, h, w)
         real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
         return losses.lsgan_discriminator(real_logits, fake_logits, log_name)
-
-    def _shown(self, images: Tensor, noise: float) -> Tensor:
-        """What a discriminator is shown of `images`: augmented (--diff-augment), noised."""
-        return instance_noise(diff_augment(images, self.config.diff_augment), noise)
 
     def lr_factor(self, progress: Progress) -> float:
         return schedules.constant_then_linear_decay(

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from facefilter.errors import UserError
+from facefilter.models.blocks import instance_noise
 
 TRANSLATION_RATIO = 0.125  # the paper's: up to 1/8 of the side each way
 CUTOUT_RATIO = 0.5  # the paper's: a square of half the side
@@ -104,3 +105,9 @@ def diff_augment(images: Tensor, policy: str) -> Tensor:
     for name in parse_policy(policy):
         images = TRANSFORMS[name](images)
     return images
+
+
+def shown_to_critic(images: Tensor, policy: str, noise: float) -> Tensor:
+    """What a discriminator is shown of `images`: augmented as `policy` says
+    (--diff-augment), then with instance noise of std `noise`."""
+    return instance_noise(diff_augment(images, policy), noise)

@@ -30,10 +30,10 @@ from torch import Tensor, nn
 from facefilter.errors import UserError
 from facefilter.models import losses, schedules
 from facefilter.models.base import ModelConfig, Progress, StepLogs
-from facefilter.models.blocks import NORM_KINDS, NormKind, instance_noise, set_requires_grad
+from facefilter.models.blocks import NORM_KINDS, NormKind, set_requires_grad
 from facefilter.models.capabilities import Translates
 from facefilter.models.cyclegan import StrengthBlend
-from facefilter.models.diffaugment import diff_augment, parse_policy
+from facefilter.models.diffaugment import parse_policy, shown_to_critic
 from facefilter.models.makeover_nets import MakeoverCritic, MakeoverGenerator
 from facefilter.models.targets import Direction, Target
 from facefilter.pictures import kinds_grid
@@ -278,7 +278,8 @@ class Makeover(Translates):
         cfg, critic = self.config, self.nets["critic"]
         set_requires_grad([critic], True)
         self.opts["critic"].zero_grad(set_to_none=True)
-        real, fake = self._shown(target, noise), self._shown(fake, noise)
+        policy = cfg.diff_augment
+        real, fake = shown_to_critic(target, policy, noise), shown_to_critic(fake, policy, noise)
         count = min(real.shape[0], fake.shape[0])
         if cfg.gan_loss != "wgan-gp":  # one call on both: DDP allows one forward per backward
             scores = critic(torch.cat([real, fake]))
@@ -312,7 +313,7 @@ class Makeover(Translates):
         set_requires_grad([self.nets["critic"]], False)
         critic = self.unwrapped("critic")
         self.opts["gen"].zero_grad(set_to_none=True)
-        scores = critic(self._shown(fake, noise))
+        scores = critic(shown_to_critic(fake, cfg.diff_augment, noise))
         if cfg.gan_loss == "gan":
             adversarial, logs = losses.bce_generator(scores)
         else:
@@ -322,10 +323,6 @@ class Makeover(Translates):
         self.backward(total)
         self.opts["gen"].step()
         return logs | more | {"g_total": total.detach()}
-
-    def _shown(self, images: Tensor, noise: float) -> Tensor:
-        """What the critic is shown of `images`: augmented (--diff-augment), then noised."""
-        return instance_noise(diff_augment(images, self.config.diff_augment), noise)
 
     # --- inference ---------------------------------------------------------------------
     def directions(self) -> list[Direction]:

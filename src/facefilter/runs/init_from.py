@@ -30,7 +30,7 @@ from facefilter.models import family_class
 from facefilter.models.base import Family, ModelConfig
 from facefilter.runs.checkpoint import saved_networks, saved_step
 from facefilter.runs.config import CONFIG_FILE, WEIGHTS_FILE, read_run_config, split_snapshot
-from facefilter.runs.weights import COMPILED_PREFIX
+from facefilter.runs.weights import network_state
 
 
 def init_from(source: Path, family: Family, *, critics: bool = False) -> str:
@@ -85,9 +85,7 @@ def _load(
     """Load each network in `names` from the flat `tensors`; one line for a mismatch."""
     for name in names:
         module = family.unwrapped(name)
-        prefix = f"{name}."
-        own = {k[len(prefix) :].replace(COMPILED_PREFIX, ""): v
-               for k, v in tensors.items() if k.startswith(prefix)}  # fmt: skip
+        own = network_state(tensors, name)
         mismatch = _mismatch(module.state_dict(), own)
         if mismatch is not None:
             settings, detail = _difference(saved, family.config), f"{name}: {mismatch}"

@@ -48,13 +48,19 @@ def flat_state(modules: Mapping[str, torch.nn.Module]) -> dict[str, torch.Tensor
     }
 
 
+def network_state(state: Mapping[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+    """Network `name`'s own state dict out of a flat one (`flat_state`), without the
+    prefix torch.compile's wrapper left in older runs."""
+    prefix = f"{name}."
+    return {k[len(prefix) :].replace(COMPILED_PREFIX, ""): v
+            for k, v in state.items() if k.startswith(prefix)}  # fmt: skip
+
+
 def load_flat_state(
     modules: Mapping[str, torch.nn.Module], state: Mapping[str, torch.Tensor]
 ) -> None:
     for name, module in modules.items():
-        prefix = f"{name}."
-        own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        module.load_state_dict({k.replace(COMPILED_PREFIX, ""): v for k, v in own.items()})
+        module.load_state_dict(network_state(state, name))
 
 
 def with_overrides(model: ModelConfig, overrides: Mapping[str, Any], family: str) -> ModelConfig:

@@ -52,6 +52,7 @@ from facefilter.training.resume import (
     check_progress,
     data_folders,
     launch_rank,
+    plain,
     prepare_run,
 )
 from facefilter.training.span import ScheduleSpan, expected_end
@@ -166,7 +167,7 @@ def train_prepared(resumed: Resumed, family_name: str) -> Path:
         accelerator.print(f"note: --{name.replace('_', '-')} changed from {before} to {after} "
                           f"at step {start}; recorded in config.json")  # fmt: skip
     (config.out / "samples").mkdir(parents=True, exist_ok=True)  # every rank, every node
-    summary = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+    summary = {k: plain(v) for k, v in asdict(config).items()}  # as config.json holds it
     # How the training faces are framed: `apply` aligns photos to the same framing.
     summary["framing"] = framing_for_spec(config.data_a or config.data)  # older readers
     summary["framings"] = domain_framings(data.domains, config.data, config.data_a, config.data_b)
