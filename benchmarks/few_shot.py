@@ -115,7 +115,7 @@ def run_all(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
             minutes = train(run, target(limit), args, extra)
             figures = evaluate(run, args) | {"minutes": minutes}
             results.setdefault(arm, {})[limit] = figures
-            print(f"{arm} {limit}: {line(figures)}", flush=True)
+            print(f"{arm} {limit} ({minutes:.1f} min): {line(figures)}", flush=True)
     return results
 
 
