@@ -5,10 +5,11 @@ between full-frame searches (every `full_every` frames, or whenever no face is
 tracked) only near the faces already tracked (a region 1.6 times a face's box: a
 tenth of a 640x480 frame's cost, so a video keeps up with its translator); when a detection
 misses, keep the last faces for up to `hold_frames` frames (a blink or a motion blur
-does not make the filter flicker off); smooth each face's landmarks with an
-exponential moving average, matched to the previous frame's faces by position, so the
-crop does not jitter. Frames without a face are written unchanged (`--detect
-never` translates the centre square of every frame instead).
+does not make the filter flicker off); smooth each face's landmarks over time with a
+One Euro filter (`face.smoothing`), matched to the previous frame's faces by position,
+so the crop does not jitter while the face is still and does not lag when it moves
+(`--no-smoothing` takes each frame's landmarks as detected). Frames without a face are
+written unchanged (`--detect never` translates the centre square of every frame instead).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from facefilter.data.images import ImageError
 from facefilter.errors import UserError
 from facefilter.face import Face
 from facefilter.face.arrays import import_cv2
+from facefilter.face.smoothing import OneEuro, SmoothedPoints
 from facefilter.inference.files import VIDEO_EXTENSIONS, OutputOptions, pictures, require_input
 from facefilter.inference.photo import PhotoFilter, Request, side_by_side
 from facefilter.inference.video_writers import open_writer
@@ -43,8 +45,10 @@ class Tracker:
     detect_every: int = 1  # frames between detections (1: every frame)
     hold_frames: int = 5  # frames to keep the last faces when detection finds none
     full_every: int = 60  # frames between searches of the whole frame (new faces appear)
-    smoothing: float = 0.6  # weight of the new landmarks in the moving average
+    smooth: bool = True  # One Euro filter on each face's landmarks (off: as detected)
+    settings: OneEuro = field(default_factory=OneEuro)
     faces: list[Face] = field(default_factory=list)
+    tracks: list[SmoothedPoints] = field(default_factory=list)  # one per face, in order
     misses: int = 0
     searched: int = -(10**9)  # the frame of the last whole-frame search
 
@@ -71,24 +75,33 @@ class Tracker:
         else:
             found, self.searched = detect(), index
         if found:
-            self.faces = [self.smoothed(face) for face in found]
+            self.faces = self.follow(found)
             self.misses = 0
         else:
             self.misses += 1  # detection frames without a face: detect_every frames each
             if self.misses * self.detect_every > self.hold_frames:
-                self.faces = []
+                self.faces, self.tracks = [], []
         return self.faces
 
-    def smoothed(self, face: Face) -> Face:
-        """`face` with its landmarks averaged with the nearest previous face (if close)."""
-        centre = face.landmarks.mean(0)
-        reach = np.linalg.norm(face.landmarks[1] - face.landmarks[0])  # eye distance
-        near = [f for f in self.faces if np.linalg.norm(f.landmarks.mean(0) - centre) < reach]
-        if not near:
-            return face
-        previous = min(near, key=lambda f: float(np.linalg.norm(f.landmarks.mean(0) - centre)))
-        landmarks = previous.landmarks + self.smoothing * (face.landmarks - previous.landmarks)
-        return Face(box=face.box, landmarks=landmarks, score=face.score)
+    def follow(self, found: list[Face]) -> list[Face]:
+        """`found` with each face's landmarks smoothed by the track of the nearest face of
+        the last frame (within an eye distance of it), or starting a track of its own."""
+        free = list(self.tracks)  # each track follows one face
+        tracks = []
+        for face in found:
+            centre = face.landmarks.mean(0)
+            reach = np.linalg.norm(face.landmarks[1] - face.landmarks[0])  # eye distance
+            gaps = [float(np.linalg.norm(t.points.mean(0) - centre)) for t in free]
+            if gaps and min(gaps) < reach:
+                tracks.append(free.pop(int(np.argmin(gaps))))
+                tracks[-1].update(face.landmarks)
+            else:
+                tracks.append(SmoothedPoints.start(face.landmarks, self.settings))
+        self.tracks = tracks
+        if not self.smooth:
+            return found
+        return [Face(box=f.box, landmarks=t.points.copy(), score=f.score)
+                for f, t in zip(found, tracks, strict=True)]  # fmt: skip
 
 
 def filter_frame(

@@ -1,0 +1,68 @@
+"""Landmarks smoothed over time: a One Euro filter (Casiez, Roussel and Vogel, CHI 2012).
+
+A face's detected landmarks jitter by a fraction of a pixel between near-identical
+frames (sensor noise moves the detector's answer), and the aligned crop, the model's
+output and the pasted head all jitter with them: the flicker GFPGAN#533 and
+facexlib#48 trace to alignment. A fixed moving average trades that jitter for lag. A
+One Euro filter does not have to: it is a low-pass filter whose cutoff rises with the
+speed, so a still face is smoothed hard and a moving one is followed closely.
+
+Units: time is counted in frames, and positions in the face's own eye distance (so the
+same settings hold for a face 60 or 600 pixels wide). One cutoff is taken for all five
+points, from the fastest, so the face's shape is never bent by points filtered apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from facefilter.errors import UserError
+
+
+def smoothing_factor(cutoff: float) -> float:
+    """The exponential smoothing weight of a first-order low-pass at `cutoff` cycles per
+    frame, sampled once a frame."""
+    tau = 1.0 / (2 * math.pi * cutoff)
+    return 1.0 / (1.0 + tau)
+
+
+@dataclass(frozen=True)
+class OneEuro:
+    """Settings, in cycles per frame and eye distances per frame (see the module)."""
+
+    min_cutoff: float = 0.05  # still face: ~3 frames' time constant, jitter averaged away
+    beta: float = 20.0  # cutoff added per eye distance a frame of speed: motion followed
+    speed_cutoff: float = 0.15  # the speed itself is smoothed, or jitter reads as motion
+
+    def __post_init__(self) -> None:
+        if min(self.min_cutoff, self.speed_cutoff) <= 0 or self.beta < 0:
+            raise UserError(f"One Euro settings must be positive, got {self}")
+
+
+@dataclass
+class SmoothedPoints:
+    """One face's landmarks through a One Euro filter. `update` takes the detected (5, 2)
+    points of the next frame and returns the smoothed ones."""
+
+    settings: OneEuro
+    points: np.ndarray  # (5, 2) the last smoothed landmarks, image pixels
+    speed: np.ndarray  # (5, 2) the smoothed velocity, eye distances a frame
+
+    @classmethod
+    def start(cls, points: np.ndarray, settings: OneEuro) -> SmoothedPoints:
+        points = np.asarray(points, np.float64)
+        return cls(settings, points.copy(), np.zeros_like(points))
+
+    def update(self, points: np.ndarray) -> np.ndarray:
+        points = np.asarray(points, np.float64)
+        scale = max(float(np.linalg.norm(points[1] - points[0])), 1e-6)  # eye distance
+        velocity = (points - self.points) / scale  # eye distances a frame
+        weight = smoothing_factor(self.settings.speed_cutoff)
+        self.speed = self.speed + weight * (velocity - self.speed)
+        fastest = float(np.linalg.norm(self.speed, axis=1).max())
+        cutoff = self.settings.min_cutoff + self.settings.beta * fastest
+        self.points = self.points + smoothing_factor(cutoff) * (points - self.points)
+        return self.points.copy()
