@@ -98,13 +98,18 @@ def server(tmp_path) -> Iterator[Server]:
 
 @contextmanager
 def demo_child(
-    root: Path, runs: list[Path], photos: dict[str, Path], host: str = "127.0.0.1"
+    root: Path,
+    runs: list[Path],
+    photos: dict[str, Path],
+    host: str = "127.0.0.1",
+    extra: tuple[str, ...] = (),
 ) -> Iterator[Server]:
     """`facefilter demo RUNS` in a child on a free port of `host`, until the block ends."""
     uploads, log = root / "gradio", root / "server.log"
     child = subprocess.Popen(
         [*FACEFILTER, "demo", *map(str, runs), "--host", host, "--port", str(free_port(host)),
-         "--max-upload-mb", str(MAX_UPLOAD_MB), "--queue-size", "8", "--concurrency", "4"],
+         "--max-upload-mb", str(MAX_UPLOAD_MB), "--queue-size", "8", "--concurrency", "4",
+         *extra],
         stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
         env={**os.environ, "GRADIO_TEMP_DIR": str(uploads)},
     )  # fmt: skip
@@ -129,14 +134,14 @@ def face_filtered(result: np.ndarray, original: np.ndarray) -> None:
     assert change[:60, :60].max() == 0 and change[-60:, -60:].max() == 0
 
 
-def launch_chromium(playwright):
+def launch_chromium(playwright, flags: list[str] = CHROMIUM_FLAGS):
     browser = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(browser).exists():
         if os.environ.get("FACEFILTER_SKIP_BROWSER") == "1":
             pytest.skip("FACEFILTER_SKIP_BROWSER=1 and no chromium")
         pytest.fail("the browser test needs Debian's chromium: make install (apt-get install "
                     "chromium), or FACEFILTER_SKIP_BROWSER=1 to skip it")  # fmt: skip
-    return playwright.chromium.launch(executable_path=browser, args=CHROMIUM_FLAGS)
+    return playwright.chromium.launch(executable_path=browser, args=flags)
 
 
 def test_browser_upload_pick_filter_and_download(server, tmp_path):

@@ -42,6 +42,7 @@ class Apply:
     sheet: Path | None = None  # also write all before/after face pairs into this one PNG
     label: bool = True  # say "made by a filter" in every output (IPTC, XMP); --no-label: not
     detect_every: int = 1  # videos and webcam: frames between face detections
+    smoothing: bool = True  # videos and webcam: steady faces over time; --no-smoothing: as found
     webcam: bool = False  # show the filtered camera live in a window (Esc or q quits)
     camera: int = 0  # which camera for --webcam
     face: Annotated[FaceOptions, tyro.conf.OmitArgPrefixes] = field(default_factory=FaceOptions)
@@ -82,10 +83,10 @@ def run_apply(command: Apply) -> int:
     video = command.webcam or (command.inputs is not None and is_video(command.inputs))
     photo_filter = PhotoFilter.build(flt, command.detection, command.face, video=video)
     if command.webcam:
-        from facefilter.inference.video import run_webcam
+        from facefilter.inference.live import run_webcam
 
         shown = run_webcam(photo_filter, request, command.camera, compare=command.compare,
-                           detect_every=command.detect_every)  # fmt: skip
+                           detect_every=command.detect_every, smooth=command.smoothing)  # fmt: skip
         print(f"showed {shown} frame(s)")
         return 0
     assert command.inputs is not None
@@ -94,7 +95,8 @@ def run_apply(command: Apply) -> int:
 
         written, frames = apply_video(photo_filter, request, command.inputs, command.output,
                                       suffix=f"_{request.name}", compare=command.compare,
-                                      detect_every=command.detect_every, label=label)  # fmt: skip
+                                      detect_every=command.detect_every, label=label,
+                                      smooth=command.smoothing)  # fmt: skip
         print(f"wrote {frames} frame(s) to {written}")
         return 0
     return apply_files(command, photo_filter, request, label)

@@ -16,7 +16,8 @@ from facefilter.face.detect import DetectorSettings
 class Demo:
     """Serve a web page over trained filters: upload a photo or take one with the webcam,
     choose the filter, target and strength, see the faces filtered and pasted back, and
-    download the result. Binds 127.0.0.1 unless --host says otherwise."""
+    download the result; or filter the camera live. Binds 127.0.0.1 unless --host says
+    otherwise."""
 
     runs: Annotated[
         tuple[Path, ...],
@@ -34,6 +35,7 @@ class Demo:
     max_megapixels: float = 16.0  # larger photos are refused before they are decoded
     concurrency: int = 1  # requests filtered at once; others wait in the queue
     queue_size: int = 16  # requests waiting at most; more are told to try again
+    live_turn: float = 60.0  # live page: seconds a camera stream holds the filter while others wait
     detection: Detection = field(default_factory=DetectorSettings)
     running: Running = field(default_factory=Runtime)
 
@@ -43,7 +45,8 @@ def run_demo(command: Demo) -> int:
     from facefilter.demo.service import DemoService, Engine, Limits
 
     serving = Serving(host=command.host, port=command.port, share=command.share,
-                      concurrency=command.concurrency, queue_size=command.queue_size)  # fmt: skip
+                      concurrency=command.concurrency, queue_size=command.queue_size,
+                      live_turn=command.live_turn)  # fmt: skip
     serving.check()  # a taken port is refused before the models load
     limits = Limits(command.max_upload_mb, command.max_megapixels)
     engine = Engine(command.running.engine, command.running.device, command.detection,

@@ -22,18 +22,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from facefilter.demo.live import LiveSession, live_frame
 from facefilter.demo.service import MEGABYTE, Answer, DemoService, InlineImage, write_examples
 from facefilter.errors import UserError
 from facefilter.pictures import save_picture
 
 STRENGTH = "0: unchanged, 1: the full filter, >1: exaggerated"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LIVE_EVERY = 0.02  # seconds between camera frames at most; the answer sets the pace
 CACHE_SWEEP = (600, 1800)  # every 10 min, delete uploads and results older than 30 min
 INTRO = (
     "# facefilter\n"
     "Upload a photo with a face (or take one with the webcam), choose a filter and a "
     "target, and press **Filter**. Faces are found, aligned, filtered and pasted back "
-    "into the whole photo; the result can be downloaded with the button above it."
+    "into the whole photo; the result can be downloaded with the button above it. "
+    "**Live** filters the camera as it streams."
+)
+LIVE_INTRO = (
+    "Allow the camera, press record, and the filtered frames appear here; change the "
+    "filter, target or strength while it runs."
 )
 
 
@@ -46,6 +53,7 @@ class Serving:
     share: bool = False
     concurrency: int = 1
     queue_size: int = 16
+    live_turn: float = 60.0  # seconds a live stream holds the filter when others wait
 
     def warnings(self) -> list[str]:
         """What to tell the user about who can reach the page, if anyone but them can."""
@@ -62,6 +70,8 @@ class Serving:
             raise UserError(f"--port {self.port} must be between 1 and 65535")
         if self.concurrency < 1:
             raise UserError(f"--concurrency {self.concurrency} must be at least 1")
+        if not 1 <= self.live_turn <= 86400:
+            raise UserError(f"--live-turn {self.live_turn} must be 1 to 86400 seconds")
         if self.queue_size < 1:
             raise UserError(f"--queue-size {self.queue_size} must be at least 1")
         # Gradio tries the port on 127.0.0.1 before it binds the host, and takes a refusal
@@ -95,6 +105,13 @@ def import_gradio() -> Any:
     except ImportError:
         raise UserError("the demo needs Gradio: pip install 'facefilter[demo]'") from None
     return gradio
+
+
+def sent_frame(payload: dict[str, Any] | str | None) -> str | InlineImage | None:
+    """A live frame as the browser streams it: a `data:` URL, bare or in a payload."""
+    if isinstance(payload, str):
+        return InlineImage(payload) if payload.startswith("data:") else None
+    return sent_photo(payload)
 
 
 def sent_photo(payload: dict[str, Any] | None) -> str | InlineImage | None:
@@ -133,64 +150,113 @@ class Results:
                     old.unlink()
 
 
-def build_page(service: DemoService, examples: list[Path], results: Results) -> Any:
-    """The page: photo, filter, target, strength, faces and outline on the left; the
-    filtered photo, a message and its download button on the right."""
+def build_page(
+    service: DemoService, examples: list[Path], results: Results, serving: Serving = Serving()
+) -> Any:
+    """The page: a Photo tab (a photo filtered on request) and a Live tab (the camera
+    filtered as it streams)."""
     gr = import_gradio()
-    runs = list(service.runs)
     with gr.Blocks(title="facefilter demo", analytics_enabled=False,
                    delete_cache=CACHE_SWEEP) as page:  # fmt: skip
         gr.Markdown(INTRO)
-        with gr.Row():
-            with gr.Column():
-                # Gradio never opens the photo (sent_photo); were it to, image_mode=None would
-                # keep it from decoding a 64 MP gray PNG for a colour conversion
-                photo = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"],
-                                 type="filepath", image_mode=None, elem_id="photo")  # fmt: skip
-                run = gr.Dropdown(runs, value=runs[0], label="Filter", elem_id="run")
-                target = gr.Dropdown(service.targets(runs[0]), value=service.targets(runs[0])[0],
-                                     allow_custom_value=True,  # API callers name any run's
-                                     label="Target", elem_id="target")  # fmt: skip
-                strength = gr.Slider(0, 2, value=1, step=0.05, label="Strength", info=STRENGTH)
-                faces = gr.Radio(["all", "largest"], value="all", label="Faces to filter")
-                outline = gr.Checkbox(False, label="Outline the faces found")
-                button = gr.Button("Filter", variant="primary", elem_id="filter")
-            with gr.Column():
-                result = gr.Image(label="Filtered", type="filepath", format="png",
-                                  interactive=False, buttons=["download", "fullscreen"],
-                                  elem_id="result")  # fmt: skip
-                message = gr.Markdown(elem_id="message")
-        if examples:
-            gr.Examples([[str(path)] for path in examples], [photo], elem_id="examples")
-
-        def choose_run(name: str) -> Any:
-            choices = service.targets(name)
-            return gr.Dropdown(choices=choices, value=choices[0] if choices else None)
-
-        settings = [run, target, strength, faces, outline]
-
-        # The parameters' names are the API's: gradio_client shows /filter as taking
-        # photo, filter, target, strength, faces and outline (a `*args` handler was
-        # param_0 ... param_5 to every API caller)
-        def filter_photo(
-            photo: dict[str, Any] | None,
-            filter: str,  # the run: the API's name for it, shadowing the builtin here only
-            target: str,
-            strength: float,
-            faces: str,
-            outline: bool,
-        ) -> tuple[Any, str]:
-            # The event skips Gradio's preprocessing for the photo's sake (sent_photo);
-            # the other inputs keep theirs (the slider's bounds, the radio's choices)
-            sent = (filter, target, strength, faces, outline)
-            values = [field.preprocess(value) for field, value in zip(settings, sent, strict=True)]
-            answer: Answer = service.filter_photo(sent_photo(photo), *values)
-            return results.save(answer), answer.message
-
-        run.change(choose_run, inputs=run, outputs=target, api_name=False)
-        button.click(filter_photo, inputs=[photo, *settings], outputs=[result, message],
-                     api_name="filter", preprocess=False)  # fmt: skip
+        with gr.Tab("Photo", id="photo-tab", elem_id="photo-tab"):
+            photo_tab(gr, service, examples, results)
+        with gr.Tab("Live", id="live-tab", elem_id="live-tab"):
+            live_tab(gr, service, serving)
     return page
+
+
+def settings_for(gr: Any, service: DemoService, prefix: str = "") -> tuple[Any, Any, Any]:
+    """The filter, target and strength widgets, the target's choices following the filter."""
+    runs = list(service.runs)
+    run = gr.Dropdown(runs, value=runs[0], label="Filter", elem_id=f"{prefix}run")
+    target = gr.Dropdown(service.targets(runs[0]), value=service.targets(runs[0])[0],
+                         allow_custom_value=True,  # API callers name any run's
+                         label="Target", elem_id=f"{prefix}target")  # fmt: skip
+    strength = gr.Slider(0, 2, value=1, step=0.05, label="Strength", info=STRENGTH,
+                         elem_id=f"{prefix}strength")  # fmt: skip
+
+    def choose_run(name: str) -> Any:
+        choices = service.targets(name)
+        return gr.Dropdown(choices=choices, value=choices[0] if choices else None)
+
+    run.change(choose_run, inputs=run, outputs=target, api_name=False)
+    return run, target, strength
+
+
+def photo_tab(gr: Any, service: DemoService, examples: list[Path], results: Results) -> None:
+    """Photo, filter, target, strength, faces and outline on the left; the filtered
+    photo, a message and its download button on the right."""
+    with gr.Row():
+        with gr.Column():
+            # Gradio never opens the photo (sent_photo); were it to, image_mode=None would
+            # keep it from decoding a 64 MP gray PNG for a colour conversion
+            photo = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"],
+                             type="filepath", image_mode=None, elem_id="photo")  # fmt: skip
+            run, target, strength = settings_for(gr, service)
+            faces = gr.Radio(["all", "largest"], value="all", label="Faces to filter")
+            outline = gr.Checkbox(False, label="Outline the faces found")
+            button = gr.Button("Filter", variant="primary", elem_id="filter")
+        with gr.Column():
+            result = gr.Image(label="Filtered", type="filepath", format="png",
+                              interactive=False, buttons=["download", "fullscreen"],
+                              elem_id="result")  # fmt: skip
+            message = gr.Markdown(elem_id="message")
+    if examples:
+        gr.Examples([[str(path)] for path in examples], [photo], elem_id="examples")
+    settings = [run, target, strength, faces, outline]
+
+    # The parameters' names are the API's: gradio_client shows /filter as taking
+    # photo, filter, target, strength, faces and outline (a `*args` handler was
+    # param_0 ... param_5 to every API caller)
+    def filter_photo(
+        photo: dict[str, Any] | None,
+        filter: str,  # the run: the API's name for it, shadowing the builtin here only
+        target: str,
+        strength: float,
+        faces: str,
+        outline: bool,
+    ) -> tuple[Any, str]:
+        # The event skips Gradio's preprocessing for the photo's sake (sent_photo);
+        # the other inputs keep theirs (the slider's bounds, the radio's choices)
+        sent = (filter, target, strength, faces, outline)
+        values = [field.preprocess(value) for field, value in zip(settings, sent, strict=True)]
+        answer: Answer = service.filter_photo(sent_photo(photo), *values)
+        return results.save(answer), answer.message
+
+    button.click(filter_photo, inputs=[photo, *settings], outputs=[result, message],
+                 api_name="filter", preprocess=False)  # fmt: skip
+
+
+def live_tab(gr: Any, service: DemoService, serving: Serving) -> None:
+    """The camera on the left, streamed frame by frame; the filtered frames on the right.
+    The browser sends the next frame once the last is answered (Gradio drops the frames
+    in between), so a slow filter lowers the frame rate instead of adding delay."""
+    with gr.Row():
+        with gr.Column():
+            camera = gr.Image(label="Camera", sources=["webcam"], streaming=True,
+                              elem_id="live-camera")  # fmt: skip
+            run, target, strength = settings_for(gr, service, "live-")
+        with gr.Column():
+            shown = gr.Image(label="Filtered live", streaming=True, format="jpeg",
+                             interactive=False, elem_id="live-result")  # fmt: skip
+            message = gr.Markdown(LIVE_INTRO, elem_id="live-message")
+    session = gr.State(None)  # a tab's LiveSession, made on its first frame
+    settings = [run, target, strength]
+
+    def stream_frame(
+        frame: Any, state: LiveSession | None, filter: str, target: str, strength: float
+    ) -> tuple[Any, str, LiveSession]:
+        state = state or LiveSession()
+        sent = (filter, target, strength)
+        values = [field.preprocess(value) for field, value in zip(settings, sent, strict=True)]
+        answer = live_frame(service, state, sent_frame(frame), *values)
+        return answer.image, answer.message, state
+
+    camera.stream(stream_frame, inputs=[camera, session, *settings],
+                  outputs=[shown, message, session], stream_every=LIVE_EVERY,
+                  time_limit=serving.live_turn, concurrency_limit=serving.concurrency,
+                  preprocess=False, api_name=False, show_progress="hidden")  # fmt: skip
 
 
 def serve(service: DemoService, serving: Serving, max_megabytes: float) -> None:
@@ -201,7 +267,7 @@ def serve(service: DemoService, serving: Serving, max_megabytes: float) -> None:
         print(warning, file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="facefilter-demo-") as folder:
         examples = write_examples(Path(folder), service)
-        page = build_page(service, examples, Results(Path(folder) / "results"))
+        page = build_page(service, examples, Results(Path(folder) / "results"), serving)
         page.queue(max_size=serving.queue_size, default_concurrency_limit=serving.concurrency)
         stop = threading.Event()
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())

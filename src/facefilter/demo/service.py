@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import tempfile
 import threading
 import time
 import traceback
@@ -23,7 +22,7 @@ import numpy as np
 from PIL import Image
 from torch import Tensor
 
-from facefilter.data.images import ImageError, load_image
+from facefilter.data.images import ImageError, decode_image, load_image
 from facefilter.errors import UserError
 from facefilter.face import DetectorSettings, Face
 from facefilter.inference import Filter, NoFaceError, PhotoFilter, Request, Translated
@@ -86,7 +85,17 @@ class LoadedRun:
     path: Path
     photo: PhotoFilter
     choices: dict[str, Direction]  # label shown in the page -> direction
+    detection: DetectorSettings = field(default_factory=DetectorSettings)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    live_photo: PhotoFilter | None = None  # the live page's: a video detector (no roll passes)
+
+    @property
+    def live(self) -> PhotoFilter:
+        """The photo pipeline of live frames: the same filter, with the detector a video's
+        tracker uses (built on the first live frame; call it holding `lock`)."""
+        if self.live_photo is None:
+            self.live_photo = PhotoFilter.build(self.photo.filter, self.detection, video=True)
+        return self.live_photo
 
 
 def direction_labels(directions: Sequence[Direction]) -> dict[str, Direction]:
@@ -131,6 +140,16 @@ class DemoService:
     def targets(self, run: str) -> list[str]:
         return list(self.runs[run].choices) if run in self.runs else []
 
+    def chosen(self, run: str, target: str) -> LoadedRun:
+        """The run named `run`, checked to offer `target`; else a message naming both."""
+        loaded = self.runs.get(run)
+        if loaded is None:
+            raise UserError(f"unknown filter {run!r}; choose one of {', '.join(self.runs)}")
+        if target not in loaded.choices:
+            offered = ", ".join(loaded.choices)
+            raise UserError(f"{run} has no target {target!r}; choose one of {offered}")
+        return loaded
+
     def filter_photo(
         self, upload: str | InlineImage | None, run: str, target: str, strength: float = 1.0,
         faces: str = "all", outline: bool = False,
@@ -150,12 +169,7 @@ class DemoService:
                 faces: str, outline: bool) -> Answer:  # fmt: skip
         if upload is None:
             return Answer(None, "Upload a photo (or take one with the webcam) first.")
-        loaded = self.runs.get(run)
-        if loaded is None:
-            raise UserError(f"unknown filter {run!r}; choose one of {', '.join(self.runs)}")
-        if target not in loaded.choices:
-            offered = ", ".join(loaded.choices)
-            raise UserError(f"{run} has no target {target!r}; choose one of {offered}")
+        loaded = self.chosen(run, target)
         if faces not in ("all", "largest"):
             raise UserError(f"faces {faces!r}: choose all or largest")
         image = open_upload(upload, self.limits)
@@ -180,7 +194,8 @@ def load_run(name: str, path: Path, engine: Engine) -> LoadedRun:
     choices = direction_labels(flt.directions)
     if not choices:
         raise UserError(flt.no_targets())
-    return LoadedRun(name, path, PhotoFilter.build(flt, engine.detection), choices)
+    photo = PhotoFilter.build(flt, engine.detection)
+    return LoadedRun(name, path, photo, choices, engine.detection)
 
 
 def open_upload(upload: str | Path | InlineImage, limits: Limits) -> np.ndarray:
@@ -211,10 +226,10 @@ def open_inline(upload: InlineImage, limits: Limits) -> np.ndarray:
     except binascii.Error:
         raise UserError(f"{PHOTO} is not valid base64; send a base64 data URL") from None
     check_header(io.BytesIO(data), limits)
-    with tempfile.TemporaryDirectory(prefix="facefilter-demo-") as folder:
-        path = Path(folder) / "photo"  # load_image's one decoding path takes files
-        path.write_bytes(data)
-        return decode(path)
+    try:
+        return np.asarray(decode_image(data, PHOTO))
+    except ImageError:
+        raise UserError(f"{PHOTO} could not be decoded; it may be truncated or damaged") from None
 
 
 def check_megabytes(megabytes: float, limits: Limits) -> None:

@@ -15,7 +15,6 @@ written unchanged (`--detect never` translates the centre square of every frame 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,7 +34,6 @@ from facefilter.provenance import Provenance, label_video, unlabelled
 from facefilter.safe_io import atomic_write
 
 WRITABLE_EXTENSIONS = (".mp4", ".avi", ".mov", ".m4v")  # containers these two codecs fit
-QUIT_KEYS = (27, ord("q"))  # Esc, q
 
 
 @dataclass
@@ -149,10 +147,11 @@ def video_output(path: Path, output: Path, suffix: str) -> Path:
 def apply_video(
     photo_filter: PhotoFilter, request: Request, path: Path, output: Path, *, suffix: str = "",
     compare: bool = False, detect_every: int = 1, progress: bool = True,
-    label: Provenance | None = None,
+    label: Provenance | None = None, smooth: bool = True,
 ) -> tuple[Path, int]:  # fmt: skip
     """Filter every frame of video `path`; returns (file written, frames). `label`: the
-    video says it was made by a filter (XMP, in an MP4 or MOV; an AVI cannot carry it)."""
+    video says it was made by a filter (XMP, in an MP4 or MOV; an AVI cannot carry it);
+    `smooth`: faces' landmarks through the One Euro filter (see `Tracker`)."""
     cv2 = import_cv2()
     require_input(path)
     capture = cv2.VideoCapture(str(path))
@@ -170,7 +169,7 @@ def apply_video(
 
     def write(tmp: Path) -> None:  # the whole video, then renamed over `destination`
         nonlocal count
-        tracker, writer = Tracker(detect_every=detect_every), None
+        tracker, writer = Tracker(detect_every=detect_every, smooth=smooth), None
         try:
             for index, frame in enumerate(frames):
                 picture = filter_frame(photo_filter, request, tracker, frame, index, compare)
@@ -207,59 +206,3 @@ def video_label(
         return None
     beside = compare or len(request.directions) > 1
     return replace(label, whole=not photo_filter.detects and not beside)
-
-
-def open_camera(camera: int) -> object:
-    """An open camera, or a UserError saying there is none (OpenCV's own noise muted)."""
-    cv2 = import_cv2()
-    # Silent: no "can't open camera by index" warnings on stderr, only our one line.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    capture = cv2.VideoCapture(camera)
-    if not capture.isOpened():
-        raise UserError(
-            f"--webcam: no camera at index {camera} on this machine; plug one in or pass "
-            "--camera N (or apply the filter to a video file instead)"
-        )
-    return capture
-
-
-def open_window(title: str) -> None:
-    cv2 = import_cv2()
-    try:
-        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
-    except cv2.error:
-        raise UserError(
-            "--webcam: no display to show the live window (headless machine, or "
-            "opencv-python-headless, which has no GUI: pip install opencv-python)"
-        ) from None
-
-
-def run_webcam(
-    photo_filter: PhotoFilter, request: Request, camera: int = 0, *, compare: bool = False,
-    detect_every: int = 2,
-) -> int:  # fmt: skip
-    """Show the filtered camera live until Esc or q; returns the frames shown."""
-    cv2 = import_cv2()
-    capture = open_camera(camera)
-    title = "facefilter (Esc or q to quit)"
-    try:
-        open_window(title)
-    except UserError:
-        capture.release()  # type: ignore[attr-defined]
-        raise
-    tracker, shown, start = Tracker(detect_every=detect_every), 0, time.monotonic()
-    try:
-        for index, frame in enumerate(read_frames(capture)):
-            picture = filter_frame(photo_filter, request, tracker, frame, index, compare)
-            rate = (shown + 1) / max(time.monotonic() - start, 1e-6)
-            bgr = np.ascontiguousarray(picture[:, :, ::-1])
-            cv2.putText(bgr, f"{rate:.1f} fps", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
-                        (0, 255, 0), 2)  # fmt: skip
-            cv2.imshow(title, bgr)
-            shown += 1
-            if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
-                break
-    finally:
-        capture.release()  # type: ignore[attr-defined]
-        cv2.destroyAllWindows()
-    return shown

@@ -126,3 +126,19 @@ class FfmpegWriter:
                 code = errno.ENOSPC if "No space left" in self.failure else errno.EIO
                 message = f"ffmpeg could not write the video ({self.failure})"
                 raise OSError(code, message, str(self.path))
+
+
+def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
+    """Raw YUV 4:2:0 video (Y4M), what Chromium plays as a fake camera
+    (`--use-file-for-fake-video-capture=PATH`, looped): how the live page is tested and
+    timed without a camera. `frames`: RGB (H, W, 3) uint8, even sides, all one size."""
+    cv2 = import_cv2()
+    height, width = frames[0].shape[:2]
+    if height % 2 or width % 2 or any(frame.shape != frames[0].shape for frame in frames):
+        raise UserError(f"{path}: Y4M frames must share one size with even sides, got "
+                        f"{sorted({frame.shape for frame in frames})}")  # fmt: skip
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
