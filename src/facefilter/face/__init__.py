@@ -13,7 +13,14 @@ come with the optional extra: pip install "facefilter[face]".
 from facefilter.face.align import align_face
 from facefilter.face.detect import DETECTOR_NAMES, DetectorSettings, create_detector
 from facefilter.face.geometry import estimate_similarity, invert_affine
-from facefilter.face.masks import MASKS, blend_mask, crop_mask, head_mask
+from facefilter.face.masks import (
+    MASKS,
+    blend_mask,
+    crop_mask,
+    face_mask,
+    head_mask,
+    placed_head_mask,
+)
 from facefilter.face.paste import paste_back
 from facefilter.face.template import AlignConfig, template_landmarks, unit_template
 from facefilter.face.types import Detector, Face
@@ -30,9 +37,11 @@ __all__ = [
     "create_detector",
     "crop_mask",
     "estimate_similarity",
+    "face_mask",
     "head_mask",
     "invert_affine",
     "paste_back",
+    "placed_head_mask",
     "template_landmarks",
     "unit_template",
 ]

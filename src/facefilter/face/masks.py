@@ -5,10 +5,18 @@ A translated crop holds more than the person: the model draws its own background
 covers the wall, the hair of the person next to them and their shoulders, so the
 default mask follows the head instead:
 
-- `head`: an egg over face and hair, placed from the aligned crop's eye line and eye
-  distance (the crop is aligned by its landmarks, so this is a landmark hull widened
-  for hair): HEAD_TOP eye distances up to the top of the hair, CHIN_DROP down to the
-  chin, HEAD_HALF_WIDTH to either side, narrowing towards the chin;
+- `head`: an egg over face and hair, HEAD_TOP eye distances up from the eye line to the
+  top of the hair, CHIN_DROP down to the chin, HEAD_HALF_WIDTH to either side, narrowing
+  towards the chin. `blend_mask` places it from the template's eyes, the same for every
+  face. `placed_head_mask` (what `apply` pastes through) places it from each face's own
+  landmarks mapped into the crop, because a turned head does not fit the template: the
+  eyes close up by cos(turn), so the similarity fit zooms in and a fixed egg covers too
+  little of the head, centred on the features while the skull lies behind them. The
+  nose's drop below the eye line does not change with the turn (dlib measures the eyes
+  and the point under the nose; its mouth corners are estimates), so drop / eye distance
+  gives cos(turn): the egg grows by 1 / cos(turn) and moves, away from the side the nose
+  points to, HEAD_SHIFT true eye distances times sin(turn). Upright and frontal, it is
+  the template's egg;
 - `ellipse`: the ellipse inscribed in the crop;
 - `crop`: the rounded square of the whole crop (what earlier versions pasted).
 
@@ -36,6 +44,18 @@ HEAD_TOP = 2.0
 CHIN_DROP = 1.85
 HEAD_HALF_WIDTH = 1.35
 CHIN_NARROWING = 0.35  # the half-width at the chin, lost as a fraction (an egg, not an ellipse)
+# Turned heads, from the landmarks a detector measures (dlib's: the eyes and the point
+# under the nose; its mouth corners are estimated from those). Upright and frontal, that
+# point lies about 0.72 eye distances below the eye line (astronaut 0.74, Grace Hopper
+# 0.71; lower than the template's nose tip, 0.57); turned, the eyes close up and the
+# drop stays, so their ratio gives cos(turn).
+UPRIGHT_NOSE_DROP = 0.72
+MAX_TURN_GROWTH = 1.5  # the mask grows at most this much (a 48 degree turn)
+NOSE_SIDE_FULL = 0.05  # the nose this far (eye distances) off the eye midline: surely turned
+# A turned head turns about an axis about 1.4 eye distances behind the eyes, so the skull
+# lies that times sin(turn) to the side of the eyes, away from the nose; the face stands
+# out in front of it. The egg goes halfway: over the skull and the face both.
+HEAD_SHIFT = 0.7
 
 
 def smooth_edge(inside: np.ndarray, band: float) -> np.ndarray:
@@ -61,15 +81,23 @@ def crop_mask(height: int, width: int, feather: float = 0.1, roundness: float = 
 
 
 def head_mask(align: AlignConfig, feather: float = 0.1) -> np.ndarray:
-    """The head (face and hair) in the crop `align` makes, 1 inside, 0 outside, the edge
-    `feather` of the crop's half-size wide and centred on the outline. (H, W) float32"""
+    """The head (face and hair) of a frontal face in the crop `align` makes, placed from
+    the template's eyes: 1 inside, 0 outside, the edge `feather` of the crop's half-size
+    wide and centred on the outline. (H, W) float32"""
+    points = template_landmarks(align)  # (5, 2) crop pixels
+    eyes = float(np.linalg.norm(points[1] - points[0]))
+    middle = points[:2].mean(0)
+    return egg_mask(align, feather, float(middle[0]), float(middle[1]), eyes)
+
+
+def egg_mask(align: AlignConfig, feather: float, centre_x: float, centre_y: float, eyes: float
+             ) -> np.ndarray:  # fmt: skip
+    """The egg of HEAD_TOP, CHIN_DROP and HEAD_HALF_WIDTH times `eyes` pixels round the
+    crop point (centre_x, centre_y), faded to 0 at the crop's rim. (H, W) float32"""
     check_feather(feather)
     width, height = align.crop_size
-    points = template_landmarks(align)  # (5, 2) crop pixels
-    middle = points[:2].mean(0)
-    eyes = float(np.linalg.norm(points[1] - points[0]))
-    dx = (np.arange(width) - middle[0])[None, :] / (HEAD_HALF_WIDTH * eyes)  # (1, W)
-    dy = np.arange(height, dtype=np.float64)[:, None] - middle[1]  # (H, 1) pixels, down
+    dx = (np.arange(width) - centre_x)[None, :] / (HEAD_HALF_WIDTH * eyes)  # (1, W)
+    dy = np.arange(height, dtype=np.float64)[:, None] - centre_y  # (H, 1) pixels, down
     below = np.clip(dy / (CHIN_DROP * eyes), 0, 1)
     dx = dx / (1 - CHIN_NARROWING * below * below)
     dy = dy / np.where(dy < 0, HEAD_TOP * eyes, CHIN_DROP * eyes)
@@ -78,7 +106,60 @@ def head_mask(align: AlignConfig, feather: float = 0.1) -> np.ndarray:
     head = smooth_edge(band / 2 - outline, band)
     # A framing with little room above the eyes (data crop's default) cuts the hair at
     # the crop's top: fade there too, as the crop mask does, instead of a hard edge.
-    return np.minimum(head, crop_mask(height, width, feather, roundness=8.0))
+    return np.minimum(head, cached_crop_mask(height, width, feather, 8.0))
+
+
+def placed_head_mask(align: AlignConfig, landmarks: np.ndarray, feather: float = 0.1
+                     ) -> np.ndarray:  # fmt: skip
+    """The head mask of one face, placed from its own `landmarks` (5, 2), given in crop
+    pixels (`apply_affine(matrix, face.landmarks)`): larger and moved towards the back of
+    the head when the face is turned. Read-only, shared. (H, W) float32"""
+    centre_x, centre_y, eyes = head_placement(align, landmarks)
+    # Quantised so that a face held still in a video reuses one mask, frame after frame.
+    return cached_egg(align, feather, round(centre_x * 4) / 4, round(centre_y * 4) / 4,
+                      round(eyes * 8) / 8)  # fmt: skip
+
+
+def head_placement(align: AlignConfig, landmarks: np.ndarray) -> tuple[float, float, float]:
+    """(centre x, centre y, eyes) in crop pixels: where `egg_mask` goes for the face whose
+    5 landmarks lie at `landmarks` in the crop, and the eye distance it would show seen
+    from the front (the head's size)."""
+    points = np.asarray(landmarks, np.float64)
+    if points.shape != (5, 2) or not np.isfinite(points).all():
+        raise UserError(f"landmarks must be a finite (5, 2) array, got {points.shape}")
+    middle = points[:2].mean(0)
+    eye_vector = points[1] - points[0]
+    eyes = max(float(np.linalg.norm(eye_vector)), 1e-6)
+    across = eye_vector / eyes
+    down = np.array([-across[1], across[0]])
+    nose = points[2] - middle
+    drop, offset = float(nose @ down), float(nose @ across)
+    # Yaw shortens the eye distance by cos(turn) and leaves the nose's drop below the eye
+    # line as it is (pitch does the reverse, and is left alone: the mask never shrinks).
+    cos_turn = float(np.clip(eyes * UPRIGHT_NOSE_DROP / max(drop, 1e-6), 1 / MAX_TURN_GROWTH, 1))
+    unit = eyes / cos_turn  # the eye distance the face would show seen from the front
+    # The turn's side is where the nose points; a nose near the midline says little.
+    side = float(np.clip(offset / (NOSE_SIDE_FULL * eyes), -1, 1))
+    shift = -HEAD_SHIFT * unit * np.sqrt(1 - cos_turn * cos_turn) * side
+    centre = middle + shift * across
+    return float(centre[0]), float(centre[1]), unit
+
+
+@lru_cache(maxsize=256)
+def cached_egg(align: AlignConfig, feather: float, centre_x: float, centre_y: float, eyes: float
+               ) -> np.ndarray:  # fmt: skip
+    mask = egg_mask(align, feather, centre_x, centre_y, eyes)
+    mask.flags.writeable = False
+    return mask
+
+
+def face_mask(name: str, align: AlignConfig, feather: float, landmarks: np.ndarray | None
+              ) -> np.ndarray:  # fmt: skip
+    """The mask one face is pasted through: `head` placed from the face's `landmarks` (crop
+    pixels, (5, 2)) when given, else the fixed mask `blend_mask` names. Read-only."""
+    if name == "head" and landmarks is not None:
+        return placed_head_mask(align, landmarks, feather)
+    return blend_mask(name, align, feather)
 
 
 @lru_cache(maxsize=16)

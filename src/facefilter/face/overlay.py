@@ -19,15 +19,18 @@ MASK_OUTLINE = (255, 255, 0)
 
 def draw_overlay(
     photo: np.ndarray, faces: Sequence[Face], matrices: Sequence[np.ndarray],
-    mask: np.ndarray | None,
+    masks: Sequence[np.ndarray] | np.ndarray | None,
 ) -> np.ndarray:  # fmt: skip
     """A copy of `photo` (H, W, 3) uint8 with every face's box and landmarks, and where
-    `mask` (crop space, as pasted through each face's image->crop `matrices`) is half on."""
+    its mask (crop space, as pasted through each face's image->crop `matrices`) is half on.
+    masks: one per face, or one (H, W) array for all, or None."""
     cv2 = import_cv2()
     shown = np.ascontiguousarray(photo).copy()
     height, width = shown.shape[:2]
     thickness = max(1, round(max(height, width) / 400))
-    for face, matrix in zip(faces, matrices, strict=True):
+    if masks is None or isinstance(masks, np.ndarray):
+        masks = [masks] * len(faces)  # type: ignore[list-item]
+    for face, matrix, mask in zip(faces, matrices, masks, strict=True):
         region = None if mask is None else footprint(invert_affine(matrix), support(mask),
                                                      shown.shape)  # fmt: skip
         if mask is not None and region is not None:  # warped into the face's area only

@@ -30,12 +30,12 @@ from facefilter.face import (
     DetectorSettings,
     Face,
     align_face,
-    blend_mask,
     paste_back,
 )
 from facefilter.face.arrays import as_rgb_uint8
 from facefilter.face.detect import map_face, same_face
-from facefilter.face.masks import MASKS, MaskName, check_feather
+from facefilter.face.geometry import apply_affine
+from facefilter.face.masks import MASKS, MaskName, check_feather, face_mask
 from facefilter.face.overlay import draw_overlay
 from facefilter.inference.filter import Filter, check_strength
 from facefilter.models.targets import Direction
@@ -277,19 +277,26 @@ class PhotoFilter:
         photos = []
         for direction, translated in zip(request.directions, outputs, strict=True):
             aligned = by_source[direction.source]
-            mask = blend_mask(self.options.mask, self.align_for(direction.source),
-                              self.options.feather)  # fmt: skip
+            masks = self._face_masks(faces, aligned, self.align_for(direction.source))
             photo = as_rgb_uint8(image).copy()  # one copy per target; faces blend into it
-            for result, (crop, matrix) in zip(translated, aligned, strict=True):
+            for result, (crop, matrix), mask in zip(translated, aligned, masks, strict=True):
                 paste_back(
                     photo, result, matrix, mask=mask, color_match=self.options.color_match,
                     in_place=True, base=crop if self.filter.adds_changes else None,
                     poisson=self.options.blend == "poisson",
                 )  # fmt: skip
             if self.options.debug_overlay:
-                photo = draw_overlay(photo, faces, [m for _, m in aligned], mask)
+                photo = draw_overlay(photo, faces, [m for _, m in aligned], masks)
             photos.append(photo)
         return Translated(image, photos, crops, outputs, list(faces), False, where.found)
+
+    def _face_masks(self, faces: Sequence[Face], aligned: Sequence[tuple[np.ndarray, np.ndarray]],
+                    align: AlignConfig) -> list[np.ndarray]:  # fmt: skip
+        """The mask each face is pasted through: `head` placed from the face's own landmarks
+        (a turned head needs a larger mask, moved towards the back of the head)."""
+        return [face_mask(self.options.mask, align, self.options.feather,
+                          apply_affine(matrix, face.landmarks))
+                for face, (_, matrix) in zip(faces, aligned, strict=True)]  # fmt: skip
 
     def _translate_whole(self, image: np.ndarray, request: Request) -> Translated:
         crop = square_crop(Image.fromarray(as_rgb_uint8(image)), self.size)
