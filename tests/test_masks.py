@@ -147,3 +147,68 @@ def test_a_head_cut_by_the_crop_top_still_fades_out():
     mask = head_mask(AlignConfig(size=128), 0.1)  # data crop's framing: hair above the crop
     steps = max(np.abs(np.diff(mask, axis=0)).max(), np.abs(np.diff(mask, axis=1)).max())
     assert steps < 0.25  # no hard edge anywhere (it was 1.0 at the top row)
+
+
+def placed_case(turn_degrees: float = 0.0, nose_side: float = 0.0):
+    """The synthetic framing and the 5 landmarks, in crop pixels as `align_face` leaves
+    them, of a face turned by `turn_degrees` (seen across, every landmark closes up on the
+    eye midpoint by cos(turn); the nose's drop is what dlib measures upright) with the nose
+    `nose_side` eye distances right of the midline."""
+    from facefilter.face.geometry import apply_affine
+    from facefilter.face.masks import UPRIGHT_NOSE_DROP
+
+    align = AlignConfig(size=128, **synth_framing())
+    template = template_landmarks(align)
+    middle, eyes = template[:2].mean(0), template[1, 0] - template[0, 0]
+    seen = template.copy()
+    seen[2] = middle + np.array([nose_side * eyes, UPRIGHT_NOSE_DROP * eyes])
+    seen[:, 0] = middle[0] + (seen[:, 0] - middle[0]) * np.cos(np.radians(turn_degrees))
+    return align, apply_affine(estimate_similarity(seen, template), seen)  # fit as aligned
+
+
+def test_an_upright_face_gets_the_template_egg():
+    from facefilter.face import face_mask
+
+    align, points = placed_case()
+    placed, fixed = face_mask("head", align, 0.1, points), head_mask(align, 0.1)
+    # the same egg to within a pixel or so: the fit moves the eyes a little for dlib's nose
+    assert np.abs(placed - fixed).mean() < 0.01
+    assert ((placed > 0.5) & (fixed > 0.5)).sum() > 0.97 * ((placed > 0.5) | (fixed > 0.5)).sum()
+    assert not placed.flags.writeable  # cached: a still face in a video reuses it
+    for name in ("crop", "ellipse"):  # the fixed masks stay as they were
+        assert face_mask(name, align, 0.1, points) is blend_mask(name, align, 0.1)
+    assert face_mask("head", align, 0.1, None) is blend_mask("head", align, 0.1)
+
+
+@pytest.mark.parametrize("side", [1, -1])
+def test_a_turned_face_gets_a_larger_egg_towards_the_back_of_the_head(side):
+    from facefilter.face import placed_head_mask
+
+    align, upright_points = placed_case()
+    upright = placed_head_mask(align, upright_points)
+    turned = placed_head_mask(align, placed_case(40, 0.15 * side)[1])
+    # The fit zooms in on the narrowed face by about 8% here; the egg follows the head's
+    # size (the nose's drop), about 15% more area, where the template's egg kept its own.
+    assert turned.sum() > 1.1 * upright.sum()
+    xs = np.arange(turned.shape[1])
+    centre_upright = (upright.sum(0) * xs).sum() / upright.sum()
+    centre_turned = (turned.sum(0) * xs).sum() / turned.sum()
+    assert (centre_upright - centre_turned) * side > 3  # away from the nose, in pixels
+    assert turned[0].max() == turned[-1].max() == turned[:, 0].max() == turned[:, -1].max() == 0
+
+
+def test_pasting_through_a_placed_mask_keeps_the_rest_of_the_photo():
+    from facefilter.face import paste_back, placed_head_mask
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (200, 240, 3), np.uint8)
+    align, points = placed_case(35, 0.15)
+    mask = placed_head_mask(align, points)
+    angle = np.radians(20)  # a tilted face, the crop 1.25 times larger in the photo
+    linear = 0.8 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    shift = np.array([64.0, 64.0]) - linear @ [120.0, 100.0]  # the photo's middle: the crop's
+    matrix = np.hstack([linear, shift[:, None]])
+    pasted = paste_back(photo, np.full((128, 128, 3), 7, np.uint8), matrix, mask=mask)
+    alpha = cv2.warpAffine(mask, invert_affine(matrix), (240, 200), flags=cv2.INTER_LINEAR)
+    assert np.array_equal(pasted[alpha == 0], photo[alpha == 0])
+    assert (alpha == 1).sum() > 500 and (pasted[alpha == 1] == 7).all()  # and the head changed
