@@ -29,7 +29,9 @@ def jittered(frames: int, step: float = 0.0, sigma: float = 1.0, seed: int = 0) 
 
 
 def test_one_euro_steadies_a_still_face_and_follows_a_moving_one():
-    for step, most_jitter, most_lag in ((0.0, 0.5, 0.0), (3.0, 1.0, 1.0)):
+    """Still: the jitter halved at least. Moving 3 px a frame: no more jitter than
+    detected, and less lag than the moving average it replaced (0.67 frames behind)."""
+    for step, most_jitter, most_lag in ((0.0, 0.5, 0.0), (3.0, 1.0, 0.6)):
         seen, truth = jittered(120, step)
         points = SmoothedPoints.start(seen[0], OneEuro())
         smoothed = np.stack([points.update(p) for p in seen[1:]])[30:]  # settled
@@ -38,7 +40,7 @@ def test_one_euro_steadies_a_still_face_and_follows_a_moving_one():
         lag = -error[..., 0].mean()  # behind the motion, in pixels
         raw_jitter = np.diff(seen[31:] - truth[31:], axis=0).std()
         assert jitter < most_jitter * raw_jitter, (step, jitter, raw_jitter)
-        assert lag < most_lag + 0.3, (step, lag)
+        assert lag < most_lag * step + 0.2, (step, lag)
 
 
 def test_the_same_settings_hold_for_a_face_ten_times_larger():
