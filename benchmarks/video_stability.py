@@ -7,6 +7,7 @@ Clips of known motion are made from real photos (the astronaut, Grace Hopper) an
 synthetic photo face: 480x480 frames, frame t = warp(source, A_t) for a known affine
 A_t, plus fresh Gaussian sensor noise (sigma 3/255) in every frame, so the input's own
 residual is never zero. Motions: `still` (none), `pan` (1 px a frame to the right),
+`sway` (side to side, 30 px either way every 40 frames: up to 4.7 px a frame),
 `zoom+roll` (0.3% larger and 0.15 degrees more roll a frame, round the face) and
 `light` (none; brightness falls to 0.8 and gamma rises to 1.2 over the clip).
 
@@ -52,6 +53,7 @@ from facefilter.data.real_photos import astronaut, grace_hopper
 from facefilter.face import DetectorSettings, Face
 from facefilter.face.arrays import import_cv2
 from facefilter.face.geometry import apply_affine, compose_affine, invert_affine
+from facefilter.face.smoothing import OneEuro
 from facefilter.inference import FaceOptions, Filter, NoFaceError, PhotoFilter, Request
 from facefilter.inference.video import Tracker, filter_frame
 from facefilter.pictures import labelled_grid, save_picture
@@ -61,6 +63,8 @@ from facefilter.synth import SynthFaces
 SIDE = 480  # frames are SIDE x SIDE
 NOISE = 3.0  # sensor noise, sigma in /255
 PAN = 1.0  # px a frame
+CHANGE_GAIN = 8  # the sheet's change rows: |frame - previous frame, moved| this much brighter
+SWAY, SWAY_FRAMES = 30.0, 40  # px either side, frames a period: up to 4.7 px a frame
 ZOOM, ROLL = 1.003, 0.15  # a frame: scale factor, degrees
 LIGHT = (0.8, 1.2)  # brightness and gamma at the clip's end (1, 1 at its start)
 HEAD_GROW, ERODE = 1.5, 3  # the head region: face box times this, eroded by these px
@@ -70,16 +74,19 @@ ONE_BY_ONE = "one-by-one"
 TRUE_LANDMARKS = "true-landmarks"  # diagnosis: every frame alone, aligned with the truth
 TRACKERS: dict[str, dict[str, Any]] = {  # arm -> Tracker's settings
     "video": {},
-    "video-raw": {"smoothing": 1.0},  # TODO(main): `smooth=False` once Tracker has it
+    "video-raw": {"smooth": False},  # --no-smoothing
+    # the moving average the tracker had before its One Euro filter (weight 0.6 on the new
+    # landmarks: a fixed cutoff of 1 / (2 pi (1 / 0.6 - 1)) cycles a frame)
+    "video-ema": {"settings": OneEuro(min_cutoff=0.2387, beta=0.0)},
     "video-full": {"full_every": 1},
-    "video-full-raw": {"full_every": 1, "smoothing": 1.0},
+    "video-full-raw": {"full_every": 1, "smooth": False},
 }
 DEFAULT_ARMS = ("video", "video-raw", ONE_BY_ONE)
-MOTIONS = ("still", "pan", "zoom+roll", "light")
+MOTIONS = ("still", "pan", "sway", "zoom+roll", "light")
 DEFAULT_CLIPS = (
     *(f"astronaut/{m}" for m in MOTIONS),
-    *(f"grace-hopper/{m}" for m in MOTIONS[:3]),
-    *(f"synthetic/{m}" for m in MOTIONS[:3]),
+    *(f"grace-hopper/{m}" for m in MOTIONS[:4]),
+    *(f"synthetic/{m}" for m in MOTIONS[:4]),
 )
 
 
@@ -156,6 +163,9 @@ def motion_at(kind: str, t: int, centre: np.ndarray) -> np.ndarray:
     """The camera's motion from frame 0 to frame t (frame pixels -> frame pixels)."""
     if kind == "pan":
         return np.array([[1.0, 0.0, PAN * t], [0.0, 1.0, 0.0]])
+    if kind == "sway":  # a head moving side to side: up to 4.7 px a frame, turning back
+        return np.array([[1.0, 0.0, SWAY * math.sin(2 * math.pi * t / SWAY_FRAMES)],
+                         [0.0, 1.0, 0.0]])  # fmt: skip
     if kind == "zoom+roll":
         cv2 = import_cv2()
         return cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), -ROLL * t, ZOOM**t)
@@ -330,16 +340,33 @@ def print_tables(results: dict[str, dict], arms: list[str]) -> None:
 
 def sheet_tiles(clip: Clip, outputs: dict[str, Arm], arms: list[str],
                 picks: list[int], half: int) -> list[np.ndarray]:  # fmt: skip
-    """Rows of crops round the true face (so a lagging face drifts in its tile)."""
+    """Rows of crops round the true face (so a lagging face drifts in its tile): for the
+    input and each arm, its frames, then how much each frame changed from the one before
+    with the motion undone, CHANGE_GAIN times brighter (the flicker, made visible)."""
     rows = []
     for sequence in [clip.frames] + [outputs[arm].outputs for arm in arms]:
-        row = []
+        row, change = [], []
         for t in picks:
             cx, cy = np.round(clip.truth[t].mean(0)).astype(int)
             padded = np.pad(sequence[t], ((half, half), (half, half), (0, 0)), mode="edge")
             row.append(padded[cy : cy + 2 * half, cx : cx + 2 * half])
-        rows.append(np.stack(row))
+            moved = changed(sequence, clip.motions, max(t, 1))
+            padded = np.pad(moved, ((half, half), (half, half), (0, 0)), mode="edge")
+            change.append(padded[cy : cy + 2 * half, cx : cx + 2 * half])
+        rows += [np.stack(row), np.stack(change)]
     return rows
+
+
+def changed(frames: list[np.ndarray], motions: list[np.ndarray], t: int) -> np.ndarray:
+    """|frame t - frame t-1 moved into t| * CHANGE_GAIN, grey. (H, W, 3) uint8"""
+    cv2 = import_cv2()
+    step = compose_affine(motions[t], invert_affine(motions[t - 1]))
+    height, width = frames[t].shape[:2]
+    moved = cv2.warpAffine(frames[t - 1], step, (width, height), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+    diff = np.abs(moved.astype(np.float32) - frames[t].astype(np.float32)).mean(-1)
+    grey = np.clip(diff * CHANGE_GAIN, 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def write_sheet(path: Path, clips: dict[str, Clip], outputs: dict[str, dict[str, Arm]],
@@ -350,7 +377,8 @@ def write_sheet(path: Path, clips: dict[str, Clip], outputs: dict[str, dict[str,
     for name, clip in clips.items():
         eyes = np.linalg.norm(clip.truth[0][1] - clip.truth[0][0])
         rows += sheet_tiles(clip, outputs[name], arms, picks, half=int(1.6 * eyes))
-        labels += [f"{name} {kind}" for kind in ("input", *arms)]
+        labels += [f"{name} {kind}{what}" for kind in ("input", *arms)
+                   for what in ("", f" change x{CHANGE_GAIN}")]  # fmt: skip
     side = min(row.shape[1] for row in rows)
     tiles = np.stack([row[:, :side, :side] for row in rows])
     title = "frames " + ", ".join(map(str, picks)) + " round the true face"
@@ -380,7 +408,7 @@ def main() -> None:
     parser.add_argument("--arms", default=",".join(DEFAULT_ARMS), help=f"some of {every_arm}")
     parser.add_argument("--detector", default="auto")
     parser.add_argument("--upsample", type=int, default=1)
-    parser.add_argument("--sheet", type=Path, help="a picture of the still and pan clips")
+    parser.add_argument("--sheet", type=Path, help="a picture of Grace Hopper still and swaying")
     parser.add_argument("--json", type=Path, help="write the numbers here")
     args = parser.parse_args()
     arms = args.arms.split(",")
@@ -403,7 +431,7 @@ def main() -> None:
         results[name], outputs = measure(photo_filter, request, clip, arms)
         print(f"{name}: done ({sum(results[name][a]['seconds'] for a in arms):.0f} s)",
               flush=True)  # fmt: skip
-        if args.sheet and kind in ("still", "pan") and source == "astronaut":
+        if args.sheet and kind in ("still", "sway") and source == "grace-hopper":
             kept[name], kept_outputs[name] = clip, outputs
     print_tables(results, arms)
     if args.sheet and kept:
