@@ -3,6 +3,7 @@
 A benchmark, run on demand, alone on the machine (not a test):
 
     python benchmarks/live_page.py [--seconds 20] [--size 128] [--engine onnx]
+        [--configs "--detect-every 1;;--threads 1"]
 
 It trains nothing worth keeping: `cyclegan-lite` at --size in its default config for
 one step (speed does not depend on training), exports it to ONNX, serves it with
@@ -11,8 +12,10 @@ camera: a 640x480 Y4M clip of the astronaut moving slowly, with sensor noise. It
 the filtered frames the page shows (each a new image in the page: capture, JPEG, send,
 decode, track, filter, paste, encode, fetch, show) over --seconds after a warm-up, and
 prints them beside the server's own pace (frames it filtered a second, from the page's
-message). The goal: 12 frames a second at 640x480 with cyclegan-lite at 128 px on
-onnxruntime on a 2-core CPU; the browser shares those two cores.
+message). Each of --configs (`facefilter demo` flags, `;` between them; empty: the
+defaults) is served and measured in turn, in the same run. The goal: 12 frames a second
+at 640x480 with cyclegan-lite at 128 px on onnxruntime on a 2-core CPU; the browser
+shares those two cores.
 """
 
 from __future__ import annotations
@@ -33,19 +36,22 @@ from playwright.sync_api import sync_playwright
 from facefilter.data.real_photos import astronaut
 from facefilter.inference.video_writers import write_y4m
 
+CONFIGS = "--detect-every 1;;--threads 1;--upsample 0;--threads 1 --upsample 0"
 FACEFILTER = [sys.executable, "-c", "from facefilter.console import run; run()"]
 CHROMIUM = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update",
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]  # fmt: skip
 COUNTER = """() => {
+  // each new frame the page shows, seen as the page changes (polling would cost the CPU)
   window.frames_shown = 0;
-  setInterval(() => {
+  new MutationObserver(() => {
     const shown = document.querySelector('#live-result img');
     if (shown && shown.src !== window.last_src) {
       window.last_src = shown.src;
       window.frames_shown++;
     }
-  }, 2);
+  }).observe(document.body, {subtree: true, childList: true, attributes: true,
+                             attributeFilter: ['src']});
 }"""
 
 
@@ -77,10 +83,12 @@ def model(folder: Path, size: int, engine: str) -> Path:
     return export
 
 
-def serve(target: Path, engine: str, port: int, log: Path) -> subprocess.Popen[str]:
-    child = subprocess.Popen([*FACEFILTER, "demo", str(target), "--engine", engine, "--port",
-                              str(port)], stdout=subprocess.PIPE, stderr=log.open("w"),
-                             text=True, env={**os.environ, "GRADIO_TEMP_DIR": str(log.parent)})  # fmt: skip
+def serve(target: Path, flags: list[str], port: int, log: Path) -> subprocess.Popen[str]:
+    child = subprocess.Popen(
+        [*FACEFILTER, "demo", str(target), *flags, "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
+        env={**os.environ, "GRADIO_TEMP_DIR": str(log.parent)},
+    )  # fmt: skip
     assert child.stdout is not None
     for line in child.stdout:
         if "serving" in line:
@@ -117,23 +125,28 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=8.0)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--engine", choices=("onnx", "torch"), default="onnx")
+    parser.add_argument("--configs", default=CONFIGS, help="demo flags to compare, ';' between")
     parser.add_argument("--port", type=int, default=7871)
     args = parser.parse_args()
+    print(f"live page, 640x480 camera, cyclegan-lite {args.size} px on {args.engine}, "
+          f"{os.cpu_count()} CPU cores shared with the browser; frames a second:")  # fmt: skip
+    print(f"{'demo flags':>24}  {'page':>5}  {'server':>6}  goal 12 in the page")
     with tempfile.TemporaryDirectory(prefix="live-page-") as folder:
         root = Path(folder)
         clip = camera_clip(root / "camera.y4m")
-        child = serve(model(root, args.size, args.engine), args.engine, args.port,
-                      root / "server.log")  # fmt: skip
-        try:
-            rate, message = measure(args.port, clip, args.seconds, args.warmup)
-        finally:
-            child.terminate()
-            child.wait(timeout=30)
-    pace = re.search(r"([\d.]+) frames a second", message)
-    print(f"live page, 640x480 camera, cyclegan-lite {args.size} px on {args.engine}, "
-          f"{os.cpu_count()} CPU cores (browser included):")  # fmt: skip
-    print(f"  {rate:.1f} frames a second shown in the page (goal 12); the server filtered "
-          f"{pace.group(1) if pace else '?'} a second; its message: {message!r}")  # fmt: skip
+        target = model(root, args.size, args.engine)
+        for config in args.configs.split(";"):
+            flags = ["--engine", args.engine, *config.split()]
+            child = serve(target, flags, args.port, root / "server.log")
+            try:
+                rate, message = measure(args.port, clip, args.seconds, args.warmup)
+            finally:
+                child.terminate()
+                child.wait(timeout=30)
+            pace = re.search(r"([\d.]+) frames a second", message)
+            server = pace.group(1) if pace else "?"
+            print(f"{config or '(defaults)':>24}  {rate:5.1f}  {server:>6}  "
+                  f"{'PASS' if rate >= 12 else 'FAIL'}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -32,14 +32,16 @@ WIDTH, HEIGHT = 640, 480
 FACE = (250, 60, 400, 230)  # x0, y0, x1, y1 of the astronaut's face in the camera frame
 TURN = 3  # seconds a stream holds the filter while another tab waits (--live-turn)
 COUNTER = """() => {
+  // each new frame the page shows, seen as the page changes (polling would cost the CPU)
   window.frames_shown = 0;
-  setInterval(() => {
+  new MutationObserver(() => {
     const shown = document.querySelector('#live-result img');
     if (shown && shown.src !== window.last_src) {
       window.last_src = shown.src;
       window.frames_shown++;
     }
-  }, 5);
+  }).observe(document.body, {subtree: true, childList: true, attributes: true,
+                             attributeFilter: ['src']});
 }"""
 
 

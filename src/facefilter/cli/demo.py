@@ -9,6 +9,7 @@ from typing import Annotated
 import tyro
 
 from facefilter.cli.flags import Detection, Running, Runtime
+from facefilter.errors import UserError
 from facefilter.face.detect import DetectorSettings
 
 
@@ -35,6 +36,7 @@ class Demo:
     max_megapixels: float = 16.0  # larger photos are refused before they are decoded
     concurrency: int = 1  # requests filtered at once; others wait in the queue
     queue_size: int = 16  # requests waiting at most; more are told to try again
+    detect_every: int = 2  # live page: camera frames between face detections (tracked between)
     live_turn: float = 60.0  # live page: seconds a camera stream holds the filter while others wait
     detection: Detection = field(default_factory=DetectorSettings)
     running: Running = field(default_factory=Runtime)
@@ -48,9 +50,12 @@ def run_demo(command: Demo) -> int:
                       concurrency=command.concurrency, queue_size=command.queue_size,
                       live_turn=command.live_turn)  # fmt: skip
     serving.check()  # a taken port is refused before the models load
+    if command.detect_every < 1:
+        raise UserError(f"--detect-every must be 1 or more, got {command.detect_every}")
     limits = Limits(command.max_upload_mb, command.max_megapixels)
     engine = Engine(command.running.engine, command.running.device, command.detection,
-                    command.running.precision)  # fmt: skip
+                    command.running.precision, command.running.threads,
+                    command.detect_every)  # fmt: skip
     service = DemoService(command.runs, engine, limits)
     serve(service, serving, limits.max_megabytes)
     return 0

@@ -29,12 +29,15 @@ class Runtime:
     device: str | None = None  # torch engine: cpu, cuda, cuda:1 ...; GPU when there is one
     # torch engine: bf16 where the CPU (AMX, AVX512-BF16) or GPU computes it natively
     precision: Literal["fp32", "bf16"] = "fp32"
+    # CPU threads a translation uses; unset: one a core (a browser on the same machine, as
+    # in benchmarks/live_page.py, leaves the filter more frames a second with 1)
+    threads: int | None = None
 
     def load(self, run: Path, overrides: Mapping[str, Any] | None = None) -> Filter:
         from facefilter.inference import Filter
 
         return Filter.load(run, engine=self.engine, device=self.device, overrides=overrides,
-                           precision=self.precision)  # fmt: skip
+                           precision=self.precision, threads=self.threads)  # fmt: skip
 
 
 @dataclass(frozen=True)

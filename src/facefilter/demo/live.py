@@ -67,7 +67,7 @@ def filtered(
     request = Request((loaded.choices[target],), float(strength))
     with loaded.lock:  # the run's detector and sessions serve one frame at a time
         if session.stream is None:
-            session.stream = LiveStream(loaded.live)
+            session.stream = LiveStream(loaded.live, detect_every=loaded.detect_every)
         elif session.run != run:
             session.stream.switch(loaded.live)  # the faces tracked so far are kept
         session.run = run

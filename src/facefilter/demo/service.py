@@ -57,6 +57,8 @@ class Engine:
     device: str | None = None
     detection: DetectorSettings = field(default_factory=DetectorSettings)
     precision: str = "fp32"  # torch engine: bf16 where the device computes it natively
+    threads: int | None = None  # CPU threads a translation uses (None: one a core)
+    detect_every: int = 2  # live page: camera frames between face detections (tracked between)
 
 
 @dataclass
@@ -86,6 +88,7 @@ class LoadedRun:
     photo: PhotoFilter
     choices: dict[str, Direction]  # label shown in the page -> direction
     detection: DetectorSettings = field(default_factory=DetectorSettings)
+    detect_every: int = 2  # live frames between face detections
     lock: threading.Lock = field(default_factory=threading.Lock)
     live_photo: PhotoFilter | None = None  # the live page's: a video detector (no roll passes)
 
@@ -190,12 +193,13 @@ class DemoService:
 def load_run(name: str, path: Path, engine: Engine) -> LoadedRun:
     """The run's filter, and a detector of its own (so runs filter side by side)."""
     flt = Filter.load(path, engine=engine.engine, device=engine.device,  # type: ignore[arg-type]
-                      precision=engine.precision)  # type: ignore[arg-type]  # fmt: skip
+                      precision=engine.precision,  # type: ignore[arg-type]
+                      threads=engine.threads)  # fmt: skip
     choices = direction_labels(flt.directions)
     if not choices:
         raise UserError(flt.no_targets())
     photo = PhotoFilter.build(flt, engine.detection)
-    return LoadedRun(name, path, photo, choices, engine.detection)
+    return LoadedRun(name, path, photo, choices, engine.detection, engine.detect_every)
 
 
 def open_upload(upload: str | Path | InlineImage, limits: Limits) -> np.ndarray:

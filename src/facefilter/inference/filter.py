@@ -84,6 +84,7 @@ class OnnxBackend:
         self.marks = marks or {}  # the export's id each graph must carry
         self.family_name = family_name or (family.registry_name if family else "")
         self.sessions: dict[Direction, object] = {}
+        self.threads: int | None = None  # onnxruntime's threads a run; None: one a core
 
     def run(self, direction: Direction, images: Tensor, strength: Tensor) -> Tensor:
         from facefilter.inference.onnx import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME
@@ -109,12 +110,13 @@ class OnnxBackend:
         from facefilter.inference.onnx import check_graph, exported_bytes, session
 
         if self.family is not None:  # a run directory: export this direction on the fly
-            opened = session(exported_bytes(self.family.translator(direction), self.size))
+            opened = session(exported_bytes(self.family.translator(direction), self.size),
+                             self.threads)  # fmt: skip
         else:
             path = self.files[direction]
             if not path.is_file():
                 raise UserError(f"{path} is listed in {path.parent} but missing; re-export")
-            opened = session(path)
+            opened = session(path, self.threads)
             target, mark = str(direction.target), self.marks.get(direction)
             check_graph(opened, path, self.size, self.family_name, target, mark)
         self.sessions[direction] = opened
@@ -142,10 +144,26 @@ class Filter:
     def load(
         cls, path: Path | str, engine: Engine = "torch", device: str | None = None,
         overrides: Mapping[str, Any] | None = None, precision: Precision = "fp32",
+        threads: int | None = None,
     ) -> Filter:  # fmt: skip
         """From a run directory, an export folder or an exported FILE.onnx. `overrides`
         replaces settings that only change inference (e.g. a feature editor's edit_focus);
-        `precision` bf16 runs the torch engine in bf16 where the device computes it."""
+        `precision` bf16 runs the torch engine in bf16 where the device computes it;
+        `threads` caps the CPU threads a translation uses (torch's for the whole process)."""
+        flt = cls._load(path, engine, device, overrides, precision)
+        if threads is not None:
+            if threads < 1:
+                raise UserError(f"--threads {threads} must be 1 or more (unset: one a core)")
+            torch.set_num_threads(threads)
+            if isinstance(flt.backend, OnnxBackend):
+                flt.backend.threads = threads
+        return flt
+
+    @classmethod
+    def _load(
+        cls, path: Path | str, engine: Engine, device: str | None,
+        overrides: Mapping[str, Any] | None, precision: Precision,
+    ) -> Filter:  # fmt: skip
         path = Path(path)
         loaded = Path(os.path.abspath(path)).name  # `.` and `runs/p2a/` named too
         if engine not in ENGINES:

@@ -130,10 +130,13 @@ def require_onnxruntime() -> Any:
     return onnxruntime
 
 
-def session(path: Path | bytes) -> Any:
-    """An onnxruntime CPU session for a model file (or its bytes)."""
+def session(path: Path | bytes, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session for a model file (or its bytes); `threads`: at most this
+    many for one run (None: onnxruntime's choice, one a core)."""
     ort = require_onnxruntime()
     options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
     options.log_severity_level = 3  # errors only: no "unused initializer" chatter
     # onnxruntime's threads spin for a while after each run, waiting for the next; between
     # runs the pipeline's own work (torch, OpenCV, dlib) needs those cores
