@@ -50,6 +50,8 @@ from facefilter.synth.dataset import to_uint8
 from facefilter.synth.regions import region_masks
 
 SIZE = 128
+PLACED = "head (placed)"  # the head mask apply pastes: placed from each face's landmarks
+SYNTHETIC_MASKS = (PLACED, *MASKS)  # MASKS' `head`: placed from the template's eyes
 
 
 def grabcut(image: np.ndarray, head: np.ndarray) -> np.ndarray:
@@ -77,11 +79,13 @@ def synthetic_iou(style: str, count: int) -> dict[str, tuple[float, float]]:
     points = synth_landmarks(params, style).numpy() * SIZE - 0.5  # (N, 5, 2) pixels
     align = align_config(synth_framing(style), SIZE)
     scores = {}
-    for name in (*MASKS, "grabcut"):
-        mask = blend_mask("head" if name == "grabcut" else name, align, 0.1)
+    for name in (*SYNTHETIC_MASKS, "grabcut"):
+        mask = blend_mask("head" if name in ("grabcut", PLACED) else name, align, 0.1)
         ious, covered = [], []
         for image, head, face, landmarks in zip(images, heads, faces, points, strict=True):
             matrix = estimate_similarity(landmarks, template_landmarks(align))
+            if name == PLACED:  # what apply pastes: the egg placed from this face's points
+                mask = face_mask("head", align, 0.1, apply_affine(matrix, landmarks))
             warped = cv2.warpAffine(mask, invert_affine(matrix), (SIZE, SIZE)) > 0.5
             if name == "grabcut":
                 warped = grabcut(image, warped)
@@ -253,7 +257,7 @@ def main() -> None:
         return
     print(f"synthetic faces ({args.faces} per style, {SIZE} px): IoU with the true head "
           "(face and hair), and the share of the face covered")  # fmt: skip
-    print(f"{'style':>8}  " + "  ".join(f"{name:>16}" for name in (*MASKS, "grabcut")))
+    print(f"{'style':>8}  " + "  ".join(f"{name:>16}" for name in (*SYNTHETIC_MASKS, "grabcut")))
     for style in STYLES:
         scores = synthetic_iou(style, args.faces)
         cells = [f"{iou:.2f} IoU {cover:4.0%}" for iou, cover in scores.values()]

@@ -5,11 +5,15 @@ back filtered (the face changed, the background not), and the page must survive 
 camera stopping, a run switched mid-stream, a tab closed mid-stream and two tabs at
 once (they take turns). The frame rate is printed, not asserted: it is a benchmark's
 (benchmarks/live_page.py), measured alone on a quiet machine.
+
+FACEFILTER_DEMO_RUN=runs/demo FACEFILTER_SCREENSHOT=docs/live_page.jpg pytest
+tests/test_live_web.py  takes the README's screenshot on a trained run.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,7 +61,7 @@ def camera_frames(count: int = 20) -> list[np.ndarray]:
 
 @pytest.fixture
 def live_server(tmp_path) -> Iterator[Server]:
-    run = tiny_photo_anime_run(tmp_path / "run")
+    run = Path(os.environ.get("FACEFILTER_DEMO_RUN") or tiny_photo_anime_run(tmp_path / "run"))
     trvae = tmp_path / "trvae"  # a second run to switch to mid-stream
     assert main(["train", "trvae", "--data", "synth:photo,anime,cartoon?count=12", "--size", "32",
                  "--batch-size", "6", "--max-steps", "1", "--num-workers", "0", "--no-progress",
@@ -134,6 +138,7 @@ def test_live_page_filters_the_camera_and_survives_what_users_do(live_server, tm
         print(f"live page: {rate:.1f} frames a second (tiny 32 px run, torch, while testing)")
         face_filtered_only(last_frame(page))
         sync_api.expect(page.locator("#live-message")).to_contain_text("1 face")
+        page.screenshot(path=os.environ.get("FACEFILTER_SCREENSHOT") or tmp_path / "live.png")
 
         page.locator("#live-camera button", has_text="Stop").first.click()  # the camera stops
         page.wait_for_timeout(1000)
@@ -154,7 +159,6 @@ def test_live_page_filters_the_camera_and_survives_what_users_do(live_server, tm
         more_frames(page, 3, seconds=6 * TURN)
         closing.close()  # closed mid-stream
         more_frames(page, 10, seconds=6 * TURN)
-        page.screenshot(path=tmp_path / "live.png")
         browser.close()
     assert "Traceback" not in live_server.log.read_text()
     assert live_server.child.poll() is None
