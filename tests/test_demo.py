@@ -238,6 +238,15 @@ def test_the_command_refuses_what_it_cannot_serve(run, tmp_path, capsys):
     assert "--max-megapixels inf: give a finite" in refused(str(run), "--max-megapixels", "inf")
     assert refused(str(run), "--port", "0").endswith("--port 0 must be between 1 and 65535")
     assert "unknown face detector 'x'" in refused(str(run), "--detector", "x")
+    assert refused(str(run), "--live-turn", "0").endswith(
+        "--live-turn 0.0 must be 1 to 86400 seconds"
+    )
+    assert refused(str(run), "--detect-every", "0").endswith(
+        "--detect-every must be 1 or more, got 0"
+    )
+    assert refused(str(run), "--threads", "0").endswith(
+        "--threads 0 must be 1 or more (unset: one a core)"
+    )
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = str(taken.getsockname()[1])
         message = refused(str(run), "--port", port)
