@@ -19,8 +19,8 @@ clip. The input's residual is interpolation and noise (and, for `light`, the lig
 change itself: reported raw). Arms (`make_tracker`): `video` (what `apply` runs on a
 video: `filter_frame` with the default `Tracker`), `video-raw` (its landmark smoothing
 off), `one-by-one` (every frame through the photo filter alone), and for diagnosis
-`video-full` / `video-full-raw` (the whole frame searched every frame, not only round
-the tracked face; `video-full-raw` is one-by-one again, a check) and `true-landmarks`
+`video-ema` (the moving average the One Euro filter replaced), `video-full` (the whole
+frame searched every frame, not only round the tracked face) and `true-landmarks`
 (every frame alone, aligned with the true landmarks: the flicker left with perfect
 alignment, the filter's own response to the noise). Goal: on every clip `video`
 changes no more than `one-by-one` and at most 1.2x the input's residual.
@@ -79,7 +79,6 @@ TRACKERS: dict[str, dict[str, Any]] = {  # arm -> Tracker's settings
     # landmarks: a fixed cutoff of 1 / (2 pi (1 / 0.6 - 1)) cycles a frame)
     "video-ema": {"settings": OneEuro(min_cutoff=0.2387, beta=0.0)},
     "video-full": {"full_every": 1},
-    "video-full-raw": {"full_every": 1, "smooth": False},
 }
 DEFAULT_ARMS = ("video", "video-raw", ONE_BY_ONE)
 MOTIONS = ("still", "pan", "sway", "zoom+roll", "light")
@@ -215,16 +214,18 @@ def make_clip(source: Source, kind: str, frames: int, seed: int) -> Clip:
 def residuals(frames: list[np.ndarray], motions: list[np.ndarray],
               masks: list[np.ndarray]) -> np.ndarray:  # fmt: skip
     """Per pair of frames, the mean |frame t - frame t-1 moved into t| in the mask, /255."""
+    return np.array([float(change(frames, motions, t)[masks[t]].mean())
+                     for t in range(1, len(frames))])  # fmt: skip
+
+
+def change(frames: list[np.ndarray], motions: list[np.ndarray], t: int) -> np.ndarray:
+    """|frame t - frame t-1 moved into t by the known motion| (bilinear), /255. (H, W)"""
     cv2 = import_cv2()
-    out = []
-    for t in range(1, len(frames)):
-        step = compose_affine(motions[t], invert_affine(motions[t - 1]))
-        height, width = frames[t].shape[:2]
-        moved = cv2.warpAffine(frames[t - 1], step, (width, height), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REFLECT)  # fmt: skip
-        diff = np.abs(moved.astype(np.float32) - frames[t].astype(np.float32)).mean(-1)
-        out.append(float(diff[masks[t]].mean()))
-    return np.array(out)
+    step = compose_affine(motions[t], invert_affine(motions[t - 1]))
+    height, width = frames[t].shape[:2]
+    moved = cv2.warpAffine(frames[t - 1], step, (width, height), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+    return np.abs(moved.astype(np.float32) - frames[t].astype(np.float32)).mean(-1)
 
 
 def largest(faces: list[Face]) -> np.ndarray | None:
@@ -358,14 +359,8 @@ def sheet_tiles(clip: Clip, outputs: dict[str, Arm], arms: list[str],
 
 
 def changed(frames: list[np.ndarray], motions: list[np.ndarray], t: int) -> np.ndarray:
-    """|frame t - frame t-1 moved into t| * CHANGE_GAIN, grey. (H, W, 3) uint8"""
-    cv2 = import_cv2()
-    step = compose_affine(motions[t], invert_affine(motions[t - 1]))
-    height, width = frames[t].shape[:2]
-    moved = cv2.warpAffine(frames[t - 1], step, (width, height), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REFLECT)  # fmt: skip
-    diff = np.abs(moved.astype(np.float32) - frames[t].astype(np.float32)).mean(-1)
-    grey = np.clip(diff * CHANGE_GAIN, 0, 255).astype(np.uint8)
+    """`change` at frame t, CHANGE_GAIN times brighter, grey. (H, W, 3) uint8"""
+    grey = np.clip(change(frames, motions, t) * CHANGE_GAIN, 0, 255).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=2)
 
 
