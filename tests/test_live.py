@@ -137,3 +137,16 @@ def test_live_frames_good_and_bad_are_answered_never_raised(run):
     junk = InlineImage("data:image/jpeg;base64,bm90IGFuIGltYWdl")
     assert "not an image" in live_frame(service, session, junk, name, "anime", 1.0).message
     assert session.frames == 1
+
+
+def test_a_live_frame_is_inline_and_never_a_path_a_client_names(tmp_path):
+    pytest.importorskip("gradio")
+    from facefilter.demo.app import sent_frame
+
+    kept = tmp_path / "kept.txt"
+    kept.write_text("not an image")
+    assert sent_frame({"path": str(kept), "meta": {"_type": "gradio.FileData"}}) is None
+    assert sent_frame(str(kept)) is None and sent_frame(None) is None
+    url = "data:image/jpeg;base64,AAAA"
+    assert sent_frame(url).url == url and sent_frame({"url": url}).url == url  # type: ignore[union-attr]
+    assert kept.exists()

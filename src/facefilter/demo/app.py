@@ -107,11 +107,12 @@ def import_gradio() -> Any:
     return gradio
 
 
-def sent_frame(payload: dict[str, Any] | str | None) -> str | InlineImage | None:
-    """A live frame as the browser streams it: a `data:` URL, bare or in a payload."""
-    if isinstance(payload, str):
-        return InlineImage(payload) if payload.startswith("data:") else None
-    return sent_photo(payload)
+def sent_frame(payload: dict[str, Any] | str | None) -> InlineImage | None:
+    """A live frame as the browser streams it: a `data:` URL, bare or in a payload. Never
+    a path: a camera frame is always inline, and whatever else a client sends is no frame
+    (a path named by a client must not reach the filesystem)."""
+    url = payload if isinstance(payload, str) else (payload or {}).get("url") or ""
+    return InlineImage(url) if isinstance(url, str) and url.startswith("data:") else None
 
 
 def sent_photo(payload: dict[str, Any] | None) -> str | InlineImage | None:

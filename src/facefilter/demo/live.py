@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facefilter.demo.service import DemoService, InlineImage, open_upload
+from facefilter.demo.service import DemoService, InlineImage, open_inline
 from facefilter.errors import UserError
 from facefilter.inference import Request
 from facefilter.inference.live import LiveStream
@@ -38,7 +38,7 @@ class LiveAnswer:
 
 
 def live_frame(
-    service: DemoService, session: LiveSession, frame: str | InlineImage | None, run: str,
+    service: DemoService, session: LiveSession, frame: InlineImage | None, run: str,
     target: str, strength: float,
 ) -> LiveAnswer:  # fmt: skip
     """One camera frame filtered with `run` to `target` at `strength`, faces tracked across
@@ -46,7 +46,7 @@ def live_frame(
     if frame is None:
         return LiveAnswer(None, "Press the camera's record button to start.")
     try:
-        image = open_upload(frame, service.limits)
+        image = open_inline(frame, service.limits)  # a frame is inline, never a path
     except UserError as error:
         return LiveAnswer(None, str(error))
     try:
