@@ -150,3 +150,21 @@ def test_a_live_frame_is_inline_and_never_a_path_a_client_names(tmp_path):
     url = "data:image/jpeg;base64,AAAA"
     assert sent_frame(url).url == url and sent_frame({"url": url}).url == url  # type: ignore[union-attr]
     assert kept.exists()
+
+
+def test_a_stream_paused_starts_afresh_and_crafted_payloads_are_no_frames(run, monkeypatch):
+    pytest.importorskip("dlib")
+    from facefilter.demo.app import sent_frame
+    from facefilter.face import DetectorSettings
+    from facefilter.inference import Filter, PhotoFilter, Request, live
+
+    flt = Filter.load(run)
+    stream = live.LiveStream(PhotoFilter.build(flt, DetectorSettings(), video=True))
+    request, frame = Request.of(flt, "anime"), astronaut_frame()
+    stream(frame, request), stream(frame, request)
+    assert stream.index == 2
+    clock = live.time.monotonic() + live.PAUSE_SECONDS + 1  # the camera was off a while
+    monkeypatch.setattr(live.time, "monotonic", lambda: clock)
+    stream(frame, request)
+    assert stream.index == 1  # the faces of before are not pasted where they were
+    assert sent_frame(["not", "a", "frame"]) is None and sent_frame({"url": 3}) is None

@@ -186,15 +186,33 @@ def test_a_turned_face_gets_a_larger_egg_towards_the_back_of_the_head(side):
 
     align, upright_points = placed_case()
     upright = placed_head_mask(align, upright_points)
-    turned = placed_head_mask(align, placed_case(40, 0.15 * side)[1])
-    # The fit zooms in on the narrowed face by about 8% here; the egg follows the head's
-    # size (the nose's drop), about 15% more area, where the template's egg kept its own.
-    assert turned.sum() > 1.1 * upright.sum()
+    turned = placed_head_mask(align, placed_case(45, 0.2 * side)[1])
+    # The fit zooms in on the narrowed face; the egg follows the head's size (the nose's
+    # drop) where the template's egg kept its own. It grows past the crop's top (the
+    # synthetic framing leaves little room above the hair), so the area inside grows less.
+    assert turned.sum() > 1.04 * upright.sum()
     xs = np.arange(turned.shape[1])
     centre_upright = (upright.sum(0) * xs).sum() / upright.sum()
     centre_turned = (turned.sum(0) * xs).sum() / turned.sum()
-    assert (centre_upright - centre_turned) * side > 3  # away from the nose, in pixels
+    assert (centre_upright - centre_turned) * side > 6  # away from the nose, in pixels
     assert turned[0].max() == turned[-1].max() == turned[:, 0].max() == turned[:, -1].max() == 0
+
+
+def test_a_nearly_frontal_face_keeps_its_egg_and_a_degenerate_one_gets_no_nan():
+    from facefilter.face import placed_head_mask
+    from facefilter.face.masks import head_placement
+
+    align, upright = placed_case()
+    size = head_placement(align, upright)[2]
+    for turn, nose in ((12, 0.04), (12, -0.04), (0, 0.04)):  # a few degrees, nose jitter
+        _, points = placed_case(turn, nose)
+        x, y, unit = head_placement(align, points)
+        assert unit == size  # not grown, and not moved off the eyes: no flicker from jitter
+        np.testing.assert_allclose((x, y), points[:2].mean(0), atol=1e-9)
+    collapsed = upright.copy()
+    collapsed[1] = collapsed[0] + 0.01  # the eyes on top of each other
+    mask = placed_head_mask(align, collapsed)
+    assert np.isfinite(mask).all() and mask.max() == 1.0
 
 
 def test_pasting_through_a_placed_mask_keeps_the_rest_of_the_photo():

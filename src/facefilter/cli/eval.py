@@ -114,7 +114,7 @@ def eval_filter(command: Eval, out: Path) -> int:
         command.run, command.to, command.source, tools, data=command.data, truth=command.truth,
         reference=command.reference, split=command.split, count=command.count,
         strength=command.strength, engine=command.running.engine, device=command.running.device,
-        precision=command.running.precision,
+        precision=command.running.precision, threads=command.running.threads,
     )  # fmt: skip
     for result in results:
         direction = result.metrics["protocol"]["direction"]

@@ -107,11 +107,11 @@ def import_gradio() -> Any:
     return gradio
 
 
-def sent_frame(payload: dict[str, Any] | str | None) -> InlineImage | None:
+def sent_frame(payload: object) -> InlineImage | None:
     """A live frame as the browser streams it: a `data:` URL, bare or in a payload. Never
     a path: a camera frame is always inline, and whatever else a client sends is no frame
     (a path named by a client must not reach the filesystem)."""
-    url = payload if isinstance(payload, str) else (payload or {}).get("url") or ""
+    url = payload.get("url") if isinstance(payload, dict) else payload
     return InlineImage(url) if isinstance(url, str) and url.startswith("data:") else None
 
 
@@ -248,9 +248,12 @@ def live_tab(gr: Any, service: DemoService, serving: Serving) -> None:
     def stream_frame(
         frame: Any, state: LiveSession | None, filter: str, target: str, strength: float
     ) -> tuple[Any, str, LiveSession]:
-        state = state or LiveSession()
+        state = state if isinstance(state, LiveSession) else LiveSession()
         sent = (filter, target, strength)
-        values = [field.preprocess(value) for field, value in zip(settings, sent, strict=True)]
+        try:  # a crafted client's values: a message, never a stopped stream
+            values = [field.preprocess(value) for field, value in zip(settings, sent, strict=True)]
+        except Exception:
+            return None, "the filter, target or strength sent is not one the page offers", state
         answer = live_frame(service, state, sent_frame(frame), *values)
         return answer.image, answer.message, state
 

@@ -292,10 +292,11 @@ def evaluate_filter(
     run: Path, target: str | None, source: str | None, tools: Tools, *, data: str | None = None,
     truth: str | None = None, reference: str | None = None, split: str = "test",
     count: int | None = None, strength: float = 1.0, engine: str = "torch",
-    device: str | None = None, precision: str = "fp32",
+    device: str | None = None, precision: str = "fp32", threads: int | None = None,
 ) -> list[FilterEval]:  # fmt: skip
     """Every direction `target` names (`all`: each one), each scored on its own plan."""
-    flt = Filter.load(run, engine=engine, device=device, precision=precision)  # type: ignore[arg-type]
+    flt = Filter.load(run, engine=engine, device=device, precision=precision,  # type: ignore[arg-type]
+                      threads=threads)  # fmt: skip
     target = flt.target_or_only(target)
     if count is not None and count < 2:
         raise UserError(f"--count {count}: give at least 2 faces (top-1 and FID need two)")

@@ -50,8 +50,13 @@ CHIN_NARROWING = 0.35  # the half-width at the chin, lost as a fraction (an egg,
 # 0.71; lower than the template's nose tip, 0.57); turned, the eyes close up and the
 # drop stays, so their ratio gives cos(turn).
 UPRIGHT_NOSE_DROP = 0.72
+# Below this cos(turn) the face counts as turned: a frontal face reads a few degrees off
+# (the astronaut 0.97, a little pitch more), and the egg must not move with jitter there.
+FRONTAL = 0.95
 MAX_TURN_GROWTH = 1.5  # the mask grows at most this much (a 48 degree turn)
-NOSE_SIDE_FULL = 0.05  # the nose this far (eye distances) off the eye midline: surely turned
+# The side of the turn ramps from 0 to full as the nose moves this far (eye distances)
+# off the eye midline: wide enough that jitter of a pixel or two moves it little.
+NOSE_SIDE_FULL = 0.25
 # A turned head turns about an axis about 1.4 eye distances behind the eyes, so the skull
 # lies that times sin(turn) to the side of the eyes, away from the nose; the face stands
 # out in front of it. The egg goes halfway: over the skull and the face both.
@@ -135,9 +140,15 @@ def head_placement(align: AlignConfig, landmarks: np.ndarray) -> tuple[float, fl
     nose = points[2] - middle
     drop, offset = float(nose @ down), float(nose @ across)
     # Yaw shortens the eye distance by cos(turn) and leaves the nose's drop below the eye
-    # line as it is (pitch does the reverse, and is left alone: the mask never shrinks).
-    cos_turn = float(np.clip(eyes * UPRIGHT_NOSE_DROP / max(drop, 1e-6), 1 / MAX_TURN_GROWTH, 1))
-    unit = eyes / cos_turn  # the eye distance the face would show seen from the front
+    # line as it is. Pitch changes the drop a little either way: the FRONTAL margin takes
+    # a few degrees of it, and the mask never shrinks below the template's.
+    measured = eyes * UPRIGHT_NOSE_DROP / max(drop, 1e-6) / FRONTAL
+    cos_turn = float(np.clip(measured, 1 / MAX_TURN_GROWTH, 1))
+    # the eye distance the face would show seen from the front: never less than the
+    # template's (the mask never shrinks), never more than MAX_TURN_GROWTH times it
+    template = template_landmarks(align)
+    frontal = float(np.linalg.norm(template[1] - template[0]))
+    unit = float(np.clip(eyes / cos_turn, frontal, MAX_TURN_GROWTH * frontal))
     # The turn's side is where the nose points; a nose near the midline says little.
     side = float(np.clip(offset / (NOSE_SIDE_FULL * eyes), -1, 1))
     shift = -HEAD_SHIFT * unit * np.sqrt(1 - cos_turn * cos_turn) * side
@@ -145,7 +156,7 @@ def head_placement(align: AlignConfig, landmarks: np.ndarray) -> tuple[float, fl
     return float(centre[0]), float(centre[1]), unit
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=32)  # a still face reuses one; a moving one is 0.3 ms to place anew
 def cached_egg(align: AlignConfig, feather: float, centre_x: float, centre_y: float, eyes: float
                ) -> np.ndarray:  # fmt: skip
     mask = egg_mask(align, feather, centre_x, centre_y, eyes)

@@ -23,11 +23,11 @@ import numpy as np
 from facefilter.errors import UserError
 
 
-def smoothing_factor(cutoff: float) -> float:
+def smoothing_factor(cutoff: float, frames: float = 1.0) -> float:
     """The exponential smoothing weight of a first-order low-pass at `cutoff` cycles per
-    frame, sampled once a frame."""
+    frame, sampled every `frames` frames."""
     tau = 1.0 / (2 * math.pi * cutoff)
-    return 1.0 / (1.0 + tau)
+    return 1.0 / (1.0 + tau / frames)
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,22 @@ class SmoothedPoints:
         points = np.asarray(points, np.float64)
         return cls(settings, points.copy(), np.zeros(2))
 
-    def update(self, points: np.ndarray) -> np.ndarray:
+    def update(self, points: np.ndarray, frames: float = 1.0) -> np.ndarray:
+        """The smoothed landmarks for `points`, detected `frames` frames after the last
+        (a tracker that detects every other frame passes 2: the time constants stay)."""
         points = np.asarray(points, np.float64)
-        scale = max(float(np.linalg.norm(points[1] - points[0])), 1e-6)  # eye distance
+        # the larger of the two eye distances: one degenerate detection (eyes on top of
+        # each other) must not read as an enormous speed
+        scale = max(_eyes(points), _eyes(self.points), 1e-6)
         # The face's speed is its centre's: the mean of five points' independent jitter
         # is a little over a third of one point's, so it reads as motion much later.
-        velocity = (points - self.points).mean(0) / scale
-        weight = smoothing_factor(self.settings.speed_cutoff)
+        velocity = (points - self.points).mean(0) / (scale * frames)
+        weight = smoothing_factor(self.settings.speed_cutoff, frames)
         self.speed = self.speed + weight * (velocity - self.speed)
         cutoff = self.settings.min_cutoff + self.settings.beta * float(np.linalg.norm(self.speed))
-        self.points = self.points + smoothing_factor(cutoff) * (points - self.points)
+        self.points = self.points + smoothing_factor(cutoff, frames) * (points - self.points)
         return self.points.copy()
+
+
+def _eyes(points: np.ndarray) -> float:
+    return float(np.linalg.norm(points[1] - points[0]))

@@ -149,11 +149,12 @@ class Filter:
         """From a run directory, an export folder or an exported FILE.onnx. `overrides`
         replaces settings that only change inference (e.g. a feature editor's edit_focus);
         `precision` bf16 runs the torch engine in bf16 where the device computes it;
-        `threads` caps the CPU threads a translation uses (torch's for the whole process)."""
+        `threads` caps the CPU threads a translation uses: onnxruntime's for this filter,
+        torch's for the whole process (torch has one pool; every filter then shares it)."""
+        if threads is not None and threads < 1:
+            raise UserError(f"--threads {threads} must be 1 or more (unset: one a core)")
         flt = cls._load(path, engine, device, overrides, precision)
         if threads is not None:
-            if threads < 1:
-                raise UserError(f"--threads {threads} must be 1 or more (unset: one a core)")
             torch.set_num_threads(threads)
             if isinstance(flt.backend, OnnxBackend):
                 flt.backend.threads = threads

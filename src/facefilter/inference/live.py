@@ -4,7 +4,8 @@ web demo's live page both push their frames, one at a time, through a `LiveStrea
 A live source differs from a video file in three ways, all handled here: frames arrive
 when the camera (or the browser) sends them, so the pace is measured, not read from a
 header; the source can change size mid-stream (another camera, the browser's
-resolution renegotiated), which starts the tracking afresh; and the filter can be
+resolution renegotiated) or pause (the camera stopped, another tab's turn), which
+starts the tracking afresh; and the filter can be
 changed while it runs (another run, target or strength), which keeps the tracked faces
 (they belong to the camera, not to the filter).
 """
@@ -23,6 +24,7 @@ from facefilter.inference.video import Tracker, filter_frame, read_frames
 
 QUIT_KEYS = (27, ord("q"))  # Esc, q
 PACE_FRAMES = 30  # the frames per second shown are measured over the last this many
+PAUSE_SECONDS = 1.0  # a stream stopped this long (camera off, a tab's turn) starts afresh
 
 
 class LiveStream:
@@ -43,7 +45,8 @@ class LiveStream:
         """The filtered frame (H, W, 3) uint8 (wider with `compare`, or for several
         targets, side by side)."""
         frame = as_rgb_uint8(frame)
-        if frame.shape != self.shape:  # another camera, or a new resolution: start afresh
+        paused = bool(self.times) and time.monotonic() - self.times[-1] > PAUSE_SECONDS
+        if frame.shape != self.shape or paused:  # another camera, or the faces moved on
             self.restart()
             self.shape = frame.shape
         picture = filter_frame(self.photo_filter, request, self.tracker, frame, self.index,

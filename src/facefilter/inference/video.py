@@ -49,6 +49,7 @@ class Tracker:
     tracks: list[SmoothedPoints] = field(default_factory=list)  # one per face, in order
     misses: int = 0
     searched: int = -(10**9)  # the frame of the last whole-frame search
+    detected: int = 0  # the frame of the last detection that found faces
 
     def __post_init__(self) -> None:
         if self.detect_every < 1:
@@ -73,33 +74,40 @@ class Tracker:
         else:
             found, self.searched = detect(), index
         if found:
-            self.faces = self.follow(found)
-            self.misses = 0
+            self.faces = self.follow(found, index - self.detected if self.tracks else 1)
+            self.misses, self.detected = 0, index
         else:
             self.misses += 1  # detection frames without a face: detect_every frames each
             if self.misses * self.detect_every > self.hold_frames:
                 self.faces, self.tracks = [], []
         return self.faces
 
-    def follow(self, found: list[Face]) -> list[Face]:
+    def follow(self, found: list[Face], frames: int = 1) -> list[Face]:
         """`found` with each face's landmarks smoothed by the track of the nearest face of
-        the last frame (within an eye distance of it), or starting a track of its own."""
-        free = list(self.tracks)  # each track follows one face
-        tracks = []
-        for face in found:
+        the last detection (within an eye distance of it), or starting a track of its own;
+        `frames` since that detection. Nearest pairs are matched first, so two faces side
+        by side keep their tracks whichever is found first."""
+        pairs = []
+        for i, face in enumerate(found):
             centre = face.landmarks.mean(0)
-            reach = np.linalg.norm(face.landmarks[1] - face.landmarks[0])  # eye distance
-            gaps = [float(np.linalg.norm(t.points.mean(0) - centre)) for t in free]
-            if gaps and min(gaps) < reach:
-                tracks.append(free.pop(int(np.argmin(gaps))))
-                tracks[-1].update(face.landmarks)
-            else:
-                tracks.append(SmoothedPoints.start(face.landmarks, self.settings))
-        self.tracks = tracks
+            reach = float(np.linalg.norm(face.landmarks[1] - face.landmarks[0]))  # eye distance
+            for j, track in enumerate(self.tracks):
+                gap = float(np.linalg.norm(track.points.mean(0) - centre))
+                if gap < reach:
+                    pairs.append((gap, i, j))
+        matched: dict[int, SmoothedPoints] = {}
+        taken: set[int] = set()
+        for _, i, j in sorted(pairs):
+            if i not in matched and j not in taken:
+                matched[i] = self.tracks[j]
+                taken.add(j)
+                matched[i].update(found[i].landmarks, frames)
+        self.tracks = [matched.get(i) or SmoothedPoints.start(face.landmarks, self.settings)
+                       for i, face in enumerate(found)]  # fmt: skip
         if not self.smooth:
             return found
         return [Face(box=f.box, landmarks=t.points.copy(), score=f.score)
-                for f, t in zip(found, tracks, strict=True)]  # fmt: skip
+                for f, t in zip(found, self.tracks, strict=True)]  # fmt: skip
 
 
 def filter_frame(
