@@ -168,3 +168,15 @@ def test_a_stream_paused_starts_afresh_and_crafted_payloads_are_no_frames(run, m
     stream(frame, request)
     assert stream.index == 1  # the faces of before are not pasted where they were
     assert sent_frame(["not", "a", "frame"]) is None and sent_frame({"url": 3}) is None
+
+
+def test_two_faces_close_together_keep_their_tracks_whichever_is_found_first():
+    a, b = EYES, EYES + np.array([45.0, 0])  # closer than an eye distance (60 px)
+    moved = EYES + np.array([25.0, 0])  # face a jumps towards b, found first: b is nearer
+
+    tracker = Tracker()
+    tracker.update(0, lambda: [Face((0, 0, 1, 1), a, 1.0), Face((0, 0, 1, 1), b, 1.0)])
+    after = tracker.update(1, lambda: [Face((0, 0, 1, 1), moved, 1.0),
+                                       Face((0, 0, 1, 1), b, 1.0)])  # fmt: skip
+    np.testing.assert_allclose(after[1].landmarks, b)  # b kept its own track: still
+    assert (after[0].landmarks[:, 0] < moved[:, 0]).all()  # a followed from where a was
