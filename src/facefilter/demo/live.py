@@ -9,9 +9,8 @@ is a message beside the unfiltered frame, never an exception that stops the stre
 
 from __future__ import annotations
 
-import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,7 +27,6 @@ class LiveSession:
     run: str | None = None
     stream: LiveStream | None = None
     frames: int = 0  # frames answered in this tab
-    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -67,7 +65,7 @@ def filtered(
     request = Request((loaded.choices[target],), float(strength))
     with loaded.lock:  # the run's detector and sessions serve one frame at a time
         if session.stream is None:
-            session.stream = LiveStream(loaded.live, detect_every=loaded.detect_every)
+            session.stream = LiveStream(loaded.live, detect_every=loaded.engine.detect_every)
         elif session.run != run:
             session.stream.switch(loaded.live)  # the faces tracked so far are kept
         session.run = run

@@ -87,8 +87,7 @@ class LoadedRun:
     path: Path
     photo: PhotoFilter
     choices: dict[str, Direction]  # label shown in the page -> direction
-    detection: DetectorSettings = field(default_factory=DetectorSettings)
-    detect_every: int = 2  # live frames between face detections
+    engine: Engine = field(default_factory=Engine)  # how it was loaded and faces are found
     lock: threading.Lock = field(default_factory=threading.Lock)
     live_photo: PhotoFilter | None = None  # the live page's: a video detector (no roll passes)
 
@@ -97,7 +96,8 @@ class LoadedRun:
         """The photo pipeline of live frames: the same filter, with the detector a video's
         tracker uses (built on the first live frame; call it holding `lock`)."""
         if self.live_photo is None:
-            self.live_photo = PhotoFilter.build(self.photo.filter, self.detection, video=True)
+            self.live_photo = PhotoFilter.build(self.photo.filter, self.engine.detection,
+                                                 video=True)  # fmt: skip
         return self.live_photo
 
 
@@ -199,7 +199,7 @@ def load_run(name: str, path: Path, engine: Engine) -> LoadedRun:
     if not choices:
         raise UserError(flt.no_targets())
     photo = PhotoFilter.build(flt, engine.detection)
-    return LoadedRun(name, path, photo, choices, engine.detection, engine.detect_every)
+    return LoadedRun(name, path, photo, choices, engine)
 
 
 def open_upload(upload: str | Path | InlineImage, limits: Limits) -> np.ndarray:
@@ -230,10 +230,7 @@ def open_inline(upload: InlineImage, limits: Limits) -> np.ndarray:
     except binascii.Error:
         raise UserError(f"{PHOTO} is not valid base64; send a base64 data URL") from None
     check_header(io.BytesIO(data), limits)
-    try:
-        return np.asarray(decode_image(data, PHOTO))
-    except ImageError:
-        raise UserError(f"{PHOTO} could not be decoded; it may be truncated or damaged") from None
+    return decode(data)
 
 
 def check_megabytes(megabytes: float, limits: Limits) -> None:
@@ -259,9 +256,11 @@ def check_header(source: Path | BinaryIO, limits: Limits) -> None:
         )
 
 
-def decode(path: Path) -> np.ndarray:
+def decode(source: Path | bytes) -> np.ndarray:
+    """An uploaded file, or an inline photo's bytes, decoded to RGB uint8."""
     try:
-        return np.asarray(load_image(path))
+        image = decode_image(source, PHOTO) if isinstance(source, bytes) else load_image(source)
+        return np.asarray(image)
     except ImageError:  # its message names the file: a server path the page must not show
         raise UserError(f"{PHOTO} could not be decoded; it may be truncated or damaged") from None
 

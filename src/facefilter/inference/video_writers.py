@@ -15,7 +15,7 @@ import numpy as np
 
 from facefilter.errors import UserError
 from facefilter.face.arrays import import_cv2
-from facefilter.safe_io import free_megabytes
+from facefilter.safe_io import atomic_write, free_megabytes
 
 CODECS = {".avi": "MJPG"}  # everything else: mp4v, which opencv-python writes without ffmpeg
 DEFAULT_CODEC = "mp4v"
@@ -137,8 +137,12 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
     if height % 2 or width % 2 or any(frame.shape != frames[0].shape for frame in frames):
         raise UserError(f"{path}: Y4M frames must share one size with even sides, got "
                         f"{sorted({frame.shape for frame in frames})}")  # fmt: skip
-    with open(path, "wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for frame in frames:
-            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as out:
+            out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+            for frame in frames:
+                out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+
+    atomic_write(path, write)
     return path
