@@ -34,6 +34,7 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from facefilter.data.real_photos import astronaut
+from facefilter.demo.app import FRAMES_SHOWN
 from facefilter.inference.video_writers import write_y4m
 
 CONFIGS = "--detect-every 1;;--threads 1;--upsample 0;--threads 1 --upsample 0"
@@ -41,18 +42,6 @@ FACEFILTER = [sys.executable, "-c", "from facefilter.console import run; run()"]
 CHROMIUM = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update",
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]  # fmt: skip
-COUNTER = """() => {
-  // each new frame the page shows, seen as the page changes (polling would cost the CPU)
-  window.frames_shown = 0;
-  new MutationObserver(() => {
-    const shown = document.querySelector('#live-result img');
-    if (shown && shown.src !== window.last_src) {
-      window.last_src = shown.src;
-      window.frames_shown++;
-    }
-  }).observe(document.body, {subtree: true, childList: true, attributes: true,
-                             attributeFilter: ['src']});
-}"""
 
 
 def camera_clip(path: Path, frames: int = 60) -> Path:
@@ -108,7 +97,7 @@ def measure(port: int, clip: Path, seconds: float, warmup: float) -> tuple[float
         page.get_by_role("tab", name="Live").click()
         page.get_by_text("Click to Access Webcam").click()
         page.locator("#live-camera button", has_text="Record").first.click()
-        page.evaluate(COUNTER)
+        page.evaluate(FRAMES_SHOWN)
         page.wait_for_timeout(warmup * 1000)
         start, began = page.evaluate("window.frames_shown"), time.monotonic()
         page.wait_for_timeout(seconds * 1000)

@@ -24,6 +24,7 @@ from PIL import Image
 
 from conftest import tiny_photo_anime_run
 from facefilter.cli.main import main
+from facefilter.demo.app import FRAMES_SHOWN
 from facefilter.inference.video_writers import write_y4m
 from test_demo_web import CHROMIUM_FLAGS, TINY_TRVAE, Server, demo_child, launch_chromium
 
@@ -35,18 +36,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 WIDTH, HEIGHT = 640, 480
 FACE = (250, 60, 400, 230)  # x0, y0, x1, y1 of the astronaut's face in the camera frame
 TURN = 3  # seconds a stream holds the filter while another tab waits (--live-turn)
-COUNTER = """() => {
-  // each new frame the page shows, seen as the page changes (polling would cost the CPU)
-  window.frames_shown = 0;
-  new MutationObserver(() => {
-    const shown = document.querySelector('#live-result img');
-    if (shown && shown.src !== window.last_src) {
-      window.last_src = shown.src;
-      window.frames_shown++;
-    }
-  }).observe(document.body, {subtree: true, childList: true, attributes: true,
-                             attributeFilter: ['src']});
-}"""
 
 
 def camera_frames(count: int = 20) -> list[np.ndarray]:
@@ -85,7 +74,7 @@ def open_live(browser, server: Server):
     page.get_by_role("tab", name="Live").click()
     page.get_by_text("Click to Access Webcam").click()
     record(page)
-    page.evaluate(COUNTER)
+    page.evaluate(FRAMES_SHOWN)
     return page
 
 

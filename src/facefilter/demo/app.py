@@ -38,6 +38,20 @@ INTRO = (
     "into the whole photo; the result can be downloaded with the button above it. "
     "**Live** filters the camera as it streams."
 )
+LIVE_RESULT = "live-result"  # the element the filtered frames are shown in
+# For a browser test or benchmark (page.evaluate): counts in window.frames_shown each new
+# frame the page shows, seen as the page changes (polling would cost the CPU it measures)
+FRAMES_SHOWN = f"""() => {{
+  window.frames_shown = 0;
+  new MutationObserver(() => {{
+    const shown = document.querySelector('#{LIVE_RESULT} img');
+    if (shown && shown.src !== window.last_src) {{
+      window.last_src = shown.src;
+      window.frames_shown++;
+    }}
+  }}).observe(document.body, {{subtree: true, childList: true, attributes: true,
+                               attributeFilter: ['src']}});
+}}"""
 LIVE_INTRO = (
     "Allow the camera, press record, and the filtered frames appear here; change the "
     "filter, target or strength while it runs."
@@ -240,7 +254,7 @@ def live_tab(gr: Any, service: DemoService, serving: Serving) -> None:
             run, target, strength = settings_for(gr, service, "live-")
         with gr.Column():
             shown = gr.Image(label="Filtered live", streaming=True, format="jpeg",
-                             interactive=False, elem_id="live-result")  # fmt: skip
+                             interactive=False, elem_id=LIVE_RESULT)  # fmt: skip
             message = gr.Markdown(LIVE_INTRO, elem_id="live-message")
     session = gr.State(None)  # a tab's LiveSession, made on its first frame
     settings = [run, target, strength]
