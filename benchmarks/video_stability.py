@@ -37,7 +37,6 @@ the output when the face did not. `error`: mean px from the true landmarks.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import time
@@ -58,6 +57,7 @@ from facefilter.inference import FaceOptions, Filter, NoFaceError, PhotoFilter, 
 from facefilter.inference.video import Tracker, filter_frame
 from facefilter.pictures import labelled_grid, save_picture
 from facefilter.pixels import to_pixels
+from facefilter.runs.config import write_json
 from facefilter.synth import SynthFaces
 
 SIDE = 480  # frames are SIDE x SIDE
@@ -432,8 +432,7 @@ def main() -> None:
     if args.sheet and kept:
         write_sheet(args.sheet, kept, kept_outputs, arms, args.frames)
     if args.json:
-        args.json.write_text(json.dumps({"run": str(args.run), "frames": args.frames,
-                                         "clips": results}, indent=1))  # fmt: skip
+        write_json(args.json, {"run": str(args.run), "frames": args.frames, "clips": results})
 
 
 if __name__ == "__main__":
