@@ -213,7 +213,7 @@ def test_makeover_with_a_gradient_penalty_trains_under_two_processes(tmp_path):
         "synth:photo?count=24&where=-Male", "--size", "32x40", "--batch-size", "2",
         "--max-steps", "6", "--critic-steps", "2", "--num-workers", "0", "--no-progress",
         "--log-every", "1", "--encoder", "8", "16", "--decoder", "48", "16", "--width", "8",
-        "--critic", "8", "16", "--out", str(tmp_path / "run"),
+        "--critic", "8", "16", "--gan-loss", "wgan-gp", "--out", str(tmp_path / "run"),
     ]  # fmt: skip
     code, output = run_until_done(command, env, LAUNCH_TIMEOUT_S)
     assert code == 0, output[-3000:]

@@ -97,7 +97,8 @@ def test_a_whole_photo_gets_a_non_square_face_pasted_back(run, tmp_path):
         (["--size", "80x101"], "use e.g. --size 80x104"),
         (["--annealing-half-life", "0"], "--annealing-half-life 0 must be at least 1"),
         (["--size", "80x"], "--size: image size '80x' is not a size"),
-        (["--compile"], "--compile cannot train --gan-loss wgan-gp"),
+        (["--compile"], "--compile cannot train --gan-loss gan --r1-weight"),
+        (["--compile", "--gan-loss", "wgan-gp"], "--compile cannot train --gan-loss wgan-gp"),
     ],
 )
 def test_bad_inputs_are_one_line_and_write_nothing(tmp_path, capsys, args, message):

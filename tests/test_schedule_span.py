@@ -75,7 +75,8 @@ def test_a_bad_schedule_steps_is_one_line(tmp_path):
 def test_the_annealing_half_life_is_a_share_of_the_span_unless_given():
     from facefilter.models import create_family
 
-    family = create_family("makeover", MakeoverConfig(**TINY), ["a", "b"], "32x40")
+    family = create_family("makeover", MakeoverConfig(**TINY, annealing_share=0.25), ["a", "b"],
+                           "32x40")  # fmt: skip
     assert family.annealing(Progress(250, 1000)) == pytest.approx(0.5)  # a quarter of it
     assert family.annealing(Progress(10_000, 40_000)) == pytest.approx(0.5)  # deep-makeover's
     given = create_family("makeover", MakeoverConfig(**TINY, annealing_half_life=100),
@@ -93,7 +94,7 @@ def test_a_timed_run_records_its_span_and_a_resume_keeps_it(tmp_path, capsys):
     """Through the engine: the estimate lands in config.json, the makeover anneals over
     it, and a resumed run takes it from there instead of guessing again."""
     out = tmp_path / "run"
-    model = MakeoverConfig(**TINY)
+    model = MakeoverConfig(**TINY, annealing_share=0.25, pixel_loss_max=1.0)
     config = TrainConfig(out=out, size="32x40", batch_size=2, max_steps=100_000,
                          train_time=0.5, stop_at=40, num_workers=0, log_every=1,
                          progress=False, **DATA)  # fmt: skip

@@ -229,6 +229,12 @@ class Family(abc.ABC):
         del progress
         return 1.0
 
+    def optimizer_lr_factor(self, name: str, progress: Progress) -> float:
+        """Multiplier of optimizer `name`'s base learning rate: `lr_factor`, unless a family
+        schedules its networks apart (a generator warming up while its critic does not)."""
+        del name
+        return self.lr_factor(progress)
+
     def extra_state(self) -> dict[str, Tensor]:
         """Training state beyond networks and optimizers (e.g. an image pool)."""
         return {}

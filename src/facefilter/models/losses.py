@@ -133,6 +133,24 @@ def gradient_penalty(
     return penalty, {name: penalty.detach()}
 
 
+def r1_penalty(real_scores: Tensor, real: Tensor, name: str = "d_r1") -> tuple[Tensor, Logs]:
+    """R1 (Mescheder et al. 2018): mean ||d score / d real||^2 on the real images alone,
+    for `real_scores` (B,) computed from `real`, which must require grad. Weighted by
+    gamma / 2 it keeps a GAN discriminator from growing steep where the data lie."""
+    (grads,) = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
+    penalty = grads.flatten(1).pow(2).sum(dim=1).mean()
+    return penalty, {name: penalty.detach()}
+
+
+def misjudged(real_scores: Tensor, fake_scores: Tensor, gan_loss: str) -> Tensor:
+    """The share of images the critic puts on the wrong side: a reading of how well it
+    tells the sets apart, where a Wasserstein loss has no scale. The line is 0 for the
+    GAN loss's logits, halfway between the two mean scores for a critic."""
+    line = 0.0 if gan_loss == "gan" else (real_scores.mean() + fake_scores.mean()) / 2
+    wrong = (real_scores < line).float().mean() + (fake_scores > line).float().mean()
+    return wrong / 2  # a tensor: read when logged, not now
+
+
 def bce_discriminator(
     real_logits: Tensor, fake_logits: Tensor, name: str = "d"
 ) -> tuple[Tensor, Logs]:

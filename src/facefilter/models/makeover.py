@@ -7,14 +7,15 @@ offers one target, and the other way is a second run with the sets swapped.
 
 The loss is annealed, every weight a function of the step (a resumed run continues
 exactly). The half-life is a share of the steps the run's schedules span
-(`annealing_share`, a quarter: deep-makeover's 10,000 of 40,000), so a ten-minute CPU
-run anneals as far as a GPU run of hours; `annealing_half_life` gives it in steps.
+(`annealing_share`; deep-makeover's 10,000 of 40,000 is a quarter), so a ten-minute
+CPU run anneals as far as a GPU run of hours; `annealing_half_life` gives it in steps.
 With a = 0.5 ** (step / half-life):
 - the generator's loss is w * pixel_scale * L1(G(x), x) + (1 - w) * adversarial, with
-  w = pixel_loss_min + (pixel_loss_max - pixel_loss_min) * a: at first G only keeps
-  its input (the critic knows nothing yet), then the critic's pull grows;
+  w = pixel_loss_min + (pixel_loss_max - pixel_loss_min) * a (deep-makeover began at
+  w = 1, G only keeping its input while the critic knew nothing yet);
 - the critic's inputs get Gaussian instance noise of std instance_noise * a;
-- the learning rate is max(lr_start * a, lr_end).
+- the learning rate is max(lr_start * a, lr_end) when lr_end is given, else lr_start;
+  the generator's warms up from 0 over warmup_share of the run.
 """
 
 from __future__ import annotations
@@ -48,12 +49,19 @@ class MakeoverConfig(ModelConfig):
     # deep-makeover's crop (80 wide, 100 tall: the face without the hair) and batch.
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 16, "size": "80x100"}
     non_square: ClassVar[bool] = True
-    tunable: ClassVar[tuple[str, ...]] = ("gp_weight", "disc_weights_threshold", "critic_steps",
+    tunable: ClassVar[tuple[str, ...]] = ("gp_weight", "r1_weight", "r1_every",
+                                          "disc_weights_threshold",
+                                          "critic_steps",
                                           "annealing_share", "annealing_half_life",
                                           "pixel_loss_max", "pixel_loss_min", "pixel_scale",
-                                          "instance_noise", "lr_start", "lr_end", "beta1",
+                                          "instance_noise", "lr_start", "lr_end",
+                                          "critic_lr", "warmup_share", "beta1",
                                           "beta2", "diff_augment")  # fmt: skip
 
+    # Runs written before these settings trained without them (an unmasked generator).
+    legacy_defaults: ClassVar[dict[str, Any]] = {
+        "masked": False, "r1_weight": 0.0, "critic_lr": None, "warmup_share": 0.0
+    }  # fmt: skip
     limits: ClassVar[dict[str, int]] = {"encoder": 1024, "decoder": 1024, "width": 1024,
                                         "critic": 1024}  # fmt: skip
     encoder: tuple[int, ...] = (24, 48)  # widths of the encoder's levels, each then halved
@@ -63,30 +71,52 @@ class MakeoverConfig(ModelConfig):
     # minutes takes more steps; benchmarks/makeover_quality.py measured these
     critic: tuple[int, ...] = (32, 48, 64, 96)
     norm: NormKind = "batch"  # the generator's normalisation (deep-makeover: batch norm)
-    # wgan-gp: the Wasserstein loss deep-makeover's code ended on, with a gradient penalty
-    # instead of its weight clipping: Adam works and no threshold needs tuning. wgan-clip:
-    # that code's exact critic (clipping, RMSProp). gan: the original DCGAN loss.
-    gan_loss: GanLoss = "wgan-gp"
+    # the generator blends a painted colour into its input through a mask it paints too,
+    # so what it leaves alone stays exactly the input, grain and all (--no-masked: it
+    # repaints the whole face, deep-makeover's; on synthetic men -> women that lost the
+    # grain and missed the L1 bar, 0.99 of doing nothing against 0.84 masked)
+    masked: bool = True
+    # gan: the original GAN loss (non-saturating), with R1 below: in ten CPU minutes it
+    # changed more faces than the Wasserstein losses and a step costs less (no penalty on
+    # interpolates). wgan-gp: the Wasserstein loss deep-makeover's code ended on, with a
+    # gradient penalty instead of its weight clipping. wgan-clip: that code's exact critic
+    # (clipping, RMSProp)
+    gan_loss: GanLoss = "gan"
     gp_weight: float = 10.0  # wgan-gp: the penalty's weight (Gulrajani et al.)
+    # gan: gamma of an R1 penalty, gamma / 2 * ||grad D(real)||^2 (0: none; StarGAN v2's 1)
+    r1_weight: float = 1.0
+    # ... taken every r1_every-th critic step, weighed that many times (StyleGAN2's lazy
+    # regularisation): a step without it skips the second differentiation
+    r1_every: int = 4
     disc_weights_threshold: float = 0.01  # wgan-clip: largest |weight| in the critic
     # critic updates per generator update: the generator skips steps (an EMA still updates
-    # every step, so its decay per generator update is ema_decay ** critic_steps). With one,
-    # the generator outran the critic (which then told the sets apart no better than chance)
-    # and wandered; WGAN-GP's paper used five
-    critic_steps: int = 2
+    # every step, so its decay per generator update is ema_decay ** critic_steps). One with
+    # the R1 critic and its faster learning rate; wgan-gp wanted 2 (with one the generator
+    # outran it), WGAN-GP's paper 5
+    critic_steps: int = 1
     # the steps in which the annealing temperature halves, as a share of the steps the run's
-    # schedules span: deep-makeover's 10,000 of its 40,000, so that a CPU run of minutes
-    # anneals as its GPU run of hours did
-    annealing_share: float = 0.25
+    # schedules span (deep-makeover: 10,000 of its 40,000, a quarter): it fades the critic's
+    # instance noise and the pixel loss's share, and the learning rate if --lr-end is given
+    annealing_share: float = 0.1
     annealing_half_life: int | None = None  # in steps, overriding the share (deep-makeover: 10000)
     pixel_loss_max: float = 1.0  # pixel loss's share of G's loss at step 0: D is ignored
     pixel_loss_min: float = 0.7  # the share it anneals towards (deep-makeover's)
     # L1 multiplier (a per-pixel mean is tiny next to a critic): the threshold the critic's
-    # pull must beat to change a pixel; 15 repainted faces with noise, 100 hardly moved them
-    pixel_scale: float = 30.0
+    # pull must beat to change a pixel. 8 with the masked generator (what it leaves alone
+    # is exact, so a weaker hold costs no grain); unmasked, 15 repainted faces with noise
+    # and 100 hardly moved them (30 was its default)
+    pixel_scale: float = 8.0
     instance_noise: float = 0.1  # std of the critic's input noise at step 0, annealed
-    lr_start: float = 1e-4  # learning rate at step 0, annealed ...
-    lr_end: float = 1e-6  # ... down to this floor
+    lr_start: float = 3e-4  # the generator's learning rate at step 0 ...
+    # ... annealed down to this floor (deep-makeover: 1e-6); unset, it stays at lr_start:
+    # an annealed rate left a ten-minute run too little of it once the critic was heard
+    lr_end: float | None = None
+    # the critic's learning rate at step 0 (default lr_start), on the same schedule: a
+    # critic faster than its generator (Heusel et al.'s two time scales)
+    critic_lr: float | None = 6e-4
+    # the generator's learning rate rises from 0 over this share of the run: Adam's first
+    # steps, with the pixel loss alone, would kick it off its near-identity start
+    warmup_share: float = 0.05
     beta1: float = 0.5  # Adam, both networks (the critic uses RMSProp with wgan-clip)
     beta2: float = 0.9  # WGAN-GP's
     # > 0 keeps an EMA of the generator for apply (0: none); 0.998 lagged ten minutes behind
@@ -130,16 +160,28 @@ class MakeoverConfig(ModelConfig):
                 f"--pixel-loss-min {self.pixel_loss_min} and --pixel-loss-max "
                 f"{self.pixel_loss_max} must satisfy 0 <= min <= max <= 1"
             )
-        nonnegative = {"gp_weight": self.gp_weight, "pixel_scale": self.pixel_scale,
+        nonnegative = {"gp_weight": self.gp_weight, "r1_weight": self.r1_weight,
+                       "pixel_scale": self.pixel_scale,
                        "instance_noise": self.instance_noise}  # fmt: skip
         for field, value in nonnegative.items():
             if not (math.isfinite(value) and value >= 0):
                 raise UserError(f"--{field.replace('_', '-')} {value} must be >= 0")
-        if not 0 < self.lr_end <= self.lr_start:
+        if self.critic_lr is not None and not (
+            math.isfinite(self.critic_lr) and self.critic_lr > 0
+        ):
+            raise UserError(f"--critic-lr {self.critic_lr} must be > 0 (default: --lr-start)")
+        if not 0 <= self.warmup_share < 1:
+            raise UserError(
+                f"--warmup-share {self.warmup_share} must lie in [0, 1): the share of the run "
+                "over which the generator's learning rate rises"
+            )
+        if self.lr_end is not None and not 0 < self.lr_end <= self.lr_start:
             raise UserError(f"--lr-start {self.lr_start} and --lr-end {self.lr_end}: need "
                             "0 < end <= start")  # fmt: skip
         if not self.disc_weights_threshold > 0:
             raise UserError(f"--disc-weights-threshold {self.disc_weights_threshold} must be > 0")
+        if self.r1_every < 1:
+            raise UserError(f"--r1-every {self.r1_every} must be at least 1 (1: every step)")
         if self.critic_steps < 1:
             raise UserError(f"--critic-steps {self.critic_steps} must be at least 1")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
@@ -150,11 +192,13 @@ class MakeoverConfig(ModelConfig):
     def check_engine(self, compile: bool, mixed_precision: str) -> None:
         # The gradient penalty differentiates the critic twice: compiled graphs cannot, and
         # under fp16 its inner gradient is not loss-scaled and underflows.
-        if self.gan_loss == "wgan-gp" and (compile or mixed_precision == "fp16"):
+        twice = self.gan_loss == "wgan-gp" or (self.gan_loss == "gan" and self.r1_weight > 0)
+        if twice and (compile or mixed_precision == "fp16"):
             flag = "--compile" if compile else "--mixed-precision fp16"
+            penalty = "wgan-gp" if self.gan_loss == "wgan-gp" else "gan --r1-weight"
             raise UserError(
-                f"{flag} cannot train --gan-loss wgan-gp (its gradient penalty differentiates "
-                "twice); drop it, use bf16, or choose --gan-loss wgan-clip or gan"
+                f"{flag} cannot train --gan-loss {penalty} (its gradient penalty differentiates "
+                "twice); drop it, use bf16, or choose --gan-loss wgan-clip, or gan without R1"
             )
 
     def _check_widths(self) -> None:
@@ -188,15 +232,6 @@ class MakeoverConfig(ModelConfig):
             )
 
 
-def misjudged(real_scores: Tensor, fake_scores: Tensor, gan_loss: str) -> Tensor:
-    """The share of images the critic puts on the wrong side: a reading of how well it
-    tells the sets apart, where a Wasserstein loss has no scale. The line is 0 for the
-    GAN loss's logits, halfway between the two mean scores for a critic."""
-    line = 0.0 if gan_loss == "gan" else (real_scores.mean() + fake_scores.mean()) / 2
-    wrong = (real_scores < line).float().mean() + (fake_scores > line).float().mean()
-    return wrong / 2  # a tensor: read when logged, not now
-
-
 def _round_up(value: int, step: int) -> int:
     return -(-value // step) * step
 
@@ -220,7 +255,8 @@ class Makeover(Translates):
 
     def build_networks(self) -> dict[str, nn.Module]:
         cfg = self.config
-        return {"gen": MakeoverGenerator(cfg.encoder, cfg.decoder, cfg.width, cfg.norm)}
+        gen = MakeoverGenerator(cfg.encoder, cfg.decoder, cfg.width, cfg.norm, cfg.masked)
+        return {"gen": gen}
 
     def build_training_networks(self) -> dict[str, nn.Module]:
         return {"critic": MakeoverCritic(self.config.critic)}
@@ -235,10 +271,11 @@ class Makeover(Translates):
         cfg = self.config
         betas = (cfg.beta1, cfg.beta2)
         critic_params = self.nets["critic"].parameters()
+        critic_lr = cfg.lr_start if cfg.critic_lr is None else cfg.critic_lr
         critic: torch.optim.Optimizer = (
-            torch.optim.RMSprop(critic_params, lr=cfg.lr_start)  # momentum hurts WGAN (the code)
+            torch.optim.RMSprop(critic_params, lr=critic_lr)  # momentum hurts WGAN (the code)
             if cfg.gan_loss == "wgan-clip"
-            else torch.optim.Adam(critic_params, lr=cfg.lr_start, betas=betas)
+            else torch.optim.Adam(critic_params, lr=critic_lr, betas=betas)
         )
         gen = torch.optim.Adam(self.nets["gen"].parameters(), lr=cfg.lr_start, betas=betas)
         return {"gen": gen, "critic": critic}
@@ -259,22 +296,38 @@ class Makeover(Translates):
         return cfg.pixel_loss_min + (cfg.pixel_loss_max - cfg.pixel_loss_min) * a
 
     def lr_factor(self, progress: Progress) -> float:
-        return max(self.annealing(progress), self.config.lr_end / self.config.lr_start)
+        cfg = self.config
+        return (
+            1.0 if cfg.lr_end is None else max(self.annealing(progress), cfg.lr_end / cfg.lr_start)
+        )
+
+    def optimizer_lr_factor(self, name: str, progress: Progress) -> float:
+        factor = self.lr_factor(progress)
+        if name != "gen" or self.config.warmup_share <= 0:
+            return factor
+        # from 1/steps at step 0 (not 0: no step is wasted) to 1 after the warm-up
+        steps = self.config.warmup_share * progress.total
+        return factor * schedules.linear_warmup(progress.step + 1, math.ceil(steps))
 
     # --- training ---------------------------------------------------------------------
     def train_step(self, batch: dict[str, Tensor], progress: Progress) -> StepLogs:
         source, target = batch["real_a"], batch["real_b"]  # (B, 3, H, W) each
-        noise = self.config.instance_noise * self.annealing(progress)
-        generator_steps = (progress.step + 1) % self.config.critic_steps == 0
+        cfg = self.config
+        noise = cfg.instance_noise * self.annealing(progress)
+        generator_steps = (progress.step + 1) % cfg.critic_steps == 0
         with torch.set_grad_enabled(generator_steps):  # one forward: the critic sees it
             fake = self.nets["gen"](source)  # detached, the generator learns from it
-        logs = self._critic_step(target, fake.detach(), noise)
+        # lazy R1 on the last step of each r1_every (so a logged step, a multiple, shows it)
+        r1_steps = (progress.step + 1) % cfg.r1_every == 0
+        r1 = cfg.r1_weight * cfg.r1_every if r1_steps else 0.0
+        logs = self._critic_step(target, fake.detach(), noise, r1)
         if generator_steps:
             logs |= self._generator_step(source, fake, noise, self.pixel_share(progress))
         logs |= {"pixel_share": self.pixel_share(progress), "instance_noise": noise}
         return logs
 
-    def _critic_step(self, target: Tensor, fake: Tensor, noise: float) -> StepLogs:
+    def _critic_step(self, target: Tensor, fake: Tensor, noise: float, r1: float) -> StepLogs:
+        """One critic update; `r1`: the weight of an R1 penalty this step (gan loss)."""
         cfg, critic = self.config, self.nets["critic"]
         set_requires_grad([critic], True)
         self.opts["critic"].zero_grad(set_to_none=True)
@@ -282,12 +335,17 @@ class Makeover(Translates):
         real, fake = shown_to_critic(target, policy, noise), shown_to_critic(fake, policy, noise)
         count = min(real.shape[0], fake.shape[0])
         if cfg.gan_loss != "wgan-gp":  # one call on both: DDP allows one forward per backward
+            r1 = r1 if cfg.gan_loss == "gan" else 0.0
+            real = real.detach().requires_grad_(r1 > 0)
             scores = critic(torch.cat([real, fake]))
             real_s, fake_s = scores.split([real.shape[0], fake.shape[0]])
             if cfg.gan_loss == "gan":
                 loss, logs = losses.bce_discriminator(real_s, fake_s)
             else:
                 loss, logs = losses.wgan_critic(real_s, fake_s)
+            if r1 > 0:
+                penalty, more = losses.r1_penalty(real_s, real)
+                loss, logs = loss + r1 / 2 * penalty, logs | more
         else:
             mix = torch.rand(count, 1, 1, 1, device=real.device, dtype=real.dtype)
             between = (mix * real[:count] + (1 - mix) * fake[:count]).requires_grad_(True)
@@ -298,7 +356,7 @@ class Makeover(Translates):
             loss, logs = loss + cfg.gp_weight * penalty, logs | more
         self.backward(loss)
         self.opts["critic"].step()
-        logs["d_error"] = misjudged(real_s.detach(), fake_s.detach(), cfg.gan_loss)
+        logs["d_error"] = losses.misjudged(real_s.detach(), fake_s.detach(), cfg.gan_loss)
         if cfg.gan_loss == "wgan-clip":
             with torch.no_grad():
                 for param in self.unwrapped("critic").parameters():

@@ -70,12 +70,20 @@ def residual_block(
 
 
 class MakeoverGenerator(nn.Module):
-    """(B, 3, H, W) -> (B, 3, H, W), H and W multiples of 4; unbounded output (apply clamps)."""
+    """(B, 3, H, W) -> (B, 3, H, W), H and W multiples of 4; unbounded output (apply clamps).
+
+    `masked`: the network paints a colour and a mask, and the output is the input with
+    the colour blended in where the mask says, x + m * (colour - x), m = sigmoid(logit)
+    (GANimation's attention). Where m falls to 0 the input passes untouched, its fine
+    grain too, which a face repainted through every layer loses.
+    """
 
     def __init__(
-        self, encoder: Sequence[int], decoder: Sequence[int], width: int, norm: NormKind
-    ) -> None:
+        self, encoder: Sequence[int], decoder: Sequence[int], width: int, norm: NormKind,
+        masked: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
+        self.masked = masked
         layers: list[nn.Module] = []
         channels = 3
         for units in encoder:  # each level: a block, then half the resolution
@@ -88,11 +96,31 @@ class MakeoverGenerator(nn.Module):
         layers += [residual_block(channels, width, norm, nn.ReLU),
                    residual_block(width, width, norm, nn.ReLU),
                    near_identity_(nn.Conv2d(width, 3, 1))]  # fmt: skip
+        if masked:  # the mask's logit, 0 at first: with colour ~ x, any mask gives ~ x
+            mask = nn.Conv2d(width, 1, 1)
+            for param in mask.parameters():  # weight and bias
+                nn.init.zeros_(param)
+            colour = layers.pop()
+            layers.append(_Heads(colour, mask))
         self.net = nn.Sequential(*layers)
 
     def forward(self, images: Tensor) -> Tensor:
         out: Tensor = self.net(images)
+        if self.masked:
+            colour, logit = out[:, :3], out[:, 3:]
+            out = images + torch.sigmoid(logit) * (colour - images)
         return out
+
+
+class _Heads(nn.Module):
+    """The colour and the mask's logit from the same features, as one (B, 4, H, W)."""
+
+    def __init__(self, colour: nn.Module, mask: nn.Module) -> None:
+        super().__init__()
+        self.colour, self.mask = colour, mask
+
+    def forward(self, features: Tensor) -> Tensor:
+        return torch.cat([self.colour(features), self.mask(features)], dim=1)
 
 
 class MakeoverCritic(nn.Module):

@@ -259,8 +259,8 @@ def _loop(
         batch = augment(batch, config, step, accelerator.process_index, domain)
         torch.manual_seed(step_seed(config.seed, step, accelerator.process_index))
         progress = Progress(step, span.steps, span.settled)
-        lr_factor = family.lr_factor(progress)
-        for optimizer in family.opts.values():
+        for name, optimizer in family.opts.items():
+            lr_factor = family.optimizer_lr_factor(name, progress)
             for group in optimizer.param_groups:
                 group["lr"] = group["initial_lr"] * lr_factor
         family.train()
