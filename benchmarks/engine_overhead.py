@@ -68,8 +68,8 @@ def bare_seconds(steps: int, faces: dict[str, torch.Tensor]) -> float:
             at = (index * BATCH) % (len(images) - BATCH)
             batch[key] = images[at : at + BATCH]
         progress = Progress(index, total)
-        factor = family.lr_factor(progress)
-        for optimizer in family.opts.values():
+        for name, optimizer in family.opts.items():
+            factor = family.optimizer_lr_factor(name, progress)
             for group in optimizer.param_groups:
                 group["lr"] = group["initial_lr"] * factor
         family.train_step(batch, progress)

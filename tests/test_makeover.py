@@ -147,6 +147,7 @@ def test_r1_is_the_squared_slope_of_the_real_scores():
     [
         ({"r1_every": 0}, "--r1-every 0 must be at least 1"),
         ({"critic_lr": 0.0}, "--critic-lr 0.0 must be > 0"),
+        ({"lr_start": 0.0}, "--lr-start 0.0 must be > 0"),
         ({"warmup_share": 1.0}, "--warmup-share 1.0 must lie in"),
         ({"r1_weight": -1.0}, "--r1-weight -1.0 must be >= 0"),
         ({"annealing_half_life": 0}, "--annealing-half-life 0 must be at least 1"),

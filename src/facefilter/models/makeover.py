@@ -111,7 +111,7 @@ class MakeoverConfig(ModelConfig):
     # ... annealed down to this floor (deep-makeover: 1e-6); unset, it stays at lr_start:
     # an annealed rate left a ten-minute run too little of it once the critic was heard
     lr_end: float | None = None
-    # the critic's learning rate at step 0 (default lr_start), on the same schedule: a
+    # the critic's learning rate at step 0, on the same schedule (None: --lr-start): a
     # critic faster than its generator (Heusel et al.'s two time scales)
     critic_lr: float | None = 6e-4
     # the generator's learning rate rises from 0 over this share of the run: Adam's first
@@ -169,12 +169,14 @@ class MakeoverConfig(ModelConfig):
         if self.critic_lr is not None and not (
             math.isfinite(self.critic_lr) and self.critic_lr > 0
         ):
-            raise UserError(f"--critic-lr {self.critic_lr} must be > 0 (default: --lr-start)")
+            raise UserError(f"--critic-lr {self.critic_lr} must be > 0 (None: --lr-start)")
         if not 0 <= self.warmup_share < 1:
             raise UserError(
                 f"--warmup-share {self.warmup_share} must lie in [0, 1): the share of the run "
                 "over which the generator's learning rate rises"
             )
+        if not (math.isfinite(self.lr_start) and self.lr_start > 0):
+            raise UserError(f"--lr-start {self.lr_start} must be > 0 (the generator's rate)")
         if self.lr_end is not None and not 0 < self.lr_end <= self.lr_start:
             raise UserError(f"--lr-start {self.lr_start} and --lr-end {self.lr_end}: need "
                             "0 < end <= start")  # fmt: skip
