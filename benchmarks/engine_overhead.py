@@ -68,10 +68,7 @@ def bare_seconds(steps: int, faces: dict[str, torch.Tensor]) -> float:
             at = (index * BATCH) % (len(images) - BATCH)
             batch[key] = images[at : at + BATCH]
         progress = Progress(index, total)
-        for name, optimizer in family.opts.items():
-            factor = family.optimizer_lr_factor(name, progress)
-            for group in optimizer.param_groups:
-                group["lr"] = group["initial_lr"] * factor
+        family.set_learning_rates(progress)
         family.train_step(batch, progress)
 
     for index in range(5):  # warm-up, as the engine's first steps are in both its runs

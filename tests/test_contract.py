@@ -428,10 +428,7 @@ def test_a_training_step_never_waits_on_the_device(name, monkeypatch):
         monkeypatch.setattr(torch, draw, tagging(draw))
     for step in range(1, 6):
         progress = Progress(step, 6)
-        for opt_name, optimizer in family.opts.items():
-            factor = family.optimizer_lr_factor(opt_name, progress)
-            for group in optimizer.param_groups:
-                group["lr"] = group["initial_lr"] * factor
+        family.set_learning_rates(progress)
         logs = family.train_step(flip_batch(batch, 0, step, 0), progress)
         family.update_ema()
     monkeypatch.undo()

@@ -38,11 +38,10 @@ def smooth_images(count: int, seed: int = 0) -> Tensor:
 
 
 def train(family: TrVAE, batches: list[dict[str, Tensor]], steps: int, seed: int = 7) -> list:
-    """What the engine does: lr from `lr_factor`, global RNG reseeded from (seed, step)."""
+    """What the engine does: the step's learning rates, global RNG reseeded from (seed, step)."""
     logs = []
     for step in range(steps):
-        for group in family.opts["vae"].param_groups:
-            group["lr"] = group["initial_lr"] * family.lr_factor(Progress(step, steps))
+        family.set_learning_rates(Progress(step, steps))
         torch.manual_seed(seed * 100_000 + step)
         family.train()
         logs.append(family.train_step(batches[step % len(batches)], Progress(step, steps)))

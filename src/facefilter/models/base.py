@@ -235,6 +235,14 @@ class Family(abc.ABC):
         del name
         return self.lr_factor(progress)
 
+    def set_learning_rates(self, progress: Progress) -> None:
+        """Each optimizer's rate for the step at `progress`: its base rate (`initial_lr`)
+        times its factor. What the engine does before every step."""
+        for name, optimizer in self.opts.items():
+            factor = self.optimizer_lr_factor(name, progress)
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+
     def extra_state(self) -> dict[str, Tensor]:
         """Training state beyond networks and optimizers (e.g. an image pool)."""
         return {}

@@ -320,7 +320,7 @@ class Makeover(Translates):
         with torch.set_grad_enabled(generator_steps):  # one forward: the critic sees it
             fake = self.nets["gen"](source)  # detached, the generator learns from it
         # lazy R1 on the last step of each r1_every (so a logged step, a multiple, shows it)
-        r1_steps = (progress.step + 1) % cfg.r1_every == 0
+        r1_steps = cfg.gan_loss == "gan" and (progress.step + 1) % cfg.r1_every == 0
         r1 = cfg.r1_weight * cfg.r1_every if r1_steps else 0.0
         logs = self._critic_step(target, fake.detach(), noise, r1)
         if generator_steps:
@@ -329,7 +329,7 @@ class Makeover(Translates):
         return logs
 
     def _critic_step(self, target: Tensor, fake: Tensor, noise: float, r1: float) -> StepLogs:
-        """One critic update; `r1`: the weight of an R1 penalty this step (gan loss)."""
+        """One critic update; `r1`: the weight of an R1 penalty this step (0 but for gan)."""
         cfg, critic = self.config, self.nets["critic"]
         set_requires_grad([critic], True)
         self.opts["critic"].zero_grad(set_to_none=True)
@@ -337,7 +337,6 @@ class Makeover(Translates):
         real, fake = shown_to_critic(target, policy, noise), shown_to_critic(fake, policy, noise)
         count = min(real.shape[0], fake.shape[0])
         if cfg.gan_loss != "wgan-gp":  # one call on both: DDP allows one forward per backward
-            r1 = r1 if cfg.gan_loss == "gan" else 0.0
             real = real.detach().requires_grad_(r1 > 0)
             scores = critic(torch.cat([real, fake]))
             real_s, fake_s = scores.split([real.shape[0], fake.shape[0]])

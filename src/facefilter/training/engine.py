@@ -259,10 +259,7 @@ def _loop(
         batch = augment(batch, config, step, accelerator.process_index, domain)
         torch.manual_seed(step_seed(config.seed, step, accelerator.process_index))
         progress = Progress(step, span.steps, span.settled)
-        for name, optimizer in family.opts.items():
-            lr_factor = family.optimizer_lr_factor(name, progress)
-            for group in optimizer.param_groups:
-                group["lr"] = group["initial_lr"] * lr_factor
+        family.set_learning_rates(progress)
         family.train()
         logs = family.train_step(batch, progress)
         family.update_ema()
